@@ -1,0 +1,113 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ActivityFailure } from '../core/failures.js';
+import type { LinkKey, TokenSet } from '../core/types.js';
+import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
+import type { ProviderConfig } from '../providers/config.js';
+import { getLink, markExchangeUnanswered } from '../store/links.js';
+import type { ActivityDeps } from './deps.js';
+import { callProvider, HttpCallError } from './http.js';
+import { requireProvider } from './lookup.js';
+
+export interface ExchangeInput extends LinkKey {
+  /** The row version the workflow read; the refresh token is read from that row, never passed around. */
+  expectedVersion: number;
+  /** Overall HTTP deadline, set by the workflow strictly below the attempt's start-to-close timeout. */
+  httpTimeoutMs: number;
+}
+
+export type ExchangeResult = { kind: 'exchanged'; tokens: TokenSet } | { kind: 'link_changed' };
+
+/** Retry-After beyond this is not honoured as is: the retry budget decides instead. */
+const MAX_HONOURED_RETRY_AFTER_MS = 60_000;
+
+export function makeExchangeRefreshToken(deps: ActivityDeps) {
+  return async function exchangeRefreshToken(input: ExchangeInput): Promise<ExchangeResult> {
+    const provider = requireProvider(deps, input.providerId);
+    const row = await getLink(deps.pool, input);
+    if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
+    if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
+
+    const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
+    let answer;
+    try {
+      answer = await callProvider(deps.http, provider.tokenUrl, {
+        method: 'POST',
+        headers: tokenRequestHeaders(provider),
+        body: tokenRequestBody(provider, row.refreshToken),
+        timeoutMs: input.httpTimeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof HttpCallError)) throw err;
+      if (err.maybeSent) await noteUnanswered(deps, input, log);
+      log.warn({ outcome: 'transient', cause: err.message, maybeRotated: err.maybeSent }, 'token exchange got no answer; will retry');
+      throw ApplicationFailure.retryable(`token endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
+    }
+
+    const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
+    switch (verdict.kind) {
+      case 'tokens':
+        log.info({ outcome: 'exchanged', status: answer.status }, 'refresh token exchanged');
+        return { kind: 'exchanged', tokens: toTokenSet(verdict.tokens, row.refreshToken) };
+      case 'permanent':
+        log.warn({ outcome: 'permanent', status: verdict.status, error: verdict.code }, 'provider refused the refresh token');
+        throw ApplicationFailure.create({
+          type: ActivityFailure.RefreshRejected,
+          nonRetryable: true,
+          message: `${verdict.code}${verdict.description ? `: ${verdict.description}` : ''} (HTTP ${verdict.status})`,
+          details: [{ code: verdict.code, status: verdict.status }],
+        });
+      case 'transient': {
+        if (verdict.maybeRotated) await noteUnanswered(deps, input, log);
+        const delay = verdict.retryAfterMs === undefined ? undefined : Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS);
+        log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason, retryAfterMs: delay }, 'token endpoint failed; will retry');
+        throw ApplicationFailure.create({
+          type: ActivityFailure.ProviderUnavailable,
+          message: `token endpoint: ${verdict.reason}`,
+          nextRetryDelay: delay,
+        });
+      }
+    }
+  };
+}
+
+function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+    'user-agent': 'extauth',
+  };
+  if (provider.clientAuth === 'basic') {
+    const credentials = `${encodeURIComponent(provider.clientId)}:${encodeURIComponent(provider.clientSecret)}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  }
+  return headers;
+}
+
+function tokenRequestBody(provider: ProviderConfig, refreshToken: string): string {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  if (provider.clientAuth === 'body') {
+    form.set('client_id', provider.clientId);
+    form.set('client_secret', provider.clientSecret);
+  }
+  if (provider.scopes?.length) form.set('scope', provider.scopes.join(' '));
+  return form.toString();
+}
+
+/** A provider that omits refresh_token keeps the old one alive (Google): keep it too. */
+function toTokenSet(tokens: ParsedTokens, previousRefreshToken: string): TokenSet {
+  return {
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken ?? previousRefreshToken,
+    tokenType: tokens.tokenType,
+    expiresAt: tokens.expiresIn === undefined ? null : new Date(Date.now() + tokens.expiresIn * 1000).toISOString(),
+    extra: { ...tokens.extra, ...(tokens.expiresIn === undefined ? {} : { expires_in: tokens.expiresIn }) },
+  };
+}
+
+async function noteUnanswered(deps: ActivityDeps, input: ExchangeInput, log: ActivityDeps['logger']): Promise<void> {
+  try {
+    await markExchangeUnanswered(deps.pool, input, input.expectedVersion);
+  } catch (err) {
+    log.warn({ cause: (err as Error).message }, 'could not record the unanswered exchange');
+  }
+}

@@ -1,0 +1,52 @@
+import type { LinkKey, LinkSnapshot } from '../core/types.js';
+import { getLink, writeRefreshFailure } from '../store/links.js';
+import type { ActivityDeps } from './deps.js';
+import { requireProvider } from './lookup.js';
+import { toSnapshot } from './snapshot.js';
+import { ApplicationFailure } from '@temporalio/activity';
+import { ActivityFailure } from '../core/failures.js';
+
+export interface RecordFailureInput extends LinkKey {
+  expectedVersion: number;
+  /** The provider's refusal, e.g. "bad_refresh_token: The refresh token passed is incorrect or expired. (HTTP 200)". */
+  providerError: string;
+}
+
+export interface RecordFailureResult {
+  outcome: 'recorded' | 'adopted';
+  link: LinkSnapshot;
+}
+
+/**
+ * After a permanent refusal: if the row's refresh token changed meanwhile, someone else refreshed or
+ * re-linked, so adopt their tokens. Otherwise record why and clear the dead refresh token (compare-and-set).
+ */
+export function makeRecordRefreshFailure(deps: ActivityDeps) {
+  return async function recordRefreshFailure(input: RecordFailureInput): Promise<RecordFailureResult> {
+    const provider = requireProvider(deps, input.providerId);
+    const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'record-failure' });
+    for (;;) {
+      const row = await getLink(deps.pool, input);
+      if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
+      if (row.tokenVersion !== input.expectedVersion) {
+        // Either our own failure write from a lost earlier attempt, or a newer token from someone else.
+        const ours = row.refreshToken === '' && row.failureReason !== '';
+        if (!ours) log.warn({ outcome: 'adopted', rowVersion: row.tokenVersion }, 'refresh was refused but the row changed meanwhile; adopting it');
+        return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider) };
+      }
+      const reason = describeFailure(provider.id, input.providerError, row.exchangeUnansweredAt);
+      const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason);
+      if (written) {
+        log.warn({ outcome: 'reauth_required', reason }, 'refresh token refused; link needs re-authentication');
+        return { outcome: 'recorded', link: toSnapshot(written, provider) };
+      }
+      // Lost a race with another writer between the read and the write: read again.
+    }
+  };
+}
+
+function describeFailure(providerId: string, providerError: string, unansweredAt: Date | null): string {
+  const base = `refreshing the ${providerId} token failed with: ${providerError}; the user must re-authenticate`;
+  if (!unansweredAt) return base;
+  return `${base}. An earlier exchange request was sent at ${unansweredAt.toISOString()} and got no answer, so the provider may have rotated the refresh token then`;
+}

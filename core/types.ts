@@ -1,0 +1,70 @@
+// Shapes that cross the boundaries between client, workflow and activities. No I/O here.
+import type { ProviderType } from './git.js';
+
+export interface LinkKey {
+  providerId: string;
+  userId: string;
+}
+
+/** Tokens as a provider issued them; `expiresAt` is an ISO time or null when the provider gave no lifetime. */
+export interface TokenSet {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: string;
+  expiresAt: string | null;
+  extra: Record<string, unknown>;
+}
+
+/** What the workflow keeps of a row: never the refresh token itself. */
+export interface LinkSnapshot {
+  providerType: ProviderType;
+  version: number;
+  accessToken: string;
+  tokenType: string;
+  expiresAt: string | null;
+  /** Seconds the current access token was issued for, when known; caps `minValidSeconds`. */
+  lifetimeSeconds: number | null;
+  hasRefreshToken: boolean;
+  accessTokenFingerprint: string;
+  refreshTokenFingerprint: string | null;
+  failureReason: string;
+  lastRefreshedAt: string | null;
+}
+
+export type LinkState = 'ok' | 'refreshing' | 'degraded' | 'reauth_required';
+export type Validation = 'valid' | 'unvalidated' | 'rejected';
+
+/** The answer an agent gets. */
+export interface TokenGrant {
+  accessToken: string;
+  tokenType: string;
+  expiresAt: string | null;
+  /** Git over HTTPS credentials for this token, mapped per provider type. */
+  username: string;
+  password: string;
+}
+
+export interface LinkCounters {
+  requests: number;
+  refreshes: number;
+  exchanges: number;
+  validations: number;
+  adoptedFromRow: number;
+  failedRequests: number;
+}
+
+/** What operators see: state and fingerprints, never a token. */
+export interface LinkStatus {
+  providerId: string;
+  userId: string;
+  state: LinkState;
+  validation: Validation;
+  tokenVersion: number | null;
+  expiresAt: string | null;
+  failureReason: string;
+  lastError: string;
+  lastRefreshedAt: string | null;
+  accessTokenFingerprint: string | null;
+  refreshTokenFingerprint: string | null;
+  counters: LinkCounters;
+}

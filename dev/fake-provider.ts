@@ -1,0 +1,524 @@
+/**
+ * A fake GitHub-App-style OAuth2 provider: a rotating refresh-token endpoint
+ * (`POST /login/oauth/access_token`) and a token validation endpoint (`GET /user`),
+ * with injectable faults so tests can reproduce every awkward provider behaviour.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type FakeFault =
+  | { kind: 'status'; status: number; body?: string; contentType?: string }
+  | { kind: 'rate_limit'; retryAfterSeconds: number }
+  | { kind: 'hang'; ms: number }
+  | { kind: 'oauth_error'; error: string; description?: string; status?: number }
+  | { kind: 'reset_after_rotate' }
+  | { kind: 'omit_refresh_token' }
+  | { kind: 'validate_401' }
+  | { kind: 'validate_403' }
+  | { kind: 'validate_403_rate_limited'; header: 'retry-after' | 'x-ratelimit-remaining' }
+  | { kind: 'validate_429' };
+
+export interface FakeProviderOptions {
+  latencyMs?: number;
+  accessTokenLifetimeSeconds?: number;
+  clientId?: string;
+  clientSecret?: string;
+}
+
+export interface Grant {
+  familyId: string;
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export interface FakeProviderStats {
+  tokenCalls: number;
+  validateCalls: number;
+  rotations: number;
+  tokenCallsByFamily: Map<string, number>;
+  validateCallsByFamily: Map<string, number>;
+}
+
+type Endpoint = 'token' | 'validate';
+type Headers = Record<string, string>;
+
+interface QueuedFault {
+  fault: FakeFault;
+  familyId: string | undefined;
+  remaining: number;
+}
+
+interface AccessTokenRecord {
+  familyId: string;
+  expiresAt: number;
+  revoked: boolean;
+}
+
+interface OAuthAnswer {
+  status: number;
+  fields: Record<string, string | number>;
+  headers?: Headers;
+}
+
+interface ClientCredentials {
+  id?: string | undefined;
+  secret?: string | undefined;
+}
+
+const TOKEN_PATH = '/login/oauth/access_token';
+const VALIDATE_PATH = '/user';
+const DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS = 28_800;
+const REFRESH_TOKEN_LIFETIME_SECONDS = 15_897_600;
+const MAX_BODY_BYTES = 64 * 1024;
+const ERROR_URI =
+  'https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors';
+const DOCS_URL = 'https://docs.github.com/rest';
+
+const TOKEN_ONLY_FAULTS: ReadonlySet<FakeFault['kind']> = new Set([
+  'oauth_error',
+  'reset_after_rotate',
+  'omit_refresh_token',
+]);
+const VALIDATE_ONLY_FAULTS: ReadonlySet<FakeFault['kind']> = new Set([
+  'validate_401',
+  'validate_403',
+  'validate_403_rate_limited',
+  'validate_429',
+]);
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length)) {
+      // 248 = 4 * 62: rejecting larger bytes keeps the alphabet unbiased.
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+const newAccessToken = (): string => `ghu_${randomBase62(36)}`;
+const newRefreshToken = (): string => `ghr_${randomBase62(76)}`;
+const newFamilyId = (): string => `fam_${randomBase62(12)}`;
+
+export class FakeOAuthProvider {
+  readonly baseUrl: string;
+  readonly tokenUrl: string;
+  readonly validateUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly stats: FakeProviderStats = {
+    tokenCalls: 0,
+    validateCalls: 0,
+    rotations: 0,
+    tokenCallsByFamily: new Map(),
+    validateCallsByFamily: new Map(),
+  };
+
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly shutdown = new AbortController();
+  private closing: Promise<void> | undefined;
+  private readonly accessTokenLifetimeSeconds: number;
+  private readonly latencyMs: Record<Endpoint, number>;
+  private readonly faults: Record<Endpoint, QueuedFault[]> = { token: [], validate: [] };
+  /** familyId -> the one refresh token currently accepted (absent once revoked). */
+  private readonly liveRefreshTokens = new Map<string, string>();
+  /** Every refresh token ever issued -> its family, so dead tokens still map to a family for faults and stats. */
+  private readonly refreshTokenFamilies = new Map<string, string>();
+  private readonly accessTokens = new Map<string, AccessTokenRecord>();
+  private readonly issued: string[] = [];
+
+  static async start(options: FakeProviderOptions = {}): Promise<FakeOAuthProvider> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return new FakeOAuthProvider(server, options);
+  }
+
+  private constructor(server: Server, options: FakeProviderOptions) {
+    this.server = server;
+    const { port } = server.address() as AddressInfo;
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.tokenUrl = this.baseUrl + TOKEN_PATH;
+    this.validateUrl = this.baseUrl + VALIDATE_PATH;
+    this.clientId = options.clientId ?? 'fake-client-id';
+    this.clientSecret = options.clientSecret ?? 'fake-client-secret';
+    this.accessTokenLifetimeSeconds =
+      options.accessTokenLifetimeSeconds ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS;
+    const latency = nonNegative(options.latencyMs ?? 0, 'latencyMs');
+    this.latencyMs = { token: latency, validate: latency };
+
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void this.route(req, res);
+    });
+  }
+
+  issueGrant(opts: { familyId?: string; accessTokenLifetimeSeconds?: number } = {}): Grant {
+    const familyId = opts.familyId ?? newFamilyId();
+    const expiresIn = opts.accessTokenLifetimeSeconds ?? this.accessTokenLifetimeSeconds;
+    const accessToken = this.mintAccessToken(familyId, expiresIn);
+    const refreshToken = this.mintRefreshToken(familyId);
+    return { familyId, accessToken, refreshToken, expiresIn };
+  }
+
+  liveRefreshToken(familyId: string): string | undefined {
+    return this.liveRefreshTokens.get(familyId);
+  }
+
+  isAccessTokenValid(accessToken: string): boolean {
+    const record = this.accessTokens.get(accessToken);
+    return record !== undefined && !record.revoked && Date.now() < record.expiresAt;
+  }
+
+  revokeFamily(familyId: string): void {
+    this.liveRefreshTokens.delete(familyId);
+    for (const record of this.accessTokens.values()) {
+      if (record.familyId === familyId) record.revoked = true;
+    }
+  }
+
+  injectFault(
+    endpoint: Endpoint,
+    fault: FakeFault,
+    opts: { familyId?: string; times?: number } = {},
+  ): void {
+    const forbidden = endpoint === 'token' ? VALIDATE_ONLY_FAULTS : TOKEN_ONLY_FAULTS;
+    if (forbidden.has(fault.kind)) {
+      throw new TypeError(`fault '${fault.kind}' does not apply to the ${endpoint} endpoint`);
+    }
+    const times = opts.times ?? 1;
+    if (!Number.isInteger(times) || times < 1) {
+      throw new RangeError(`times must be a positive integer, got ${times}`);
+    }
+    this.faults[endpoint].push({ fault, familyId: opts.familyId, remaining: times });
+  }
+
+  setLatency(endpoint: Endpoint, ms: number): void {
+    this.latencyMs[endpoint] = nonNegative(ms, 'latency');
+  }
+
+  issuedTokens(): string[] {
+    return [...this.issued];
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
+    // Aborting wakes every pending latency/hang wait, so no handler outlives the server.
+    this.shutdown.abort();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  // --- token issuance -------------------------------------------------------
+
+  private mintAccessToken(familyId: string, lifetimeSeconds: number): string {
+    const token = newAccessToken();
+    this.accessTokens.set(token, {
+      familyId,
+      expiresAt: Date.now() + lifetimeSeconds * 1000,
+      revoked: false,
+    });
+    this.issued.push(token);
+    return token;
+  }
+
+  private mintRefreshToken(familyId: string): string {
+    const token = newRefreshToken();
+    this.refreshTokenFamilies.set(token, familyId);
+    this.liveRefreshTokens.set(familyId, token);
+    this.issued.push(token);
+    return token;
+  }
+
+  /** A successful refresh: new access token and, unless kept, a new refresh token that kills the old one. */
+  private rotate(familyId: string, keepRefreshToken: boolean): OAuthAnswer['fields'] {
+    const expiresIn = this.accessTokenLifetimeSeconds;
+    const accessToken = this.mintAccessToken(familyId, expiresIn);
+    this.stats.rotations++;
+    if (keepRefreshToken) {
+      return { access_token: accessToken, expires_in: expiresIn, scope: '', token_type: 'bearer' };
+    }
+    return {
+      access_token: accessToken,
+      expires_in: expiresIn,
+      refresh_token: this.mintRefreshToken(familyId),
+      refresh_token_expires_in: REFRESH_TOKEN_LIFETIME_SECONDS,
+      scope: '',
+      token_type: 'bearer',
+    };
+  }
+
+  // --- request handling -----------------------------------------------------
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = new URL(req.url ?? '/', this.baseUrl).pathname;
+      if (path === TOKEN_PATH) {
+        if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+        return await this.handleToken(req, res);
+      }
+      if (path === VALIDATE_PATH) {
+        if (req.method !== 'GET') return sendMethodNotAllowed(res, 'GET');
+        return await this.handleValidate(req, res);
+      }
+      sendJson(res, 404, { message: 'Not Found', documentation_url: DOCS_URL });
+    } catch (err) {
+      if (!res.headersSent) sendJson(res, 500, { message: `fake provider error: ${String(err)}` });
+      else res.destroy();
+    }
+  }
+
+  private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    const presented = form?.get('refresh_token') ?? undefined;
+    const familyId = presented === undefined ? undefined : this.refreshTokenFamilies.get(presented);
+    this.countCall('token', familyId);
+    const fault = this.takeFault('token', familyId);
+    if (!(await this.delay('token', fault))) return;
+
+    const json = wantsJson(req);
+    if (this.answerCommonFault(res, fault)) return;
+    if (fault?.kind === 'oauth_error') {
+      const status = fault.status ?? (fault.error === 'bad_refresh_token' ? 200 : 400);
+      return sendOAuth(res, json, oauthError(status, fault.error, fault.description));
+    }
+
+    const answer = this.exchange(req, form, fault?.kind === 'omit_refresh_token');
+    if (fault?.kind === 'reset_after_rotate') {
+      // The ambiguous case: the provider rotated, but the client never learns the new tokens.
+      req.socket.destroy();
+      return;
+    }
+    sendOAuth(res, json, answer);
+  }
+
+  private exchange(
+    req: IncomingMessage,
+    form: URLSearchParams | undefined,
+    keepRefreshToken: boolean,
+  ): OAuthAnswer {
+    if (!form) {
+      return oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
+    }
+    const clientError = this.authenticateClient(req.headers.authorization, form);
+    if (clientError) return clientError;
+    if (form.get('grant_type') !== 'refresh_token') {
+      return oauthError(400, 'unsupported_grant_type', 'Only grant_type=refresh_token is supported.');
+    }
+    const presented = form.get('refresh_token');
+    if (!presented) return oauthError(400, 'invalid_request', 'Missing refresh_token.');
+    const familyId = this.refreshTokenFamilies.get(presented);
+    if (familyId === undefined || this.liveRefreshTokens.get(familyId) !== presented) {
+      // GitHub answers a dead refresh token with HTTP 200 and an error body.
+      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+    }
+    return { status: 200, fields: this.rotate(familyId, keepRefreshToken) };
+  }
+
+  private authenticateClient(
+    authorization: string | undefined,
+    form: URLSearchParams,
+  ): OAuthAnswer | undefined {
+    const basic = parseBasicAuth(authorization);
+    const inForm = form.has('client_id') || form.has('client_secret');
+    if (basic && inForm) {
+      return oauthError(400, 'invalid_request', 'Use only one client authentication method.');
+    }
+    const credentials: ClientCredentials = basic ?? {
+      id: form.get('client_id') ?? undefined,
+      secret: form.get('client_secret') ?? undefined,
+    };
+    if (credentials.id === this.clientId && credentials.secret === this.clientSecret) return undefined;
+    const answer = oauthError(401, 'invalid_client', 'Client authentication failed.');
+    if (basic) answer.headers = { 'www-authenticate': 'Basic realm="fake-provider"' };
+    return answer;
+  }
+
+  private async handleValidate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const token = parseBearer(req.headers.authorization);
+    const familyId = token === undefined ? undefined : this.accessTokens.get(token)?.familyId;
+    this.countCall('validate', familyId);
+    const fault = this.takeFault('validate', familyId);
+    if (!(await this.delay('validate', fault))) return;
+
+    if (this.answerCommonFault(res, fault)) return;
+    switch (fault?.kind) {
+      case 'validate_401':
+        return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS_URL });
+      case 'validate_403':
+        return sendJson(res, 403, {
+          message: 'Resource not accessible by integration',
+          documentation_url: DOCS_URL,
+        });
+      case 'validate_403_rate_limited':
+        return sendJson(res, 403, rateLimitedBody(), rateLimitHeaders(fault.header));
+      case 'validate_429':
+        return sendJson(res, 429, rateLimitedBody());
+    }
+    if (token !== undefined && familyId !== undefined && this.isAccessTokenValid(token)) {
+      return sendJson(res, 200, { login: `fake-user-${familyId}`, id: 123 }, quotaHeaders());
+    }
+    sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS_URL });
+  }
+
+  /** Faults that look the same on both endpoints. Returns true when it answered. */
+  private answerCommonFault(res: ServerResponse, fault: FakeFault | undefined): boolean {
+    if (fault?.kind === 'status') {
+      const body = fault.body ?? `<html><body><h1>${fault.status} Fake Provider Error</h1></body></html>`;
+      send(res, fault.status, body, fault.contentType ?? 'text/html; charset=utf-8');
+      return true;
+    }
+    if (fault?.kind === 'rate_limit') {
+      sendJson(res, 429, rateLimitedBody(), { 'retry-after': String(fault.retryAfterSeconds) });
+      return true;
+    }
+    return false;
+  }
+
+  private countCall(endpoint: Endpoint, familyId: string | undefined): void {
+    const byFamily = endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily;
+    if (endpoint === 'token') this.stats.tokenCalls++;
+    else this.stats.validateCalls++;
+    if (familyId !== undefined) byFamily.set(familyId, (byFamily.get(familyId) ?? 0) + 1);
+  }
+
+  /** First queued fault (FIFO) that is unscoped or scoped to this family; consumes one of its `times`. */
+  private takeFault(endpoint: Endpoint, familyId: string | undefined): FakeFault | undefined {
+    const queue = this.faults[endpoint];
+    const index = queue.findIndex((q) => q.familyId === undefined || q.familyId === familyId);
+    const entry = queue[index];
+    if (!entry) return undefined;
+    entry.remaining--;
+    if (entry.remaining === 0) queue.splice(index, 1);
+    return entry.fault;
+  }
+
+  /** Waits latency (+ hang). Returns false if the provider shut down meanwhile. */
+  private async delay(endpoint: Endpoint, fault: FakeFault | undefined): Promise<boolean> {
+    const ms = this.latencyMs[endpoint] + (fault?.kind === 'hang' ? fault.ms : 0);
+    if (this.shutdown.signal.aborted) return false;
+    if (ms <= 0) return true;
+    try {
+      await sleep(ms, undefined, { signal: this.shutdown.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+// --- HTTP helpers -------------------------------------------------------------
+
+function nonNegative(ms: number, name: string): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`${name} must be a non-negative number, got ${ms}`);
+  return ms;
+}
+
+/** The form body, or undefined when the request is not form-encoded. */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  const contentType = req.headers['content-type'] ?? '';
+  if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) return undefined;
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+function wantsJson(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').toLowerCase().includes('application/json');
+}
+
+/** Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1). Malformed → empty credentials. */
+function parseBasicAuth(header: string | undefined): ClientCredentials | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return {};
+  try {
+    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  } catch {
+    return {};
+  }
+}
+
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '));
+}
+
+function parseBearer(header: string | undefined): string | undefined {
+  return /^(?:Bearer|token)\s+(\S+)$/i.exec(header ?? '')?.[1];
+}
+
+function oauthError(status: number, error: string, description?: string): OAuthAnswer {
+  const fields: OAuthAnswer['fields'] = { error };
+  if (description !== undefined) fields.error_description = description;
+  fields.error_uri = ERROR_URI;
+  return { status, fields };
+}
+
+function rateLimitedBody(): object {
+  return { message: 'API rate limit exceeded for user ID 123.', documentation_url: DOCS_URL };
+}
+
+function rateLimitHeaders(kind: 'retry-after' | 'x-ratelimit-remaining'): Headers {
+  if (kind === 'retry-after') return { 'retry-after': '60' };
+  return { ...quotaHeaders(), 'x-ratelimit-remaining': '0', 'x-ratelimit-used': '5000' };
+}
+
+function quotaHeaders(): Headers {
+  return {
+    'x-ratelimit-limit': '5000',
+    'x-ratelimit-remaining': '4999',
+    'x-ratelimit-used': '1',
+    'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+  };
+}
+
+/** GitHub's token endpoint answers form-encoded unless the client asks for JSON. */
+function sendOAuth(res: ServerResponse, json: boolean, answer: OAuthAnswer): void {
+  if (json) return sendJson(res, answer.status, answer.fields, answer.headers);
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(answer.fields)) form.set(key, String(value));
+  send(res, answer.status, form.toString(), 'application/x-www-form-urlencoded; charset=utf-8', answer.headers);
+}
+
+function sendJson(res: ServerResponse, status: number, body: object, headers?: Headers): void {
+  send(res, status, JSON.stringify(body), 'application/json; charset=utf-8', headers);
+}
+
+function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
+  sendJson(res, 405, { message: 'Method Not Allowed' }, { allow });
+}
+
+function send(res: ServerResponse, status: number, body: string, contentType: string, headers?: Headers): void {
+  // The client may have gone away during a hang; the work is done, there is just nobody to tell.
+  if (res.destroyed) return;
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

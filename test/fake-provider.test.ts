@@ -1,0 +1,337 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeOAuthProvider, type FakeProviderOptions } from '../dev/fake-provider.js';
+
+let provider: FakeOAuthProvider;
+
+async function startProvider(options?: FakeProviderOptions): Promise<FakeOAuthProvider> {
+  await provider?.close();
+  provider = await FakeOAuthProvider.start(options);
+  return provider;
+}
+
+beforeEach(async () => {
+  await startProvider();
+});
+
+afterEach(async () => {
+  await provider.close();
+});
+
+interface RefreshOptions {
+  json?: boolean;
+  basic?: boolean;
+  form?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+function refresh(refreshToken: string, opts: RefreshOptions = {}): Promise<Response> {
+  const { json = true, basic = false } = opts;
+  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+  const headers: Record<string, string> = {};
+  if (basic) {
+    const credentials = `${provider.clientId}:${provider.clientSecret}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  } else {
+    form.set('client_id', provider.clientId);
+    form.set('client_secret', provider.clientSecret);
+  }
+  for (const [key, value] of Object.entries(opts.form ?? {})) form.set(key, value);
+  if (json) headers.accept = 'application/json';
+  return fetch(provider.tokenUrl, { method: 'POST', headers, body: form, signal: opts.signal ?? null });
+}
+
+function validate(accessToken: string, scheme = 'Bearer'): Promise<Response> {
+  return fetch(provider.validateUrl, { headers: { authorization: `${scheme} ${accessToken}` } });
+}
+
+async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('token endpoint', () => {
+  it('rotates: new tokens, the old refresh token dies at once, old access token stays valid', async () => {
+    const grant = provider.issueGrant();
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
+
+    const res = await refresh(grant.refreshToken);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toEqual({
+      access_token: expect.stringMatching(/^ghu_[0-9A-Za-z]{36}$/),
+      token_type: 'bearer',
+      expires_in: 28800,
+      refresh_token: expect.stringMatching(/^ghr_[0-9A-Za-z]{76}$/),
+      refresh_token_expires_in: 15897600,
+      scope: '',
+    });
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(body.refresh_token);
+    expect(provider.isAccessTokenValid(grant.accessToken)).toBe(true);
+    expect(provider.isAccessTokenValid(body.access_token as string)).toBe(true);
+
+    const reuse = await refresh(grant.refreshToken);
+    expect(reuse.status).toBe(200);
+    expect(await reuse.json()).toMatchObject({
+      error: 'bad_refresh_token',
+      error_description: 'The refresh token passed is incorrect or expired.',
+    });
+    expect(provider.stats).toMatchObject({ tokenCalls: 2, rotations: 1 });
+    expect(provider.stats.tokenCallsByFamily.get(grant.familyId)).toBe(2);
+  });
+
+  it('answers form-encoded unless Accept: application/json, errors included', async () => {
+    const grant = provider.issueGrant();
+    const res = await refresh(grant.refreshToken, { json: false });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/x-www-form-urlencoded/);
+    const answer = new URLSearchParams(await res.text());
+    expect(answer.get('access_token')).toMatch(/^ghu_/);
+    expect(answer.get('refresh_token')).toBe(provider.liveRefreshToken(grant.familyId));
+    expect(answer.get('token_type')).toBe('bearer');
+    expect(answer.get('expires_in')).toBe('28800');
+
+    const error = await refresh(grant.refreshToken, { json: false });
+    expect(error.status).toBe(200);
+    expect(new URLSearchParams(await error.text()).get('error')).toBe('bad_refresh_token');
+  });
+
+  it('accepts HTTP Basic client auth, rejects both methods at once and wrong credentials', async () => {
+    const grant = provider.issueGrant();
+    const basic = await refresh(grant.refreshToken, { basic: true });
+    expect(basic.status).toBe(200);
+    const { refresh_token: next } = (await basic.json()) as { refresh_token: string };
+
+    const both = await refresh(next, { basic: true, form: { client_id: provider.clientId } });
+    expect(both.status).toBe(400);
+    expect(await both.json()).toMatchObject({ error: 'invalid_request' });
+
+    const wrong = await refresh(next, { form: { client_secret: 'nope' } });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: 'invalid_client' });
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(next);
+  });
+
+  it('rejects a missing or unsupported grant_type', async () => {
+    const grant = provider.issueGrant();
+    const res = await refresh(grant.refreshToken, { form: { grant_type: 'authorization_code' } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
+  });
+
+  it('refuses every token of a revoked family', async () => {
+    const grant = provider.issueGrant();
+    provider.revokeFamily(grant.familyId);
+    expect(provider.liveRefreshToken(grant.familyId)).toBeUndefined();
+    expect(provider.isAccessTokenValid(grant.accessToken)).toBe(false);
+    expect(await (await refresh(grant.refreshToken)).json()).toMatchObject({ error: 'bad_refresh_token' });
+  });
+});
+
+describe('token faults', () => {
+  it('omit_refresh_token answers without refresh_token and keeps the old one live', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'omit_refresh_token' });
+    const res = await refresh(grant.refreshToken);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(res.status).toBe(200);
+    expect(body.access_token).toMatch(/^ghu_/);
+    expect(body).not.toHaveProperty('refresh_token');
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
+
+    expect((await refresh(grant.refreshToken)).status).toBe(200);
+    expect(provider.liveRefreshToken(grant.familyId)).not.toBe(grant.refreshToken);
+  });
+
+  it('matches faults per family, FIFO, for `times` calls, and counts faulted calls', async () => {
+    const a = provider.issueGrant({ familyId: 'a' });
+    const b = provider.issueGrant({ familyId: 'b' });
+    provider.injectFault('token', { kind: 'status', status: 503 }, { familyId: 'a', times: 2 });
+    provider.injectFault('token', { kind: 'status', status: 502, body: '{"x":1}', contentType: 'application/json' });
+
+    const first = await refresh(b.refreshToken);
+    expect(first.status).toBe(502);
+    expect(await first.json()).toEqual({ x: 1 });
+    expect((await refresh(b.refreshToken)).status).toBe(200);
+
+    const faulted = await refresh(a.refreshToken);
+    expect(faulted.status).toBe(503);
+    expect(faulted.headers.get('content-type')).toMatch(/^text\/html/);
+    expect((await refresh(a.refreshToken)).status).toBe(503);
+    expect(provider.liveRefreshToken('a')).toBe(a.refreshToken);
+    expect((await refresh(a.refreshToken)).status).toBe(200);
+
+    expect(provider.stats.tokenCalls).toBe(5);
+    expect(provider.stats.rotations).toBe(2);
+    expect(provider.stats.tokenCallsByFamily.get('a')).toBe(3);
+    expect(provider.stats.tokenCallsByFamily.get('b')).toBe(2);
+  });
+
+  it('reset_after_rotate rotates, then resets the connection', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'reset_after_rotate' });
+    await expect(refresh(grant.refreshToken)).rejects.toThrow();
+
+    expect(provider.stats.rotations).toBe(1);
+    const live = provider.liveRefreshToken(grant.familyId);
+    expect(live).toMatch(/^ghr_/);
+    expect(live).not.toBe(grant.refreshToken);
+    expect(await (await refresh(grant.refreshToken)).json()).toMatchObject({ error: 'bad_refresh_token' });
+    expect((await refresh(live!)).status).toBe(200);
+  });
+
+  it('rate_limit answers 429 with Retry-After and does not rotate', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'rate_limit', retryAfterSeconds: 7 });
+    const res = await refresh(grant.refreshToken);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
+    expect(provider.stats.rotations).toBe(0);
+  });
+
+  it('oauth_error answers the given error; bad_refresh_token defaults to 200, others to 400', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'oauth_error', error: 'invalid_grant', description: 'nope' });
+    provider.injectFault('token', { kind: 'oauth_error', error: 'bad_refresh_token' });
+
+    const invalidGrant = await refresh(grant.refreshToken);
+    expect(invalidGrant.status).toBe(400);
+    expect(await invalidGrant.json()).toMatchObject({ error: 'invalid_grant', error_description: 'nope' });
+    const badRefresh = await refresh(grant.refreshToken, { json: false });
+    expect(badRefresh.status).toBe(200);
+    expect(new URLSearchParams(await badRefresh.text()).get('error')).toBe('bad_refresh_token');
+    expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
+  });
+
+  it('hang delays the answer and rotates only once the answer is produced', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'hang', ms: 150 });
+    const started = Date.now();
+    const pending = refresh(grant.refreshToken);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(provider.stats.rotations).toBe(0);
+
+    const res = await pending;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(145);
+    expect(res.status).toBe(200);
+    expect(provider.stats.rotations).toBe(1);
+  });
+
+  it('hang still rotates when the client gave up', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'hang', ms: 100 });
+    await expect(refresh(grant.refreshToken, { signal: AbortSignal.timeout(20) })).rejects.toThrow();
+    expect(provider.stats.rotations).toBe(0);
+    await until(() => provider.stats.rotations === 1);
+    expect(provider.liveRefreshToken(grant.familyId)).not.toBe(grant.refreshToken);
+  });
+
+  it('close() does not wait for a pending hang', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('token', { kind: 'hang', ms: 60_000 });
+    const pending = refresh(grant.refreshToken).then(
+      () => 'answered',
+      () => 'failed',
+    );
+    await until(() => provider.stats.tokenCalls === 1);
+    const started = Date.now();
+    await provider.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await pending).toBe('failed');
+    expect(provider.stats.rotations).toBe(0);
+  });
+
+  it('refuses faults that do not belong to the endpoint', () => {
+    expect(() => provider.injectFault('validate', { kind: 'reset_after_rotate' })).toThrow(TypeError);
+    expect(() => provider.injectFault('token', { kind: 'validate_429' })).toThrow(TypeError);
+    expect(() => provider.injectFault('token', { kind: 'hang', ms: 1 }, { times: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('validate endpoint', () => {
+  it('answers 200 for a live token (Bearer or token scheme), 401 otherwise', async () => {
+    const grant = provider.issueGrant({ familyId: 'f1' });
+    const ok = await validate(grant.accessToken);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ login: 'fake-user-f1', id: 123 });
+    expect((await validate(grant.accessToken, 'token')).status).toBe(200);
+
+    const unknown = await validate('ghu_unknown');
+    expect(unknown.status).toBe(401);
+    expect(await unknown.json()).toMatchObject({ message: 'Bad credentials' });
+
+    const expired = provider.issueGrant({ accessTokenLifetimeSeconds: 0 });
+    expect((await validate(expired.accessToken)).status).toBe(401);
+
+    provider.revokeFamily('f1');
+    expect((await validate(grant.accessToken)).status).toBe(401);
+    expect(provider.stats.validateCalls).toBe(5);
+    expect(provider.stats.validateCallsByFamily.get('f1')).toBe(3);
+  });
+
+  it('serves the 401/403/429 fault variants', async () => {
+    const grant = provider.issueGrant();
+    provider.injectFault('validate', { kind: 'validate_401' });
+    provider.injectFault('validate', { kind: 'validate_403' });
+    provider.injectFault('validate', { kind: 'validate_403_rate_limited', header: 'retry-after' });
+    provider.injectFault('validate', { kind: 'validate_403_rate_limited', header: 'x-ratelimit-remaining' });
+    provider.injectFault('validate', { kind: 'validate_429' });
+    provider.injectFault('validate', { kind: 'rate_limit', retryAfterSeconds: 3 });
+
+    const unauthorized = await validate(grant.accessToken);
+    expect(unauthorized.status).toBe(401);
+
+    const forbidden = await validate(grant.accessToken);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('retry-after')).toBeNull();
+    expect(forbidden.headers.get('x-ratelimit-remaining')).toBeNull();
+
+    const retryAfter = await validate(grant.accessToken);
+    expect(retryAfter.status).toBe(403);
+    expect(retryAfter.headers.get('retry-after')).toMatch(/^\d+$/);
+
+    const exhausted = await validate(grant.accessToken);
+    expect(exhausted.status).toBe(403);
+    expect(exhausted.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(exhausted.headers.get('x-ratelimit-reset')).toMatch(/^\d+$/);
+
+    expect((await validate(grant.accessToken)).status).toBe(429);
+    const limited = await validate(grant.accessToken);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('3');
+
+    expect((await validate(grant.accessToken)).status).toBe(200);
+  });
+
+  it('applies latency before answering', async () => {
+    const grant = provider.issueGrant();
+    provider.setLatency('validate', 80);
+    const started = Date.now();
+    expect((await validate(grant.accessToken)).status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+  });
+});
+
+describe('provider', () => {
+  it('answers 404 elsewhere and records every issued token', async () => {
+    await startProvider({ clientId: 'id', clientSecret: 'secret', accessTokenLifetimeSeconds: 60 });
+    expect((await fetch(`${provider.baseUrl}/nope`)).status).toBe(404);
+    expect(provider.tokenUrl).toBe(`${provider.baseUrl}/login/oauth/access_token`);
+    expect(provider.validateUrl).toBe(`${provider.baseUrl}/user`);
+
+    const grant = provider.issueGrant();
+    const body = (await (await refresh(grant.refreshToken)).json()) as Record<string, unknown>;
+    expect(body.expires_in).toBe(60);
+    expect(provider.issuedTokens()).toEqual([
+      grant.accessToken,
+      grant.refreshToken,
+      body.access_token,
+      body.refresh_token,
+    ]);
+  });
+});

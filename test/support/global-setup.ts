@@ -1,0 +1,51 @@
+// Starts one real Postgres and one real Temporal dev server for the whole run, and bundles the workflows once.
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres } from '../../dev/postgres.js';
+import { startTemporalDevServer } from '../../dev/temporal.js';
+import { migrateUp } from '../../store/migrate.js';
+import { WORKFLOWS_PATH } from '../../worker.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    databaseUrl: string;
+    workflowBundlePath: string;
+    temporalCliPath: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const dir = await mkdtemp(join(tmpdir(), 'extauth-test-'));
+  await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
+  const [postgres, temporal, bundle] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false }),
+    startTemporalDevServer({ headless: true }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger }),
+  ]);
+  await migrateUp(postgres.databaseUrl);
+  const workflowBundlePath = join(dir, 'workflow-bundle.js');
+  await writeFile(workflowBundlePath, bundle.code);
+
+  project.provide('temporalAddress', temporal.address);
+  project.provide('databaseUrl', postgres.databaseUrl);
+  project.provide('workflowBundlePath', workflowBundlePath);
+  project.provide('temporalCliPath', temporal.cliPath ?? '');
+
+  return async () => {
+    await Promise.allSettled([temporal.stop(), postgres.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  };
+}
+
+const quietBundlerLogger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+  log: () => undefined,
+};

@@ -1,0 +1,131 @@
+// A per-file test world: a fake provider, a worker on its own task queue against the shared real
+// Temporal server and Postgres, a client, and every log line captured for secret checks.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { inject } from 'vitest';
+import type { Pool } from 'pg';
+import { ExtauthClient } from '../../client/index.js';
+import { createLogger, installTemporalLogging } from '../../config/logger.js';
+import type { LinkKey } from '../../core/types.js';
+import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
+import { parseProviders, type ProviderInput } from '../../providers/config.js';
+import { getLink, putLink, type LinkRow } from '../../store/links.js';
+import type { Tuning } from '../../workflows/policies.js';
+import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../../worker.js';
+
+/** Every log line of this test process: extauth's pino logs and the Temporal SDK's. */
+export const logLines: string[] = [];
+const logFile = process.env.EXTAUTH_TEST_LOG_DIR ? `${process.env.EXTAUTH_TEST_LOG_DIR}/test-${process.pid}.jsonl` : undefined;
+const logger = createLogger(
+  {
+    write: (line: string) => {
+      logLines.push(line);
+      if (logFile) appendFileSync(logFile, line);
+    },
+  },
+  "debug",
+);
+installTemporalLogging(logger, 'INFO');
+
+/** Short budgets so that give-up paths finish in seconds. */
+export const FAST_TUNING: Partial<Tuning> = {
+  exchangeAttemptMs: 3_000,
+  exchangeBudgetMs: 15_000,
+  validateAttemptMs: 2_000,
+  validateBudgetMs: 3_000,
+  retryInitialMs: 100,
+  retryMaxMs: 500,
+};
+
+export interface World {
+  providerId: string;
+  taskQueue: string;
+  provider: FakeOAuthProvider;
+  client: ExtauthClient;
+  pool: Pool;
+  worker: Worker;
+  temporal: Client;
+  /** Stores a link as the OAuth callback would, with tokens the fake provider issued. */
+  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number }): Promise<Grant>;
+  row(user: string): Promise<LinkRow>;
+  key(user: string): LinkKey;
+  /** Tokens issued by the fake provider that appear in any captured log line. */
+  leakedTokens(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startWorld(
+  options: { tuning?: Partial<Tuning>; provider?: FakeProviderOptions; providerConfig?: Partial<ProviderInput> } = {},
+): Promise<World> {
+  const providerId = `gh-${randomBytes(4).toString('hex')}`;
+  const taskQueue = `extauth-test-${providerId}`;
+  const provider = await FakeOAuthProvider.start(options.provider);
+  const providers = parseProviders([
+    {
+      id: providerId,
+      type: 'github',
+      clientId: provider.clientId,
+      clientSecret: provider.clientSecret,
+      tokenUrl: provider.tokenUrl,
+      validateUrl: provider.validateUrl,
+      ...options.providerConfig,
+    },
+  ]);
+  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger });
+  const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const worker = await createExtauthWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+    workflowBundlePath: inject('workflowBundlePath'),
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  const temporal = new Client({ connection, namespace: 'default' });
+  const client = new ExtauthClient(temporal, { taskQueue, tuning: { ...FAST_TUNING, ...options.tuning } });
+
+  const key = (user: string): LinkKey => ({ providerId, userId: user });
+  return {
+    providerId,
+    taskQueue,
+    provider,
+    client,
+    pool: deps.pool,
+    worker,
+    temporal,
+    key,
+    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds } = {}) {
+      const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
+      await putLink(deps.pool, key(user), {
+        accessToken: grant.accessToken,
+        refreshToken: grant.refreshToken,
+        tokenType: 'bearer',
+        expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+        extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
+      });
+      return grant;
+    },
+    async row(user) {
+      const row = await getLink(deps.pool, key(user));
+      if (!row) throw new Error(`no row for ${user}`);
+      return row;
+    },
+    leakedTokens() {
+      const text = logLines.join('\n');
+      return provider.issuedTokens().filter((token) => text.includes(token));
+    },
+    async stop() {
+      worker.shutdown();
+      await running;
+      await Promise.allSettled([nativeConnection.close(), connection.close(), closeActivityDeps(deps), provider.close()]);
+    },
+  };
+}
+
+/** A user id unique to one test, so that tests in a file never share a link. */
+export function uniqueUser(label: string): string {
+  return `${label}-${randomBytes(3).toString('hex')}`;
+}

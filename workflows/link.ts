@@ -1,0 +1,263 @@
+// One workflow per (provider, user) link: every agent request for the link is served here, one refresh at a time.
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ExtauthActivities } from '../activities/index.js';
+import { ActivityFailure as FailureType, type AgentErrorCode } from '../core/failures.js';
+import { gitCredentials } from '../core/git.js';
+import type { LinkCounters, LinkSnapshot, LinkState, LinkStatus, TokenGrant, Validation } from '../core/types.js';
+import {
+  describeUpdate,
+  getTokenUpdate,
+  MAX_MIN_VALID_SECONDS,
+  refreshNowUpdate,
+  relinkedSignal,
+  requestRefreshSignal,
+  statusQuery,
+  type GetTokenRequest,
+  type LinkWorkflowInput,
+} from './messages.js';
+import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+
+export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
+  const key = { providerId: input.providerId, userId: input.userId };
+  const tuning = { ...DEFAULT_TUNING, ...input.tuning };
+  const options = activityOptions(tuning);
+  const { exchangeRefreshToken } = proxyActivities<ExtauthActivities>(options.exchange);
+  const { persistRotatedTokens } = proxyLocalActivities<ExtauthActivities>(options.persist);
+  const { validateAccessToken } = proxyLocalActivities<ExtauthActivities>(options.validate);
+  const { loadLink } = proxyLocalActivities<ExtauthActivities>(options.load);
+  const { recordRefreshFailure } = proxyLocalActivities<ExtauthActivities>(options.recordFailure);
+
+  let link: LinkSnapshot | undefined;
+  let validation: Validation = input.carried?.validation ?? 'valid';
+  let lastError = '';
+  let refreshing: Promise<void> | undefined;
+  let lastTouched = Date.now();
+  const counters: LinkCounters = { requests: 0, refreshes: 0, exchanges: 0, validations: 0, adoptedFromRow: 0, failedRequests: 0, ...input.carried?.counters };
+
+  // Every operation that reads or writes the row runs in this chain, one after another.
+  let tail: Promise<unknown> = Promise.resolve();
+  function serialized<T>(op: () => Promise<T>): Promise<T> {
+    const next = tail.then(op);
+    tail = next.catch(() => undefined);
+    return next;
+  }
+
+  async function load(): Promise<void> {
+    link = await loadLink(key);
+  }
+  const ensureLoaded = () => serialized(async () => (link ? undefined : load()));
+
+  function remainingSeconds(): number {
+    return link?.expiresAt ? (Date.parse(link.expiresAt) - Date.now()) / 1000 : Infinity;
+  }
+
+  function usable(minValidSeconds: number): boolean {
+    if (!link?.accessToken || validation !== 'valid') return false;
+    // A margin longer than the token's own life would make every request refresh again.
+    const cap = link.lifetimeSeconds ? link.lifetimeSeconds / 2 : minValidSeconds;
+    return remainingSeconds() >= Math.min(minValidSeconds, cap);
+  }
+
+  function agentFailure(code: AgentErrorCode, message: string): ApplicationFailure {
+    return ApplicationFailure.create({ type: code, message, nonRetryable: true });
+  }
+
+  function reauthRequired(): ApplicationFailure {
+    return agentFailure('reauth_required', link?.failureReason || 'no refresh token is stored for this link; the user must re-authenticate');
+  }
+
+  function toAgentFailure(err: unknown): unknown {
+    if (err instanceof ApplicationFailure && err.type && err.nonRetryable) return err;
+    if (err instanceof ActivityFailure) {
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      if (cause?.type === FailureType.LinkNotFound) return agentFailure('link_not_found', cause.message);
+      if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);
+      return agentFailure('provider_unavailable', cause?.message ?? err.message);
+    }
+    return err; // a bug: let the workflow task fail so that a fixed worker can replay it
+  }
+
+  function warn(message: string, cause: string): void {
+    lastError = cause;
+    log.warn(message, { provider: key.providerId, link: key.userId, cause, tokenVersion: link?.version });
+  }
+
+  async function validate(current: LinkSnapshot): Promise<void> {
+    let verdict;
+    try {
+      verdict = await validateAccessToken({
+        ...key,
+        accessToken: current.accessToken,
+        httpTimeoutMs: httpDeadlineMs(tuning.validateAttemptMs),
+        unauthorizedAttempts: tuning.unauthorizedAttempts,
+      });
+    } catch (err) {
+      warn('validation gave up; the new tokens stay saved and the next request validates again', (err as Error).message);
+      throw toAgentFailure(err);
+    }
+    counters.validations++;
+    if (verdict === 'invalid') {
+      validation = 'rejected';
+      warn('provider rejected the newly issued access token; the next request refreshes again', 'access token rejected by the provider');
+      throw agentFailure('provider_unavailable', 'the provider rejected the newly issued access token; retry to refresh again');
+    }
+    validation = 'valid';
+    lastError = '';
+  }
+
+  async function refresh(force: boolean): Promise<void> {
+    if (!link) await load();
+    const current = link!;
+    if (!current.hasRefreshToken) return;
+    if (!force && validation === 'unvalidated' && remainingSeconds() > 0) return validate(current);
+
+    counters.refreshes++;
+    counters.exchanges++;
+    const expectedVersion = current.version;
+    let exchanged;
+    try {
+      exchanged = await exchangeRefreshToken({ ...key, expectedVersion, httpTimeoutMs: httpDeadlineMs(tuning.exchangeAttemptMs) });
+    } catch (err) {
+      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      if (cause?.type !== FailureType.RefreshRejected) {
+        warn('token exchange gave up; the stored tokens are unchanged', cause?.message ?? (err as Error).message);
+        throw toAgentFailure(err);
+      }
+      const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError: cause.message });
+      link = recorded.link;
+      if (recorded.outcome === 'adopted') counters.adoptedFromRow++;
+      validation = 'valid';
+      return;
+    }
+    if (exchanged.kind === 'link_changed') {
+      counters.adoptedFromRow++;
+      validation = 'valid';
+      return load();
+    }
+    const persisted = await persistRotatedTokens({ ...key, expectedVersion, tokens: exchanged.tokens });
+    link = persisted.link;
+    if (persisted.outcome === 'adopted') {
+      counters.adoptedFromRow++;
+      validation = 'valid';
+      return;
+    }
+    validation = 'unvalidated';
+    await validate(persisted.link);
+  }
+
+  /** Joins the refresh in flight, or starts one: N waiting agents share one exchange and its outcome. */
+  function sharedRefresh(force: boolean): Promise<void> {
+    if (!refreshing) {
+      const run = serialized(() => refresh(force)).finally(() => {
+        refreshing = undefined;
+      });
+      run.catch(() => undefined);
+      refreshing = run;
+    }
+    return refreshing;
+  }
+
+  function grant(): TokenGrant {
+    if (!link?.hasRefreshToken && !usable(0)) throw reauthRequired();
+    if (validation !== 'valid') throw agentFailure('provider_unavailable', lastError || 'the access token is not validated yet');
+    const { username, password } = gitCredentials(link!.providerType, link!.accessToken);
+    return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: link!.expiresAt, username, password };
+  }
+
+  async function serveToken({ minValidSeconds }: GetTokenRequest): Promise<TokenGrant> {
+    counters.requests++;
+    lastTouched = Date.now();
+    try {
+      if (!refreshing) {
+        await ensureLoaded();
+        if (!refreshing && usable(minValidSeconds)) return grant();
+        if (!link!.hasRefreshToken) throw reauthRequired();
+      }
+      await sharedRefresh(false);
+      return grant();
+    } catch (err) {
+      counters.failedRequests++;
+      throw toAgentFailure(err);
+    }
+  }
+
+  function state(): LinkState {
+    if (link && !link.hasRefreshToken && link.failureReason) return 'reauth_required';
+    if (refreshing) return 'refreshing';
+    return validation !== 'valid' || lastError ? 'degraded' : 'ok';
+  }
+
+  function status(): LinkStatus {
+    return {
+      ...key,
+      state: state(),
+      validation,
+      tokenVersion: link?.version ?? null,
+      expiresAt: link?.expiresAt ?? null,
+      failureReason: link?.failureReason ?? '',
+      lastError,
+      lastRefreshedAt: link?.lastRefreshedAt ?? null,
+      accessTokenFingerprint: link?.accessTokenFingerprint ?? null,
+      refreshTokenFingerprint: link?.refreshTokenFingerprint ?? null,
+      counters,
+    };
+  }
+
+  setHandler(getTokenUpdate, serveToken, {
+    validator: ({ minValidSeconds }) => {
+      if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
+        throw new RangeError(`minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
+      }
+    },
+  });
+  setHandler(refreshNowUpdate, async () => {
+    lastTouched = Date.now();
+    try {
+      await ensureLoaded();
+      await sharedRefresh(true);
+    } catch (err) {
+      throw toAgentFailure(err);
+    }
+    return status();
+  });
+  setHandler(describeUpdate, async () => {
+    await ensureLoaded().catch((err) => Promise.reject(toAgentFailure(err)));
+    return status();
+  });
+  setHandler(requestRefreshSignal, () => {
+    lastTouched = Date.now();
+    sharedRefresh(true).catch(() => undefined);
+  });
+  setHandler(relinkedSignal, () => {
+    lastTouched = Date.now();
+    lastError = '';
+    serialized(async () => {
+      validation = 'valid';
+      await load();
+    }).catch((err) => warn('reloading the re-linked row failed', (err as Error).message));
+  });
+  setHandler(statusQuery, status);
+
+  // Idle runs finish and long ones continue as new, so history stays bounded. Updates that arrive in
+  // the same activation as the timer run their handlers first and push lastTouched forward.
+  for (;;) {
+    const idleLeft = tuning.idleFinishMs - (Date.now() - lastTouched);
+    if (idleLeft <= 0 && !refreshing && allHandlersFinished()) return;
+    const suggested = await condition(() => workflowInfo().continueAsNewSuggested, Math.max(idleLeft, 1_000));
+    if (suggested) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation } });
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// Update, signal and query definitions shared by the workflow and its clients. No I/O imports.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { LinkKey, LinkStatus, TokenGrant } from '../core/types.js';
+import type { Tuning } from './policies.js';
+
+export interface LinkWorkflowInput extends LinkKey {
+  /** Overrides of the default timeouts and budgets (tests shorten them). */
+  tuning?: Partial<Tuning>;
+  /** Carried over continue-as-new so operators keep seeing totals. */
+  carried?: { counters?: Partial<LinkStatus['counters']>; validation?: LinkStatus['validation'] };
+}
+
+export interface GetTokenRequest {
+  /** The token must stay valid at least this long; capped to half the token's own lifetime. */
+  minValidSeconds: number;
+}
+
+export const MAX_MIN_VALID_SECONDS = 24 * 3600;
+
+export const getTokenUpdate = defineUpdate<TokenGrant, [GetTokenRequest]>('getToken');
+/** Forces an exchange even if the token is fresh, and answers with the resulting status. */
+export const refreshNowUpdate = defineUpdate<LinkStatus, []>('refreshNow');
+/** Status through an update, so that it also works (and loads the link) when no run is open. */
+export const describeUpdate = defineUpdate<LinkStatus, []>('describe');
+export const requestRefreshSignal = defineSignal<[]>('requestRefresh');
+/** Sent after the user re-authenticated and the row was rewritten: reload it, clear the failure. */
+export const relinkedSignal = defineSignal<[]>('relinked');
+export const statusQuery = defineQuery<LinkStatus>('status');

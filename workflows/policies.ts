@@ -1,0 +1,71 @@
+// Timeouts and retry policies of the refresh activities, declared once. Pure data: bundled into workflows.
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { PERMANENT_ACTIVITY_FAILURES } from '../core/failures.js';
+
+export interface Tuning {
+  /** Start-to-close of one exchange attempt; its HTTP deadline is derived strictly below it. */
+  exchangeAttemptMs: number;
+  /** Total time the exchange is retried before the agent hears provider_unavailable. */
+  exchangeBudgetMs: number;
+  validateAttemptMs: number;
+  /** Total time validation is retried; the tokens are saved before it starts. */
+  validateBudgetMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** Attempts on which validation's 401 is retried (GitHub replication lag). */
+  unauthorizedAttempts: number;
+  /** A run with no request for this long finishes; the next request starts a fresh one. */
+  idleFinishMs: number;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  exchangeAttemptMs: 15_000,
+  exchangeBudgetMs: 60_000,
+  validateAttemptMs: 10_000,
+  validateBudgetMs: 30_000,
+  retryInitialMs: 250,
+  retryMaxMs: 5_000,
+  unauthorizedAttempts: 5,
+  idleFinishMs: 10 * 60_000,
+};
+
+/** The HTTP call must give up before Temporal would start another attempt that may rotate the token again. */
+export function httpDeadlineMs(attemptMs: number): number {
+  return Math.max(100, attemptMs - Math.min(2_000, Math.floor(attemptMs / 5)));
+}
+
+export function activityOptions(t: Tuning) {
+  const backoff = { initialInterval: t.retryInitialMs, backoffCoefficient: 2, maximumInterval: t.retryMaxMs };
+  return {
+    // A normal activity: its result (the rotated tokens) is recorded by Temporal the moment it completes.
+    exchange: {
+      startToCloseTimeout: t.exchangeAttemptMs,
+      scheduleToCloseTimeout: t.exchangeBudgetMs,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'exchange refresh token',
+    } satisfies ActivityOptions,
+    // Compare-and-set on the version read: safe to run again, so local. No attempt limit: database outages are waited out.
+    persist: {
+      startToCloseTimeout: 10_000,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'persist rotated tokens',
+    } satisfies LocalActivityOptions,
+    validate: {
+      startToCloseTimeout: t.validateAttemptMs,
+      scheduleToCloseTimeout: t.validateBudgetMs,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'validate access token',
+    } satisfies LocalActivityOptions,
+    load: {
+      startToCloseTimeout: 10_000,
+      scheduleToCloseTimeout: 60_000,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'load link',
+    } satisfies LocalActivityOptions,
+    recordFailure: {
+      startToCloseTimeout: 10_000,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'record refresh failure',
+    } satisfies LocalActivityOptions,
+  };
+}
