@@ -43,3 +43,35 @@ export function createActivityDeps(options: { databaseUrl: string; providers: Pr
 export async function closeActivityDeps(deps: ActivityDeps): Promise<void> {
   await Promise.allSettled([deps.pool.end(), deps.http.close()]);
 }
+
+export interface LaunchedWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Connects, creates and runs a worker; `stop()` drains it and releases connections and pools. */
+export async function launchWorker(options: {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  databaseUrl: string;
+  providers: ProviderConfig[];
+  logger: Logger;
+}): Promise<LaunchedWorker> {
+  const deps = createActivityDeps(options);
+  const connection = await NativeConnection.connect({ address: options.temporalAddress });
+  const worker = await createExtauthWorker({ connection, namespace: options.namespace, taskQueue: options.taskQueue, deps });
+  const done = worker.run().finally(async () => {
+    await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
+  });
+  return {
+    worker,
+    done,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

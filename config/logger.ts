@@ -22,7 +22,7 @@ export function createLogger(destination?: DestinationStream, level = process.en
 let installed = false;
 
 /** Routes the Temporal SDK's own logs (worker, workflow `log`, activity context) into the same JSON stream. Once per process. */
-export function installTemporalLogging(logger: Logger, level: LogLevel = 'WARN'): void {
+export function installTemporalLogging(logger: Logger, level: LogLevel = 'WARN', shutdownSignals?: NodeJS.Signals[]): void {
   if (installed) return;
   installed = true;
   const methods = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
@@ -32,5 +32,6 @@ export function installTemporalLogging(logger: Logger, level: LogLevel = 'WARN')
     }),
     // Core (Rust) logs too: workflow task failures are reported there.
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
+    ...(shutdownSignals ? { shutdownSignals } : {}),
   });
 }

@@ -38,6 +38,8 @@ export interface FakeProviderStats {
   tokenCalls: number;
   validateCalls: number;
   rotations: number;
+  /** Calls answered with an injected fault. */
+  faultsServed: number;
   tokenCallsByFamily: Map<string, number>;
   validateCallsByFamily: Map<string, number>;
 }
@@ -116,9 +118,13 @@ export class FakeOAuthProvider {
     tokenCalls: 0,
     validateCalls: 0,
     rotations: 0,
+    faultsServed: 0,
     tokenCallsByFamily: new Map(),
     validateCallsByFamily: new Map(),
   };
+
+  /** Called on every successful refresh, before the answer is sent (the demo arms faults with it). */
+  onRotate: ((familyId: string) => void) | undefined;
 
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
@@ -256,6 +262,7 @@ export class FakeOAuthProvider {
     const expiresIn = this.accessTokenLifetimeSeconds;
     const accessToken = this.mintAccessToken(familyId, expiresIn);
     this.stats.rotations++;
+    this.onRotate?.(familyId);
     if (keepRefreshToken) {
       return { access_token: accessToken, expires_in: expiresIn, scope: '', token_type: 'bearer' };
     }
@@ -411,6 +418,7 @@ export class FakeOAuthProvider {
     if (!entry) return undefined;
     entry.remaining--;
     if (entry.remaining === 0) queue.splice(index, 1);
+    this.stats.faultsServed++;
     return entry.fault;
   }
 

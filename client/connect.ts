@@ -1,0 +1,19 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Endpoints } from '../config/env.js';
+import { ExtauthClient } from './index.js';
+
+export class UnreachableError extends Error {}
+
+/** An ExtauthClient on the configured Temporal server; fails with a message that names the address. */
+export async function connectClient(endpoints: Endpoints): Promise<{ client: ExtauthClient; close(): Promise<void> }> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: endpoints.temporalAddress, connectTimeout: 5_000 });
+  } catch (err) {
+    throw new UnreachableError(
+      `cannot reach Temporal at ${endpoints.temporalAddress} (${(err as Error).message}); is \`extauth dev\` or your cluster running?`,
+    );
+  }
+  const temporal = new Client({ connection, namespace: endpoints.namespace });
+  return { client: new ExtauthClient(temporal, { taskQueue: endpoints.taskQueue }), close: () => connection.close() };
+}

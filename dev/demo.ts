@@ -1,0 +1,104 @@
+// `npm start`'s demo: seeds links on a fake GitHub-style provider with injected faults and runs simulated agents.
+import type { Pool } from 'pg';
+import type { ExtauthClient } from '../client/index.js';
+import { ExtauthError } from '../client/errors.js';
+import { putLink } from '../store/links.js';
+import type { FakeOAuthProvider } from './fake-provider.js';
+
+export const DEMO_USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
+/** Its grant is revoked at the provider: the one demo link that ends in reauth_required. */
+export const DEMO_REVOKED_USER = 'mallory';
+export const DEMO_TOKEN_LIFETIME_SECONDS = 40;
+const AGENTS = 4;
+
+export interface DemoTally {
+  requests: number;
+  served: number;
+  reauth: number;
+  unavailable: number;
+}
+
+export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, providerId: string): Promise<void> {
+  for (const [i, user] of [...DEMO_USERS, DEMO_REVOKED_USER].entries()) {
+    const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: DEMO_TOKEN_LIFETIME_SECONDS });
+    // Staggered expiry, some already expired, so refreshes start at once and keep coming.
+    const expiresIn = user === DEMO_REVOKED_USER ? -5 : -5 + i * 8;
+    await putLink(pool, { providerId, userId: user }, {
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      tokenType: 'bearer',
+      expiresAt: new Date(Date.now() + expiresIn * 1000).toISOString(),
+      extra: { expires_in: DEMO_TOKEN_LIFETIME_SECONDS },
+    });
+  }
+  provider.revokeFamily(DEMO_REVOKED_USER);
+}
+
+/**
+ * Slow answers always; validation fails with a 502 right after most refreshes (the very case that locked
+ * users out in the reference), and now and then the token endpoint answers 503.
+ */
+function injectFaults(provider: FakeOAuthProvider): () => void {
+  provider.setLatency('token', 150);
+  provider.setLatency('validate', 80);
+  provider.onRotate = (familyId) => {
+    if (Math.random() < 0.7) provider.injectFault('validate', { kind: 'status', status: 502 }, { familyId, times: 1 + Math.floor(Math.random() * 2) });
+  };
+  const token = setInterval(() => provider.injectFault('token', { kind: 'status', status: 503 }), 11_000);
+  return () => {
+    provider.onRotate = undefined;
+    clearInterval(token);
+  };
+}
+
+async function agent(client: ExtauthClient, providerId: string, tally: DemoTally, stopped: () => boolean): Promise<void> {
+  while (!stopped()) {
+    const user = Math.random() < 0.1 ? DEMO_REVOKED_USER : DEMO_USERS[Math.floor(Math.random() * DEMO_USERS.length)]!;
+    tally.requests++;
+    try {
+      await client.getToken({ provider: providerId, user, minValidSeconds: 15 });
+      tally.served++;
+    } catch (err) {
+      if (err instanceof ExtauthError && err.code === 'reauth_required') tally.reauth++;
+      else tally.unavailable++;
+    }
+    await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
+  }
+}
+
+export function startDemo(options: {
+  client: ExtauthClient;
+  provider: FakeOAuthProvider;
+  providerId: string;
+  uiUrl: string | null;
+}): { stop(): Promise<void> } {
+  const { client, provider, providerId } = options;
+  const tally: DemoTally = { requests: 0, served: 0, reauth: 0, unavailable: 0 };
+  let stopped = false;
+  const stopFaults = injectFaults(provider);
+  const agents = Array.from({ length: AGENTS }, () => agent(client, providerId, tally, () => stopped));
+
+  const tty = process.stdout.isTTY;
+  const line = () =>
+    `demo: requests=${tally.requests} served=${tally.served} refreshes=${provider.stats.rotations} ` +
+    `retries=${provider.stats.faultsServed} reauth=${tally.reauth} unavailable=${tally.unavailable}`;
+  const summary = setInterval(() => {
+    if (tty) process.stdout.write(`\r\x1b[K${line()}`);
+    else console.log(line());
+  }, tty ? 1_000 : 5_000);
+  console.log(
+    `demo: ${AGENTS} agents on ${DEMO_USERS.length + 1} links of provider "${providerId}" (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS}s; ` +
+      `"${DEMO_REVOKED_USER}" was revoked and needs re-authentication)${options.uiUrl ? `; watch them at ${options.uiUrl}` : ''}`,
+  );
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(summary);
+      stopFaults();
+      await Promise.allSettled(agents);
+      if (tty) process.stdout.write('\n');
+      console.log(line());
+    },
+  };
+}

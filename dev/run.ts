@@ -1,0 +1,134 @@
+// `extauth dev [--demo]`: everything on embedded defaults, or on TEMPORAL_ADDRESS / DATABASE_URL when set.
+import { Client, Connection } from '@temporalio/client';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { ExtauthClient } from '../client/index.js';
+import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
+import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
+import { migrateUp } from '../store/migrate.js';
+import { launchWorker } from '../worker.js';
+import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { FakeOAuthProvider } from './fake-provider.js';
+import { isPortListening } from './ports.js';
+import { startEmbeddedPostgres } from './postgres.js';
+import { startTemporalDevServer } from './temporal.js';
+
+const DEMO_PROVIDER_ID = 'demo-github';
+const say = (msg: string) => process.stderr.write(`${msg}\n`);
+
+type Stopper = () => Promise<unknown>;
+
+export async function runDev({ demo }: { demo: boolean }): Promise<number> {
+  const env = readEnv();
+  const dataDir = env.EXTAUTH_DATA_DIR;
+  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  const logFile = join(dataDir, 'logs', 'extauth.log');
+  const logger = createLogger(pino.destination({ dest: logFile, append: true, sync: false }));
+  installTemporalLogging(logger, 'WARN', []);
+
+  const stoppers: Stopper[] = [];
+  const shutdown = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch((err) => say(`extauth: while stopping: ${(err as Error).message}`));
+  };
+  try {
+    const configured = env.EXTAUTH_PROVIDERS ? loadProvidersFile(env.EXTAUTH_PROVIDERS) : [];
+    if (!demo && configured.length === 0) {
+      throw new ConfigError('extauth dev needs providers: set EXTAUTH_PROVIDERS=path/to/providers.json, or run `extauth dev --demo` (npm start)');
+    }
+
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      say(`extauth: starting embedded Postgres in ${join(dataDir, 'postgres')}`);
+      const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent: true, log: say });
+      stoppers.push(() => postgres.stop());
+      databaseUrl = postgres.databaseUrl;
+    }
+    const applied = await migrateUp(databaseUrl);
+    if (applied.length) say(`extauth: applied migrations ${applied.join(', ')}`);
+
+    let temporalAddress = env.TEMPORAL_ADDRESS;
+    let uiUrl: string | null = null;
+    if (!temporalAddress) {
+      say('extauth: starting the Temporal dev server (Web UI on)');
+      const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
+      const temporal = await startTemporalDevServer({
+        dbFile: join(dataDir, 'temporal.db'),
+        namespace: env.TEMPORAL_NAMESPACE,
+        ...(defaultsFree ? { port: 7233, uiPort: 8233 } : {}),
+        log: say,
+      });
+      stoppers.push(() => temporal.stop());
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl ?? null;
+    }
+
+    let providers: ProviderConfig[] = configured;
+    let fake: FakeOAuthProvider | undefined;
+    if (demo) {
+      fake = await FakeOAuthProvider.start({ accessTokenLifetimeSeconds: DEMO_TOKEN_LIFETIME_SECONDS });
+      stoppers.push(() => fake!.close());
+      providers = [...configured.filter((p) => p.id !== DEMO_PROVIDER_ID), ...demoProvider(fake)];
+    }
+    // Written out so that extra `extauth worker` processes can join with the same providers.
+    const providersFile = join(dataDir, 'providers.dev.json');
+    writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
+
+    const taskQueue = env.EXTAUTH_TASK_QUEUE;
+    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger });
+    stoppers.push(() => worker.stop());
+
+    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile };
+    writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
+    stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
+
+    if (fake) {
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID);
+      await pool.end();
+    }
+    console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl })}`);
+    say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
+
+    if (fake) {
+      const connection = await Connection.connect({ address: temporalAddress });
+      stoppers.push(() => connection.close());
+      const client = new ExtauthClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
+      const running = startDemo({ client, provider: fake, providerId: DEMO_PROVIDER_ID, uiUrl });
+      stoppers.push(() => withTimeout(running.stop(), 5_000));
+    }
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      const onStopped = () => resolve('SIGTERM');
+      worker.done.then(onStopped, onStopped);
+    });
+    say(`\nextauth: ${signal}, stopping`);
+    await shutdown();
+    say('extauth: stopped');
+    return 0;
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+}
+
+function demoProvider(fake: FakeOAuthProvider): ProviderConfig[] {
+  return parseProviders([
+    {
+      id: DEMO_PROVIDER_ID,
+      type: 'github',
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      tokenUrl: fake.tokenUrl,
+      validateUrl: fake.validateUrl,
+    },
+  ]);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
+}
