@@ -35,7 +35,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
     } catch (err) {
       if (!(err instanceof HttpCallError)) throw err;
       log.warn({ outcome: 'transient', cause: err.message }, 'validation got no answer; tokens are already saved, will retry');
-      throw ApplicationFailure.retryable(`validate endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
+      throw transientFailure(`validate endpoint: ${err.message}`);
     }
 
     const verdict = classifyValidation(answer.status, answer.headers);
@@ -59,7 +59,20 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
         });
       case 'error':
         log.warn({ outcome: 'transient', status: answer.status }, 'validation failed; tokens are already saved, will retry');
-        throw ApplicationFailure.retryable(`validate endpoint: HTTP ${answer.status}`, ActivityFailure.ProviderUnavailable);
+        throw transientFailure(`validate endpoint: HTTP ${answer.status}`);
     }
   };
+}
+
+/**
+ * Retryable until the validation budget (this local activity's schedule-to-close) is spent, then final.
+ * Core (sdk-core 1.24) drops a local activity's schedule-to-close timeout that fires while the activity
+ * backs off between attempts, so without this a provider answering 5xx would be retried forever.
+ */
+function transientFailure(message: string): ApplicationFailure {
+  const { scheduledTimestampMs, scheduleToCloseTimeoutMs } = Context.current().info;
+  const spent = scheduleToCloseTimeoutMs > 0 && Date.now() - scheduledTimestampMs >= scheduleToCloseTimeoutMs;
+  return spent
+    ? ApplicationFailure.nonRetryable(`${message} (validation budget spent)`, ActivityFailure.ProviderUnavailable)
+    : ApplicationFailure.retryable(message, ActivityFailure.ProviderUnavailable);
 }

@@ -164,8 +164,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (!command) throw new UsageError('no command given');
       print(USAGE);
-      return command ? EXIT.ok : EXIT.usage;
+      return EXIT.ok;
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -12,7 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
-import { ActivityFailure as FailureType, type AgentErrorCode } from '../core/failures.js';
+import { ActivityFailure as FailureType, isAgentErrorCode, type AgentErrorCode } from '../core/failures.js';
 import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkSnapshot, LinkState, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import {
@@ -27,6 +27,16 @@ import {
   type LinkWorkflowInput,
 } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+
+/** The activity's own failure, whether it arrives wrapped in an ActivityFailure or not. */
+function applicationCause(err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ActivityFailure) return err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return err instanceof ApplicationFailure && !isAgentFailure(err) ? err : undefined;
+}
+
+function isAgentFailure(err: ApplicationFailure): boolean {
+  return isAgentErrorCode(err.type);
+}
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const key = { providerId: input.providerId, userId: input.userId };
@@ -78,13 +88,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 
   function toAgentFailure(err: unknown): unknown {
-    if (err instanceof ApplicationFailure && err.type && err.nonRetryable) return err;
-    if (err instanceof ActivityFailure) {
-      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      if (cause?.type === FailureType.LinkNotFound) return agentFailure('link_not_found', cause.message);
-      if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);
-      return agentFailure('provider_unavailable', cause?.message ?? err.message);
-    }
+    if (err instanceof ApplicationFailure && isAgentFailure(err)) return err;
+    const cause = applicationCause(err);
+    if (cause?.type === FailureType.LinkNotFound) return agentFailure('link_not_found', cause.message);
+    if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);
+    if (err instanceof ActivityFailure || cause) return agentFailure('provider_unavailable', cause?.message ?? (err as Error).message);
     return err; // a bug: let the workflow task fail so that a fixed worker can replay it
   }
 
@@ -129,7 +137,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     try {
       exchanged = await exchangeRefreshToken({ ...key, expectedVersion, httpTimeoutMs: httpDeadlineMs(tuning.exchangeAttemptMs) });
     } catch (err) {
-      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const cause = applicationCause(err);
       if (cause?.type !== FailureType.RefreshRejected) {
         warn('token exchange gave up; the stored tokens are unchanged', cause?.message ?? (err as Error).message);
         throw toAgentFailure(err);
