@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { extauthDataConverter } from './codec/data-converter.js';
+import type { CodecKeys } from './codec/keys.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 
@@ -14,6 +16,8 @@ export interface ExtauthWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Undefined only in the test that proves plaintext checks can fail: production always encrypts. */
+  codecKeys: CodecKeys | undefined;
   /** A prebuilt bundle (tests build one per run); by default the workflows are bundled at start. */
   workflowBundlePath?: string;
 }
@@ -24,6 +28,7 @@ export function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Work
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps),
+    ...(options.codecKeys ? { dataConverter: extauthDataConverter(options.codecKeys) } : {}),
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
   });
 }
@@ -59,10 +64,17 @@ export async function launchWorker(options: {
   databaseUrl: string;
   providers: ProviderConfig[];
   logger: Logger;
+  codecKeys: CodecKeys;
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps(options);
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
-  const worker = await createExtauthWorker({ connection, namespace: options.namespace, taskQueue: options.taskQueue, deps });
+  const worker = await createExtauthWorker({
+    connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    deps,
+    codecKeys: options.codecKeys,
+  });
   const done = worker.run().finally(async () => {
     await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
   });

@@ -1,4 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
+import { extauthDataConverter } from '../codec/data-converter.js';
+import { codecKeysFromEnv } from '../codec/keys.js';
 import type { Endpoints } from '../config/env.js';
 import { ExtauthClient } from './index.js';
 
@@ -6,6 +8,7 @@ export class UnreachableError extends Error {}
 
 /** An ExtauthClient on the configured Temporal server; fails with a message that names the address. */
 export async function connectClient(endpoints: Endpoints): Promise<{ client: ExtauthClient; close(): Promise<void> }> {
+  const dataConverter = extauthDataConverter(codecKeysFromEnv(process.env, endpoints.codecKeyFile));
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: endpoints.temporalAddress, connectTimeout: 5_000 });
@@ -14,6 +17,6 @@ export async function connectClient(endpoints: Endpoints): Promise<{ client: Ext
       `cannot reach Temporal at ${endpoints.temporalAddress} (${(err as Error).message}); is \`extauth dev\` or your cluster running?`,
     );
   }
-  const temporal = new Client({ connection, namespace: endpoints.namespace });
+  const temporal = new Client({ connection, namespace: endpoints.namespace, dataConverter });
   return { client: new ExtauthClient(temporal, { taskQueue: endpoints.taskQueue }), close: () => connection.close() };
 }

@@ -32,6 +32,7 @@ export interface DevEndpoints {
   uiUrl: string | null;
   databaseUrl: string;
   providersFile: string | null;
+  codecKeyFile: string;
 }
 
 export function devEndpointsFile(env: Env): string {
@@ -50,6 +51,8 @@ export interface Endpoints {
   taskQueue: string;
   databaseUrl: string | undefined;
   providersFile: string | undefined;
+  /** The dev payload key published by `extauth dev`; EXTAUTH_CODEC_KEY wins over it. */
+  codecKeyFile: string | undefined;
 }
 
 /** Environment first; otherwise the endpoints of a running `extauth dev` in the same data folder. */
@@ -65,5 +68,6 @@ export function resolveEndpoints(env: Env): Endpoints {
     taskQueue: env.TEMPORAL_ADDRESS ? env.EXTAUTH_TASK_QUEUE : (dev?.taskQueue ?? env.EXTAUTH_TASK_QUEUE),
     databaseUrl: env.DATABASE_URL ?? dev?.databaseUrl,
     providersFile: env.EXTAUTH_PROVIDERS ?? dev?.providersFile ?? undefined,
+    codecKeyFile: dev?.codecKeyFile,
   };
 }

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { ExtauthClient } from '../client/index.js';
+import { extauthDataConverter } from '../codec/data-converter.js';
+import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
@@ -76,11 +78,14 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const providersFile = join(dataDir, 'providers.dev.json');
     writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
 
+    const codecKeyFile = join(dataDir, 'codec.key');
+    ensureDevCodecKey(codecKeyFile);
+    const codecKeys = codecKeysFromEnv(process.env, codecKeyFile);
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
-    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger });
+    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys });
     stoppers.push(() => worker.stop());
 
-    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile };
+    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile };
     writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
     stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
 
@@ -95,7 +100,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     if (fake) {
       const connection = await Connection.connect({ address: temporalAddress });
       stoppers.push(() => connection.close());
-      const client = new ExtauthClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
+      const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
+      const client = new ExtauthClient(temporal, { taskQueue });
       const running = startDemo({ client, provider: fake, providerId: DEMO_PROVIDER_ID, uiUrl });
       stoppers.push(() => withTimeout(running.stop(), 5_000));
     }

@@ -1,4 +1,5 @@
 // `extauth worker`: one worker process against the configured Temporal server and database.
+import { codecKeysFromEnv } from '../codec/keys.js';
 import { readEnv, resolveEndpoints, ConfigError } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
@@ -12,7 +13,8 @@ export async function runWorkerProcess(): Promise<number> {
   const logger = createLogger();
   // The Temporal runtime drains the worker on SIGINT/SIGTERM; run() resolves once it has.
   installTemporalLogging(logger);
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger });
+  const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys });
   logger.info({ taskQueue: endpoints.taskQueue, providers: providers.map((p) => p.id) }, 'worker started');
   await launched.done;
   logger.info('worker stopped');

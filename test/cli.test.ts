@@ -17,6 +17,7 @@ beforeAll(async () => {
     DATABASE_URL: inject('databaseUrl'),
     EXTAUTH_TASK_QUEUE: world.taskQueue,
     EXTAUTH_DATA_DIR: emptyDataDir,
+    EXTAUTH_CODEC_KEY: inject('codecKey'),
   };
 });
 afterAll(async () => {

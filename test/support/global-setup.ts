@@ -8,6 +8,8 @@ import { startEmbeddedPostgres } from '../../dev/postgres.js';
 import { startTemporalDevServer } from '../../dev/temporal.js';
 import { migrateUp } from '../../store/migrate.js';
 import { WORKFLOWS_PATH } from '../../worker.js';
+import { FAILURE_CONVERTER_PATH } from '../../codec/data-converter.js';
+import { formatCodecKey, generateCodecKey } from '../../codec/keys.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,6 +17,8 @@ declare module 'vitest' {
     databaseUrl: string;
     workflowBundlePath: string;
     temporalCliPath: string;
+    /** The run's payload key, "<id>:<base64>", as EXTAUTH_CODEC_KEY takes it. */
+    codecKey: string;
   }
 }
 
@@ -24,7 +28,7 @@ export default async function setup(project: TestProject) {
   const [postgres, temporal, bundle] = await Promise.all([
     startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false }),
     startTemporalDevServer({ headless: true }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger }),
   ]);
   await migrateUp(postgres.databaseUrl);
   const workflowBundlePath = join(dir, 'workflow-bundle.js');
@@ -34,6 +38,7 @@ export default async function setup(project: TestProject) {
   project.provide('databaseUrl', postgres.databaseUrl);
   project.provide('workflowBundlePath', workflowBundlePath);
   project.provide('temporalCliPath', temporal.cliPath ?? '');
+  project.provide('codecKey', formatCodecKey(generateCodecKey('test')));
 
   return async () => {
     await Promise.allSettled([temporal.stop(), postgres.stop()]);

@@ -7,6 +7,8 @@ import { appendFileSync } from 'node:fs';
 import { inject } from 'vitest';
 import type { Pool } from 'pg';
 import { ExtauthClient } from '../../client/index.js';
+import { extauthDataConverter } from '../../codec/data-converter.js';
+import { makeCodecKeys, parseCodecKey } from '../../codec/keys.js';
 import { createLogger, installTemporalLogging } from '../../config/logger.js';
 import type { LinkKey } from '../../core/types.js';
 import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
@@ -57,7 +59,13 @@ export interface World {
 }
 
 export async function startWorld(
-  options: { tuning?: Partial<Tuning>; provider?: FakeProviderOptions; providerConfig?: Partial<ProviderInput> } = {},
+  options: {
+    tuning?: Partial<Tuning>;
+    provider?: FakeProviderOptions;
+    providerConfig?: Partial<ProviderInput>;
+    /** false: no payload encryption (only to prove that the plaintext checks can fail). */
+    codec?: boolean;
+  } = {},
 ): Promise<World> {
   const providerId = `gh-${randomBytes(4).toString('hex')}`;
   const taskQueue = `extauth-test-${providerId}`;
@@ -75,7 +83,9 @@ export async function startWorld(
   ]);
   const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger });
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
   const worker = await createExtauthWorker({
+    codecKeys,
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
@@ -84,7 +94,7 @@ export async function startWorld(
   });
   const running = worker.run();
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  const temporal = new Client({ connection, namespace: 'default' });
+  const temporal = new Client({ connection, namespace: 'default', dataConverter: codecKeys && extauthDataConverter(codecKeys) });
   const client = new ExtauthClient(temporal, { taskQueue, tuning: { ...FAST_TUNING, ...options.tuning } });
 
   const key = (user: string): LinkKey => ({ providerId, userId: user });

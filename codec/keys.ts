@@ -1,0 +1,68 @@
+// Payload encryption keys: one to encrypt with, any number to decrypt with (key rotation).
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface CodecKey {
+  id: string;
+  key: Buffer;
+}
+
+export interface CodecKeys {
+  /** New payloads are encrypted with this key. */
+  current: CodecKey;
+  /** Every key a payload may have been encrypted with, by id (the current one included). */
+  decrypt: Map<string, Buffer>;
+}
+
+export class CodecKeyError extends Error {}
+
+/** "<id>:<base64 of 32 bytes>" */
+export function parseCodecKey(text: string, source: string): CodecKey {
+  const match = /^([A-Za-z0-9._-]{1,64}):([A-Za-z0-9+/=_-]+)$/.exec(text.trim());
+  const key = match ? Buffer.from(match[2]!, 'base64') : undefined;
+  if (!match || key?.length !== 32) {
+    throw new CodecKeyError(`${source} must be "<key id>:<base64 of 32 random bytes>" (generate one with \`extauth codec-key\`)`);
+  }
+  return { id: match[1]!, key };
+}
+
+export function formatCodecKey(key: CodecKey): string {
+  return `${key.id}:${key.key.toString('base64')}`;
+}
+
+export function generateCodecKey(id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`): CodecKey {
+  return { id, key: randomBytes(32) };
+}
+
+export function makeCodecKeys(current: CodecKey, older: CodecKey[] = []): CodecKeys {
+  const decrypt = new Map(older.map((k) => [k.id, k.key]));
+  decrypt.set(current.id, current.key);
+  return { current, decrypt };
+}
+
+/**
+ * EXTAUTH_CODEC_KEY is the key to encrypt with; EXTAUTH_CODEC_DECRYPT_KEYS (comma-separated) the older
+ * keys still needed to read existing histories. Without EXTAUTH_CODEC_KEY, `keyFile` (the dev key) is used.
+ */
+export function codecKeysFromEnv(env: NodeJS.ProcessEnv, keyFile?: string): CodecKeys {
+  const older = (env.EXTAUTH_CODEC_DECRYPT_KEYS ?? '')
+    .split(',')
+    .filter((s) => s.trim())
+    .map((s) => parseCodecKey(s, 'EXTAUTH_CODEC_DECRYPT_KEYS'));
+  if (env.EXTAUTH_CODEC_KEY) return makeCodecKeys(parseCodecKey(env.EXTAUTH_CODEC_KEY, 'EXTAUTH_CODEC_KEY'), older);
+  if (keyFile && existsSync(keyFile)) return makeCodecKeys(parseCodecKey(readFileSync(keyFile, 'utf8'), keyFile), older);
+  throw new CodecKeyError(
+    'no payload encryption key: set EXTAUTH_CODEC_KEY="<key id>:<base64 of 32 bytes>" (generate one with `extauth codec-key`), ' +
+      'or run next to a running `extauth dev`, which creates one',
+  );
+}
+
+/** The dev key under the data folder: created once, readable by its owner only. */
+export function ensureDevCodecKey(keyFile: string): CodecKey {
+  if (existsSync(keyFile)) return parseCodecKey(readFileSync(keyFile, 'utf8'), keyFile);
+  mkdirSync(dirname(keyFile), { recursive: true });
+  const key = generateCodecKey('dev');
+  writeFileSync(keyFile, `${formatCodecKey(key)}\n`, { mode: 0o600 });
+  return key;
+}
