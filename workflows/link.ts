@@ -9,6 +9,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
@@ -30,7 +31,11 @@ import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
 
 /** The activity's own failure, whether it arrives wrapped in an ActivityFailure or not. */
 function applicationCause(err: unknown): ApplicationFailure | undefined {
-  if (err instanceof ActivityFailure) return err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  if (err instanceof ActivityFailure) {
+    // When the retry budget runs out the server reports a schedule-to-close timeout whose cause is the last attempt's failure.
+    const cause = err.cause instanceof TimeoutFailure ? err.cause.cause : err.cause;
+    return cause instanceof ApplicationFailure ? cause : undefined;
+  }
   return err instanceof ApplicationFailure && !isAgentFailure(err) ? err : undefined;
 }
 
