@@ -1,4 +1,5 @@
 // Creates the extauth worker: connection, task queue, workflow bundle and activities wired to their dependencies.
+import proto from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
@@ -8,6 +9,7 @@ import { extauthDataConverter } from './codec/data-converter.js';
 import type { CodecKeys } from './codec/keys.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
+import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -22,7 +24,8 @@ export interface ExtauthWorkerOptions {
   workflowBundlePath?: string;
 }
 
-export function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
+export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
+  await ensureSearchAttributes(options.connection, options.namespace);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -31,6 +34,31 @@ export function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Work
     ...(options.codecKeys ? { dataConverter: extauthDataConverter(options.codecKeys) } : {}),
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
   });
+}
+
+/**
+ * Registers extauth's search attributes on the namespace if missing: the workflow upserts them, and an
+ * unknown one would fail every workflow task of every link.
+ */
+export async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
+  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = EXTAUTH_SEARCH_ATTRIBUTES.filter((key) => !customAttributes?.[key.name]);
+  if (missing.length === 0) return;
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+  } catch (err) {
+    if (await registered(connection, namespace, missing)) return; // another worker added them meanwhile
+    const commands = missing.map((key) => `temporal operator search-attribute create --namespace ${namespace} --name ${key.name} --type Keyword`);
+    throw new Error(`search attributes ${missing.map((k) => k.name).join(', ')} are missing and could not be added (${(err as Error).message}); register them:\n  ${commands.join('\n  ')}`);
+  }
+}
+
+async function registered(connection: NativeConnection, namespace: string, keys: typeof EXTAUTH_SEARCH_ATTRIBUTES): Promise<boolean> {
+  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+  return keys.every((key) => customAttributes?.[key.name]);
 }
 
 /** HTTP client for providers: explicit connect timeout; per-request deadlines are set by each call. */

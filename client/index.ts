@@ -75,6 +75,7 @@ export class ExtauthClient {
       workflowId: linkWorkflowId(key),
       taskQueue: this.options.taskQueue,
       args: [this.workflowInput(key)],
+      staticSummary: linkSummary(key),
       signal: requestRefreshSignal,
       signalArgs: [],
     });
@@ -99,6 +100,7 @@ export class ExtauthClient {
         taskQueue: this.options.taskQueue,
         args: [this.workflowInput(key)],
         workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: linkSummary(key),
       });
       try {
         return await this.temporal.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation });
@@ -112,6 +114,11 @@ export class ExtauthClient {
   private workflowInput(key: LinkKey): LinkWorkflowInput {
     return this.options.tuning ? { ...key, tuning: this.options.tuning } : key;
   }
+}
+
+/** What the Web UI shows as the run's summary (encrypted like every payload; the codec server decodes it). */
+function linkSummary(key: LinkKey): string {
+  return `extauth link ${key.providerId}/${key.userId}`;
 }
 
 function toKey(link: LinkRef): LinkKey {

@@ -12,6 +12,7 @@ import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { FakeOAuthProvider } from './fake-provider.js';
 import { isPortListening } from './ports.js';
@@ -59,6 +60,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       const temporal = await startTemporalDevServer({
         dbFile: join(dataDir, 'temporal.db'),
         namespace: env.TEMPORAL_NAMESPACE,
+        searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES,
         ...(defaultsFree ? { port: 7233, uiPort: 8233 } : {}),
         log: say,
       });

@@ -8,8 +8,10 @@ import {
   log,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   TimeoutFailure,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
@@ -28,6 +30,7 @@ import {
   type LinkWorkflowInput,
 } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 
 /** The activity's own failure, whether it arrives wrapped in an ActivityFailure or not. */
 function applicationCause(err: unknown): ApplicationFailure | undefined {
@@ -37,6 +40,10 @@ function applicationCause(err: unknown): ApplicationFailure | undefined {
     return cause instanceof ApplicationFailure ? cause : undefined;
   }
   return err instanceof ApplicationFailure && !isAgentFailure(err) ? err : undefined;
+}
+
+function failureMessage(err: unknown): string {
+  return applicationCause(err)?.message ?? (err as Error).message;
 }
 
 function isAgentFailure(err: ApplicationFailure): boolean {
@@ -70,6 +77,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
 
   async function load(): Promise<void> {
     link = await loadLink(key);
+    publish();
   }
   const ensureLoaded = () => serialized(async () => (link ? undefined : load()));
 
@@ -116,7 +124,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         unauthorizedAttempts: tuning.unauthorizedAttempts,
       });
     } catch (err) {
-      warn('validation gave up; the new tokens stay saved and the next request validates again', (err as Error).message);
+      warn('validation gave up; the new tokens stay saved and the next request validates again', failureMessage(err));
       throw toAgentFailure(err);
     }
     counters.validations++;
@@ -174,9 +182,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (!refreshing) {
       const run = serialized(() => refresh(force)).finally(() => {
         refreshing = undefined;
+        publish();
       });
       run.catch(() => undefined);
       refreshing = run;
+      publish();
     }
     return refreshing;
   }
@@ -209,6 +219,35 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (link && !link.hasRefreshToken && link.failureReason) return 'reauth_required';
     if (refreshing) return 'refreshing';
     return validation !== 'valid' || lastError ? 'degraded' : 'ok';
+  }
+
+  /** Search attributes on state changes (one history event each), current details for the Web UI always. */
+  let publishedState: LinkState | undefined;
+  function publish(): void {
+    const current = state();
+    if (current !== publishedState) {
+      upsertSearchAttributes([
+        ...(publishedState === undefined
+          ? [
+              { key: ExtauthProvider, value: key.providerId },
+              { key: ExtauthUser, value: key.userId },
+            ]
+          : []),
+        { key: ExtauthState, value: current },
+      ]);
+      publishedState = current;
+    }
+    setCurrentDetails(
+      [
+        `**${current}** · link \`${key.providerId}/${key.userId}\``,
+        `expires: ${link?.expiresAt ?? 'unknown'} · last refresh: ${link?.lastRefreshedAt ?? 'never'} · token version ${link?.version ?? '-'}`,
+        link?.failureReason ? `failure: ${link.failureReason}` : '',
+        lastError ? `last error: ${lastError}` : '',
+        `requests ${counters.requests} · refreshes ${counters.refreshes} · validations ${counters.validations}`,
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
+    );
   }
 
   function status(): LinkStatus {
@@ -258,7 +297,10 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     serialized(async () => {
       validation = 'valid';
       await load();
-    }).catch((err) => warn('reloading the re-linked row failed', (err as Error).message));
+    }).catch((err) => {
+      warn('reloading the re-linked row failed', failureMessage(err));
+      publish();
+    });
   });
   setHandler(statusQuery, status);
 

@@ -8,6 +8,7 @@ import { startEmbeddedPostgres } from '../../dev/postgres.js';
 import { startTemporalDevServer } from '../../dev/temporal.js';
 import { migrateUp } from '../../store/migrate.js';
 import { WORKFLOWS_PATH } from '../../worker.js';
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 import { FAILURE_CONVERTER_PATH } from '../../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey } from '../../codec/keys.js';
 
@@ -27,7 +28,7 @@ export default async function setup(project: TestProject) {
   await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
   const [postgres, temporal, bundle] = await Promise.all([
     startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false }),
-    startTemporalDevServer({ headless: true }),
+    startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger }),
   ]);
   await migrateUp(postgres.databaseUrl);
