@@ -1,0 +1,37 @@
+// Commands that run a long-lived process or touch only the database.
+import { ConfigError, readEnv } from '../../config/env.js';
+import { migrateUp } from '../../store/migrate.js';
+import { EXIT, parse, print, type Command } from './args.js';
+
+export const devCommand: Command = {
+  path: ['dev'],
+  usage: 'dev [--demo]          Temporal dev server (+ Web UI), embedded Postgres, migrations and a worker',
+  async run(args) {
+    const { values } = parse(args, { demo: { type: 'boolean' } });
+    const { runDev } = await import('../../dev/run.js');
+    return runDev({ demo: values.demo ?? false });
+  },
+};
+
+export const workerCommand: Command = {
+  path: ['worker'],
+  usage: 'worker                a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY)',
+  async run(args) {
+    parse(args, {});
+    const { runWorkerProcess } = await import('../../dev/worker-process.js');
+    return runWorkerProcess();
+  },
+};
+
+export const migrateCommand: Command = {
+  path: ['migrate'],
+  usage: 'migrate               apply database migrations (DATABASE_URL)',
+  async run(args) {
+    parse(args, {});
+    const databaseUrl = readEnv().DATABASE_URL;
+    if (!databaseUrl) throw new ConfigError('no database: set DATABASE_URL');
+    const applied = await migrateUp(databaseUrl);
+    print(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    return EXIT.ok;
+  },
+};

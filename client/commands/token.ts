@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { MAX_MIN_VALID_SECONDS } from '../../workflows/messages.js';
+import { DEFAULT_MIN_VALID_SECONDS } from '../index.js';
+import { EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
+
+export const tokenCommand: Command = {
+  path: ['token'],
+  usage: 'token --provider P --user U [--min-valid SECONDS] [--json]',
+  async run(args) {
+    const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' } });
+    const link = validated(linkSchema, values);
+    const { minValid } = validated(
+      z.object({ minValid: z.coerce.number().int().min(0).max(MAX_MIN_VALID_SECONDS).default(DEFAULT_MIN_VALID_SECONDS) }),
+      { minValid: values['min-valid'] },
+    );
+    const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid }));
+    print(values.json ? grant : grant.accessToken);
+    return EXIT.ok;
+  },
+};
