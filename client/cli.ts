@@ -4,6 +4,7 @@ import { CodecKeyError } from '../codec/keys.js';
 import { ConfigError } from '../config/env.js';
 import { ProvidersConfigError } from '../providers/config.js';
 import { EXIT, print, UsageError, type Command } from './commands/args.js';
+import { codecServerCommand } from './commands/codec-server.js';
 import { linkPutCommand } from './commands/link-put.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
 import { refreshCommand, statusCommand } from './commands/status.js';
@@ -11,7 +12,16 @@ import { tokenCommand } from './commands/token.js';
 import { UnreachableError } from './connect.js';
 import { ExtauthError } from './errors.js';
 
-const COMMANDS: Command[] = [devCommand, workerCommand, migrateCommand, linkPutCommand, tokenCommand, statusCommand, refreshCommand];
+const COMMANDS: Command[] = [
+  devCommand,
+  workerCommand,
+  migrateCommand,
+  codecServerCommand,
+  linkPutCommand,
+  tokenCommand,
+  statusCommand,
+  refreshCommand,
+];
 
 function usage(): string {
   return [

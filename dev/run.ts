@@ -1,12 +1,14 @@
 // `extauth dev [--demo]`: everything on embedded defaults, or on TEMPORAL_ADDRESS / DATABASE_URL when set.
 import { Client, Connection } from '@temporalio/client';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { ExtauthClient } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
+import { createCodecServer } from '../codec/server.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
@@ -15,7 +17,7 @@ import { launchWorker } from '../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { FakeOAuthProvider } from './fake-provider.js';
-import { isPortListening } from './ports.js';
+import { getFreePort, isPortListening } from './ports.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTemporalDevServer } from './temporal.js';
 
@@ -52,16 +54,28 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const applied = await migrateUp(databaseUrl);
     if (applied.length) say(`extauth: applied migrations ${applied.join(', ')}`);
 
+    const codecKeyFile = join(dataDir, 'codec.key');
+    ensureDevCodecKey(codecKeyFile);
+    const codecKeys = codecKeysFromEnv(process.env, codecKeyFile);
+
+    const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
+    const uiPort = defaultsFree ? 8233 : await getFreePort();
+    const codecServer = createCodecServer({ keys: codecKeys, allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`] });
+    await new Promise<void>((resolve) => codecServer.listen(0, '127.0.0.1', resolve));
+    stoppers.push(() => new Promise((resolve) => codecServer.close(resolve)));
+    const codecEndpoint = `http://127.0.0.1:${(codecServer.address() as AddressInfo).port}`;
+
     let temporalAddress = env.TEMPORAL_ADDRESS;
     let uiUrl: string | null = null;
     if (!temporalAddress) {
       say('extauth: starting the Temporal dev server (Web UI on)');
-      const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
       const temporal = await startTemporalDevServer({
         dbFile: join(dataDir, 'temporal.db'),
         namespace: env.TEMPORAL_NAMESPACE,
         searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES,
-        ...(defaultsFree ? { port: 7233, uiPort: 8233 } : {}),
+        uiPort,
+        uiCodecEndpoint: codecEndpoint,
+        ...(defaultsFree ? { port: 7233 } : {}),
         log: say,
       });
       stoppers.push(() => temporal.stop());
@@ -80,9 +94,6 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const providersFile = join(dataDir, 'providers.dev.json');
     writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
 
-    const codecKeyFile = join(dataDir, 'codec.key');
-    ensureDevCodecKey(codecKeyFile);
-    const codecKeys = codecKeysFromEnv(process.env, codecKeyFile);
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys });
     stoppers.push(() => worker.stop());
@@ -97,6 +108,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       await pool.end();
     }
     console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl })}`);
+    say(`extauth: codec server for the Web UI at ${codecEndpoint}/decode (tokens shown as fingerprints)`);
     say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
 
     if (fake) {
