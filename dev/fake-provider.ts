@@ -15,13 +15,33 @@ export type FakeFault =
   | { kind: 'oauth_error'; error: string; description?: string; status?: number }
   | { kind: 'reset_after_rotate' }
   | { kind: 'omit_refresh_token' }
+  /**
+   * A broken answer (HTTP 200 unless `status` says otherwise). On the token endpoint `rotate: true` means the
+   * provider rotated first and only the answer was mangled (the ambiguous case); default false (a proxy's
+   * error page, say). `bytes` sizes the oversized body (default 4 MiB).
+   */
+  | { kind: 'malformed'; shape: MalformedShape; rotate?: boolean; status?: number; bytes?: number }
   | { kind: 'validate_401' }
   | { kind: 'validate_403' }
   | { kind: 'validate_403_rate_limited'; header: 'retry-after' | 'x-ratelimit-remaining' }
   | { kind: 'validate_429' };
 
+export type MalformedShape = 'html_200' | 'truncated_json' | 'oversized' | 'missing_access_token' | 'non_utf8';
+
+/**
+ * Okta/Auth0-style refresh-token reuse detection. Presenting a rotated-away refresh token revokes the whole
+ * family (every refresh and access token of the grant), unless it is the token rotated away last and that
+ * happened at most `graceMs` ago: then the provider answers again with the same new tokens.
+ */
+export interface ReuseDetection {
+  graceMs?: number;
+}
+
 export interface FakeProviderOptions {
-  latencyMs?: number;
+  /** One latency for both endpoints, or per endpoint. */
+  latencyMs?: number | { token?: number; validate?: number };
+  /** Reuse detection for every family (override per family with setReuseDetection). Off by default (GitHub-style). */
+  reuseDetection?: ReuseDetection;
   accessTokenLifetimeSeconds?: number;
   clientId?: string;
   clientSecret?: string;
@@ -42,6 +62,11 @@ export interface FakeProviderStats {
   faultsServed: number;
   tokenCallsByFamily: Map<string, number>;
   validateCallsByFamily: Map<string, number>;
+  /** Families revoked because a rotated-away refresh token was presented outside the grace window. */
+  reuseDetections: number;
+  trippedFamilies: Set<string>;
+  /** Reuses inside the grace window, answered with the same new tokens. */
+  graceReplays: number;
 }
 
 type Endpoint = 'token' | 'validate';
@@ -51,6 +76,16 @@ interface QueuedFault {
   fault: FakeFault;
   familyId: string | undefined;
   remaining: number;
+  /** Only from this call number on (the family's count on the endpoint, or the global count when unscoped). */
+  atCall: number | undefined;
+}
+
+interface RetiredRefreshToken {
+  familyId: string;
+  retiredAt: number;
+  /** The refresh token that replaced it, and the answer that carried it (replayed inside the grace window). */
+  successor: string;
+  answer: OAuthAnswer['fields'];
 }
 
 interface AccessTokenRecord {
@@ -79,6 +114,7 @@ const ERROR_URI =
   'https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors';
 const DOCS_URL = 'https://docs.github.com/rest';
 
+const DEFAULT_OVERSIZED_BYTES = 4 * 1024 * 1024;
 const TOKEN_ONLY_FAULTS: ReadonlySet<FakeFault['kind']> = new Set([
   'oauth_error',
   'reset_after_rotate',
@@ -121,6 +157,9 @@ export class FakeOAuthProvider {
     faultsServed: 0,
     tokenCallsByFamily: new Map(),
     validateCallsByFamily: new Map(),
+    reuseDetections: 0,
+    trippedFamilies: new Set(),
+    graceReplays: 0,
   };
 
   /** Called on every successful refresh, before the answer is sent (the demo arms faults with it). */
@@ -139,6 +178,9 @@ export class FakeOAuthProvider {
   private readonly refreshTokenFamilies = new Map<string, string>();
   private readonly accessTokens = new Map<string, AccessTokenRecord>();
   private readonly issued: string[] = [];
+  private readonly defaultReuseDetection: ReuseDetection | undefined;
+  private readonly reuseDetectionByFamily = new Map<string, ReuseDetection | false>();
+  private readonly retired = new Map<string, RetiredRefreshToken>();
 
   static async start(options: FakeProviderOptions = {}): Promise<FakeOAuthProvider> {
     const server = createServer();
@@ -162,8 +204,9 @@ export class FakeOAuthProvider {
     this.clientSecret = options.clientSecret ?? 'fake-client-secret';
     this.accessTokenLifetimeSeconds =
       options.accessTokenLifetimeSeconds ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS;
-    const latency = nonNegative(options.latencyMs ?? 0, 'latencyMs');
-    this.latencyMs = { token: latency, validate: latency };
+    const latency = typeof options.latencyMs === 'object' ? options.latencyMs : { token: options.latencyMs, validate: options.latencyMs };
+    this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs') };
+    this.defaultReuseDetection = options.reuseDetection;
 
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -198,10 +241,15 @@ export class FakeOAuthProvider {
     }
   }
 
+  /**
+   * Queues a fault for the next `times` matching calls (FIFO). `familyId` scopes it to one grant (link);
+   * `atCall` (1-based) holds it back until that call number: the family's count of calls on this endpoint,
+   * or the provider's total when unscoped. Calls count whether or not they are faulted.
+   */
   injectFault(
     endpoint: Endpoint,
     fault: FakeFault,
-    opts: { familyId?: string; times?: number } = {},
+    opts: { familyId?: string; times?: number; atCall?: number } = {},
   ): void {
     const forbidden = endpoint === 'token' ? VALIDATE_ONLY_FAULTS : TOKEN_ONLY_FAULTS;
     if (forbidden.has(fault.kind)) {
@@ -211,7 +259,38 @@ export class FakeOAuthProvider {
     if (!Number.isInteger(times) || times < 1) {
       throw new RangeError(`times must be a positive integer, got ${times}`);
     }
-    this.faults[endpoint].push({ fault, familyId: opts.familyId, remaining: times });
+    if (opts.atCall !== undefined && (!Number.isInteger(opts.atCall) || opts.atCall < 1)) {
+      throw new RangeError(`atCall must be a positive integer, got ${opts.atCall}`);
+    }
+    this.faults[endpoint].push({ fault, familyId: opts.familyId, remaining: times, atCall: opts.atCall });
+  }
+
+  /**
+   * Scripts one family's calls on an endpoint by call number: `script[i]` answers call i + 1 counted from
+   * now (`null` = answer normally). Deterministic however calls interleave with other families.
+   */
+  scriptFaults(endpoint: Endpoint, familyId: string, script: ReadonlyArray<FakeFault | null>): void {
+    const base = (endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily).get(familyId) ?? 0;
+    script.forEach((fault, i) => {
+      if (fault) this.injectFault(endpoint, fault, { familyId, atCall: base + i + 1 });
+    });
+  }
+
+  /** Drops queued faults (of one family, or all). */
+  clearFaults(familyId?: string): void {
+    for (const endpoint of ['token', 'validate'] as const) {
+      this.faults[endpoint] = this.faults[endpoint].filter((q) => familyId !== undefined && q.familyId !== familyId);
+    }
+  }
+
+  /** Reuse detection for one family: settings, or false for none; overrides the provider-wide option. */
+  setReuseDetection(familyId: string, detection: ReuseDetection | false): void {
+    this.reuseDetectionByFamily.set(familyId, detection);
+  }
+
+  private reuseDetectionOf(familyId: string): ReuseDetection | undefined {
+    const own = this.reuseDetectionByFamily.get(familyId);
+    return own === false ? undefined : (own ?? this.defaultReuseDetection);
   }
 
   setLatency(endpoint: Endpoint, ms: number): void {
@@ -266,7 +345,8 @@ export class FakeOAuthProvider {
     if (keepRefreshToken) {
       return { access_token: accessToken, expires_in: expiresIn, scope: '', token_type: 'bearer' };
     }
-    return {
+    const previous = this.liveRefreshTokens.get(familyId);
+    const answer = {
       access_token: accessToken,
       expires_in: expiresIn,
       refresh_token: this.mintRefreshToken(familyId),
@@ -274,6 +354,32 @@ export class FakeOAuthProvider {
       scope: '',
       token_type: 'bearer',
     };
+    if (previous !== undefined) {
+      this.retired.set(previous, { familyId, retiredAt: Date.now(), successor: answer.refresh_token, answer });
+    }
+    return answer;
+  }
+
+  /** A known but dead refresh token was presented: GitHub's plain refusal, or reuse detection. */
+  private refuseDeadToken(presented: string, familyId: string): OAuthAnswer {
+    const detection = this.reuseDetectionOf(familyId);
+    const retired = this.retired.get(presented);
+    const live = this.liveRefreshTokens.get(familyId);
+    if (detection && live === undefined) return oauthError(400, 'invalid_grant', 'The grant was revoked.');
+    if (!detection || !retired) {
+      // GitHub answers a dead refresh token with HTTP 200 and an error body.
+      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+    }
+    if (live !== undefined && live === retired.successor && Date.now() - retired.retiredAt <= (detection.graceMs ?? 0)) {
+      this.stats.graceReplays++;
+      return { status: 200, fields: retired.answer };
+    }
+    if (live !== undefined) {
+      this.stats.reuseDetections++;
+      this.stats.trippedFamilies.add(familyId);
+      this.revokeFamily(familyId);
+    }
+    return oauthError(400, 'invalid_grant', 'Refresh token reuse detected; the grant was revoked.');
   }
 
   // --- request handling -----------------------------------------------------
@@ -311,6 +417,11 @@ export class FakeOAuthProvider {
       return sendOAuth(res, json, oauthError(status, fault.error, fault.description));
     }
 
+    if (fault?.kind === 'malformed') {
+      // Rotate first only when asked to: then the new tokens exist and the client cannot read them.
+      if (fault.rotate) this.exchange(req, form, false);
+      return sendMalformed(res, fault);
+    }
     const answer = this.exchange(req, form, fault?.kind === 'omit_refresh_token');
     if (fault?.kind === 'reset_after_rotate') {
       // The ambiguous case: the provider rotated, but the client never learns the new tokens.
@@ -336,10 +447,10 @@ export class FakeOAuthProvider {
     const presented = form.get('refresh_token');
     if (!presented) return oauthError(400, 'invalid_request', 'Missing refresh_token.');
     const familyId = this.refreshTokenFamilies.get(presented);
-    if (familyId === undefined || this.liveRefreshTokens.get(familyId) !== presented) {
-      // GitHub answers a dead refresh token with HTTP 200 and an error body.
+    if (familyId === undefined) {
       return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
     }
+    if (this.liveRefreshTokens.get(familyId) !== presented) return this.refuseDeadToken(presented, familyId);
     return { status: 200, fields: this.rotate(familyId, keepRefreshToken) };
   }
 
@@ -371,6 +482,8 @@ export class FakeOAuthProvider {
 
     if (this.answerCommonFault(res, fault)) return;
     switch (fault?.kind) {
+      case 'malformed':
+        return sendMalformed(res, fault);
       case 'validate_401':
         return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS_URL });
       case 'validate_403':
@@ -410,10 +523,19 @@ export class FakeOAuthProvider {
     if (familyId !== undefined) byFamily.set(familyId, (byFamily.get(familyId) ?? 0) + 1);
   }
 
-  /** First queued fault (FIFO) that is unscoped or scoped to this family; consumes one of its `times`. */
+  private callNumber(endpoint: Endpoint, familyId: string | undefined): number {
+    if (familyId === undefined) return endpoint === 'token' ? this.stats.tokenCalls : this.stats.validateCalls;
+    return (endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily).get(familyId) ?? 0;
+  }
+
+  /** First queued fault (FIFO) that is unscoped or scoped to this family, and due; consumes one of its `times`. */
   private takeFault(endpoint: Endpoint, familyId: string | undefined): FakeFault | undefined {
     const queue = this.faults[endpoint];
-    const index = queue.findIndex((q) => q.familyId === undefined || q.familyId === familyId);
+    const index = queue.findIndex(
+      (q) =>
+        (q.familyId === undefined || q.familyId === familyId) &&
+        (q.atCall === undefined || this.callNumber(endpoint, q.familyId) >= q.atCall),
+    );
     const entry = queue[index];
     if (!entry) return undefined;
     entry.remaining--;
@@ -514,6 +636,37 @@ function sendOAuth(res: ServerResponse, json: boolean, answer: OAuthAnswer): voi
   const form = new URLSearchParams();
   for (const [key, value] of Object.entries(answer.fields)) form.set(key, String(value));
   send(res, answer.status, form.toString(), 'application/x-www-form-urlencoded; charset=utf-8', answer.headers);
+}
+
+/** The broken answers of the `malformed` fault. */
+function sendMalformed(res: ServerResponse, fault: Extract<FakeFault, { kind: 'malformed' }>): void {
+  const status = fault.status ?? 200;
+  switch (fault.shape) {
+    case 'html_200':
+      return send(res, status, '<!DOCTYPE html><html><body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>', 'text/html; charset=utf-8');
+    case 'truncated_json':
+      return send(res, status, '{"access_token":"ghu_', 'application/json; charset=utf-8');
+    case 'missing_access_token':
+      return sendJson(res, status, { token_type: 'bearer', expires_in: 28800, scope: '' });
+    case 'non_utf8': {
+      if (res.destroyed) return;
+      const body = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]); // {"a":"\xff\xfe\xc3("}
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    case 'oversized': {
+      if (res.destroyed) return;
+      const size = fault.bytes ?? DEFAULT_OVERSIZED_BYTES;
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': size + 2 });
+      res.write('"');
+      // Written in chunks; a client that stops reading closes the socket and the rest is dropped.
+      for (let sent = 0; sent < size && !res.destroyed; sent += chunk.length) res.write(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+      res.end('"');
+      return;
+    }
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: object, headers?: Headers): void {
