@@ -1,0 +1,37 @@
+// The engine's own floors, measured in the same run as extauth: workflows that do nothing but the shape.
+import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import type { BareActivities } from './activities.js';
+
+export interface NoopRequest {
+  minValidSeconds: number;
+}
+
+/** A no-op Update: the cheapest thing an agent can ask a running workflow. */
+export const noopUpdate = defineUpdate<{ ok: boolean }, [NoopRequest]>('noop');
+/** The refresh's shape with no work inside: load (local), exchange (normal), persist (local), validate (local). */
+export const refreshShapeUpdate = defineUpdate<{ ok: boolean }, [number]>('refreshShape');
+export const stopSignal = defineSignal('stop');
+
+const IDLE = '10 minutes';
+
+export async function floorWorkflow(): Promise<void> {
+  let stop = false;
+  setHandler(noopUpdate, () => ({ ok: true }));
+  setHandler(stopSignal, () => void (stop = true));
+  await condition(() => stop, IDLE);
+}
+
+export async function refreshShapeWorkflow(): Promise<void> {
+  const { bareExchange } = proxyActivities<BareActivities>({ startToCloseTimeout: '15s' });
+  const { bareLoad, barePersist, bareValidate } = proxyLocalActivities<BareActivities>({ startToCloseTimeout: '10s' });
+  let stop = false;
+  setHandler(refreshShapeUpdate, async (providerLatencyMs: number) => {
+    await bareLoad();
+    await bareExchange(providerLatencyMs);
+    await barePersist();
+    await bareValidate(providerLatencyMs);
+    return { ok: true };
+  });
+  setHandler(stopSignal, () => void (stop = true));
+  await condition(() => stop, IDLE);
+}

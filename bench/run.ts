@@ -1,0 +1,589 @@
+// `npm run bench [-- --quick] [--latency MS] [--out FILE]`: extauth measured side by side with its yardsticks
+// (the engine's floors, the same work in plain code, the seed's algorithm) in one run, on one Temporal dev
+// server, one embedded Postgres and one fake provider. Prints one table and writes bench/results.json.
+import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { fork, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ExtauthClient } from '../client/index.js';
+import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
+import { createLogger } from '../config/logger.js';
+import { linkWorkflowId } from '../core/ids.js';
+import type { LinkKey } from '../core/types.js';
+import { startEmbeddedPostgres } from '../dev/postgres.js';
+import { startTemporalDevServer } from '../dev/temporal.js';
+import { FakeOAuthProvider } from '../dev/fake-provider.js';
+import { parseProviders } from '../providers/config.js';
+import { getLink, putLink } from '../store/links.js';
+import { migrateUp } from '../store/migrate.js';
+import { closeActivityDeps, createActivityDeps, WORKFLOWS_PATH } from '../worker.js';
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { referenceGetToken } from './reference/reference-refresh.js';
+import { directRefresh } from './direct-refresh.js';
+import { noopUpdate, refreshShapeUpdate } from './engine/workflows.js';
+import { round, summarize, timed, withConcurrency, type Summary } from './stats.js';
+import type { ChildAnswer, ChildConfig, ChildRequest } from './worker-child.js';
+
+// ---------------------------------------------------------------------------------------------- options
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const option = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const QUICK = flag('--quick');
+const LATENCY_MS = Number(option('--latency') ?? 50);
+const OUT = option('--out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
+const ONLY = option('--only')?.split(',');
+const runs = (phase: string) => !ONLY || ONLY.includes(phase);
+
+const SIZES = QUICK
+  ? { p1Links: 10, p1Samples: 150, p2Samples: 15, p3Rounds: 3, p3Agents: 100, p4Links: 200, p5Links: 1000, p5P1Samples: 100, p5P2Samples: 10 }
+  : { p1Links: 20, p1Samples: 1000, p2Samples: 60, p3Rounds: 10, p3Agents: 100, p4Links: 1000, p5Links: 5000, p5P1Samples: 300, p5P2Samples: 30 };
+const HERD_CONCURRENCY = 50;
+const PROVIDER_ID = 'bench-gh';
+const NAMESPACE = 'default';
+
+const log = (msg: string) => console.error(`bench: ${msg}`);
+const quietBundler = { trace: () => {}, debug: () => {}, info: () => {}, log: () => {}, warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+
+// ---------------------------------------------------------------------------------------------- setup
+
+const started = Date.now();
+const loadAtStart = loadavg();
+const dir = await mkdtemp(join(tmpdir(), 'extauth-bench-'));
+await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
+log(`starting Temporal dev server, embedded Postgres and bundling workflows (${dir})`);
+const [postgres, temporalServer, extauthBundle, bareBundle] = await Promise.all([
+  startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false, log }),
+  startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES, log }),
+  bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundler }),
+  bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./engine/workflows.ts', import.meta.url)),
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietBundler,
+  }),
+]);
+await migrateUp(postgres.databaseUrl);
+const extauthBundlePath = join(dir, 'extauth-bundle.js');
+const bareBundlePath = join(dir, 'bare-bundle.js');
+await Promise.all([writeFile(extauthBundlePath, extauthBundle.code), writeFile(bareBundlePath, bareBundle.code)]);
+
+const provider = await FakeOAuthProvider.start({ latencyMs: LATENCY_MS });
+const providers = parseProviders([
+  {
+    id: PROVIDER_ID,
+    type: 'github',
+    clientId: provider.clientId,
+    clientSecret: provider.clientSecret,
+    tokenUrl: provider.tokenUrl,
+    validateUrl: provider.validateUrl,
+  },
+]);
+const providerConfig = providers[0]!;
+const codecKey = generateCodecKey('bench');
+const codecKeys = makeCodecKeys(codecKey);
+// The yardsticks' own dependencies, configured exactly as a worker's (same pool size, same HTTP agent).
+const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger: createLogger(undefined, 'silent') });
+const connection = await Connection.connect({ address: temporalServer.address });
+const temporal = new Client({ connection, namespace: NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
+
+let taskQueue = 'extauth-bench';
+const BARE_TASK_QUEUE = 'extauth-bench-bare';
+let extauth = new ExtauthClient(temporal, { taskQueue });
+
+// ---------------------------------------------------------------------------------------------- worker child
+
+class WorkerChild {
+  private readonly child: ChildProcess;
+  private readonly waiting: ((a: ChildAnswer) => void)[] = [];
+  private constructor(readonly queue: string) {
+    this.child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (a: ChildAnswer) => {
+      if (a.type === 'error') {
+        console.error(`worker child failed: ${a.message}`);
+        process.exitCode = 1;
+      }
+      this.waiting.shift()?.(a);
+    });
+  }
+  static async start(queue: string): Promise<WorkerChild> {
+    const w = new WorkerChild(queue);
+    const config: ChildConfig = {
+      temporalAddress: temporalServer.address,
+      databaseUrl: postgres.databaseUrl,
+      providers,
+      codecKey: formatCodecKey(codecKey),
+      taskQueue: queue,
+      bareTaskQueue: BARE_TASK_QUEUE,
+      extauthBundlePath,
+      bareBundlePath,
+      logFile: join(dir, 'worker.log'),
+    };
+    const ready = await w.ask({ type: 'start', config });
+    if (ready.type !== 'ready') throw new Error(`worker child did not start: ${JSON.stringify(ready)}`);
+    return w;
+  }
+  ask(req: ChildRequest): Promise<ChildAnswer> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.child.send(req);
+    });
+  }
+  async rssMB(): Promise<number> {
+    const a = await this.ask({ type: 'rss' });
+    return a.type === 'rss' ? round(a.rss / 2 ** 20, 1) : NaN;
+  }
+  async stop(): Promise<void> {
+    await this.ask({ type: 'stop' });
+    this.child.disconnect();
+    await new Promise((r) => (this.child.exitCode !== null ? r(undefined) : this.child.once('exit', r)));
+  }
+}
+
+let worker = await WorkerChild.start(taskQueue);
+log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; provider latency ${LATENCY_MS} ms${QUICK ? ', quick' : ''}`);
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+const key = (user: string): LinkKey => ({ providerId: PROVIDER_ID, userId: user });
+
+async function seed(user: string, expiresInSeconds: number): Promise<void> {
+  const grant = provider.issueGrant({ familyId: user });
+  await putLink(deps.pool, key(user), {
+    accessToken: grant.accessToken,
+    refreshToken: grant.refreshToken,
+    tokenType: 'bearer',
+    expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+    extra: { expires_in: grant.expiresIn },
+  });
+}
+
+async function seedMany(users: string[], expiresInSeconds: number): Promise<void> {
+  await withConcurrency(users.length, 8, (i) => seed(users[i]!, expiresInSeconds));
+}
+
+const getToken = (user: string) => extauth.getToken({ provider: PROVIDER_ID, user, minValidSeconds: 60 });
+
+async function historyLength(workflowId: string): Promise<number> {
+  const d = await temporal.workflowService.describeWorkflowExecution({ namespace: NAMESPACE, execution: { workflowId } });
+  return Number(d.workflowExecutionInfo?.historyLength ?? 0);
+}
+
+async function history(workflowId: string): Promise<{ events: number; bytes: number }> {
+  const events: proto.temporal.api.history.v1.IHistoryEvent[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await temporal.workflowService.getWorkflowExecutionHistory({ namespace: NAMESPACE, execution: { workflowId }, nextPageToken });
+    events.push(...(page.history?.events ?? []));
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  const bytes = proto.temporal.api.history.v1.History.encode({ events }).finish().length;
+  return { events: events.length, bytes };
+}
+
+/** A link is lost when the database no longer holds the refresh token the provider accepts: the user is locked out. */
+function lostRotations(users: string[]): Promise<number> {
+  return Promise.all(users.map(async (u) => ((await getLink(deps.pool, key(u)))?.refreshToken === provider.liveRefreshToken(u) ? 0 : 1))).then((xs) =>
+    xs.reduce<number>((s, x) => s + x, 0),
+  );
+}
+
+function floorStart(workflowId: string, workflowType = 'floorWorkflow') {
+  return new WithStartWorkflowOperation(workflowType, {
+    workflowId,
+    taskQueue: BARE_TASK_QUEUE,
+    args: [],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+}
+
+const refreshShape = (workflowId: string, latencyMs: number) =>
+  temporal.workflow.executeUpdateWithStart(refreshShapeUpdate, { args: [latencyMs], startWorkflowOperation: floorStart(workflowId, 'refreshShapeWorkflow') });
+
+const ratio = (a: number, b: number) => round(a / b, 2);
+
+interface Failures {
+  count: number;
+  first?: string;
+}
+function failures(): Failures {
+  return { count: 0 };
+}
+async function counted(f: Failures, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    f.count++;
+    f.first ??= String((err as Error).message ?? err).slice(0, 200);
+  }
+}
+
+const results: Record<string, any> = {
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    temporalServer: 'temporal CLI dev server (in-memory), history.transferProcessorMaxPollRPS=1000',
+    loadAverageAtStart: loadAtStart.map((x) => round(x)),
+  },
+  quick: QUICK,
+  providerLatencyMs: LATENCY_MS,
+  command: `npm run bench${QUICK ? ' -- --quick' : ''}`,
+  startedAt: new Date(started).toISOString(),
+};
+
+// ---------------------------------------------------------------------------------------------- P1
+
+async function p1(): Promise<void> {
+  log('P1 fresh token vs no-op Update');
+  const users = Array.from({ length: SIZES.p1Links }, (_, i) => `p1-${i}`);
+  const floors = users.map((_, i) => `floor-${i}`);
+  await seedMany(users, 3600);
+  for (const u of users) await getToken(u); // runs open, link loaded
+  for (const f of floors) await temporal.workflow.executeUpdateWithStart(noopUpdate, { args: [{ minValidSeconds: 60 }], startWorkflowOperation: floorStart(f) });
+  const floorHandles = floors.map((f) => temporal.workflow.getHandle(f));
+  for (let i = 0; i < 30; i++) {
+    await getToken(users[i % users.length]!);
+    await floorHandles[i % floors.length]!.executeUpdate(noopUpdate, { args: [{ minValidSeconds: 60 }] });
+  }
+  const before = await Promise.all(users.map((u) => historyLength(linkWorkflowId(key(u)))));
+  const floorBefore = await Promise.all(floors.map((f) => historyLength(f)));
+  const ext: number[] = [];
+  const upd: number[] = [];
+  const uws: number[] = [];
+  const providerCalls = provider.stats.tokenCalls + provider.stats.validateCalls;
+  for (let i = 0; i < SIZES.p1Samples; i++) {
+    const u = users[i % users.length]!;
+    const f = floors[i % floors.length]!;
+    ext.push(await timed(() => getToken(u)));
+    upd.push(await timed(() => floorHandles[i % floors.length]!.executeUpdate(noopUpdate, { args: [{ minValidSeconds: 60 }] })));
+    uws.push(await timed(() => temporal.workflow.executeUpdateWithStart(noopUpdate, { args: [{ minValidSeconds: 60 }], startWorkflowOperation: floorStart(f) })));
+  }
+  const after = await Promise.all(users.map((u) => historyLength(linkWorkflowId(key(u)))));
+  const floorAfter = await Promise.all(floors.map((f) => historyLength(f)));
+  const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
+  const e = summarize(ext);
+  const floor = summarize(upd);
+  results.P1 = {
+    extauth: e,
+    floorNoopUpdate: floor,
+    floorNoopUpdateWithStart: summarize(uws),
+    ratio: ratio(e.p50, floor.p50),
+    ratioP99: ratio(e.p99, floor.p99),
+    ratioToUpdateWithStartFloor: ratio(e.p50, summarize(uws).p50),
+    goal: 1.2,
+    met: e.p50 / floor.p50 <= 1.2,
+    historyEventsPerFreshRead: round((sum(after) - sum(before)) / SIZES.p1Samples, 2),
+    floorHistoryEventsPerNoopUpdate: round((sum(floorAfter) - sum(floorBefore)) / (2 * SIZES.p1Samples), 2),
+    providerCallsDuringFreshReads: provider.stats.tokenCalls + provider.stats.validateCalls - providerCalls,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- P2
+
+async function p2At(latencyMs: number, samples: number, label: string, tag: string): Promise<Record<string, any>> {
+  provider.setLatency('token', latencyMs);
+  provider.setLatency('validate', latencyMs);
+  const warm = 3;
+  const extUsers = Array.from({ length: samples + warm }, (_, i) => `p2-${tag}-ext-${i}`);
+  const dirUsers = Array.from({ length: samples + warm }, (_, i) => `p2-${tag}-dir-${i}`);
+  await seedMany([...extUsers, ...dirUsers], -10);
+  const ext: number[] = [];
+  const dir_: number[] = [];
+  const bare: number[] = [];
+  const fail = failures();
+  let stale = 0;
+  for (let i = 0; i < samples + warm; i++) {
+    let token = '';
+    const te = await timed(() => counted(fail, async () => void (token = (await getToken(extUsers[i]!)).accessToken)));
+    if (i >= warm && !provider.isAccessTokenValid(token)) stale++;
+    const td = await timed(() => counted(fail, () => directRefresh({ pool: deps.pool, http: deps.http, provider: providerConfig }, key(dirUsers[i]!))));
+    const tb = await timed(() => counted(fail, () => refreshShape(`shape-${tag}-${i}`, latencyMs)));
+    if (i < warm) continue;
+    ext.push(te);
+    dir_.push(td);
+    bare.push(tb);
+  }
+  provider.setLatency('token', LATENCY_MS);
+  provider.setLatency('validate', LATENCY_MS);
+  const e = summarize(ext);
+  const d = summarize(dir_);
+  const b = summarize(bare);
+  log(`P2 ${label}: extauth p50 ${e.p50} ms, plain code ${d.p50} ms, bare shape ${b.p50} ms`);
+  return {
+    providerLatencyMs: latencyMs,
+    extauth: e,
+    plainCode: d,
+    bareThreeActivityWorkflow: b,
+    ratio: ratio(e.p50, d.p50),
+    ratioToBareWorkflow: ratio(e.p50, b.p50),
+    extauthOverPlainMs: round(e.p50 - d.p50),
+    failures: fail,
+    tokensNotValidAtProvider: stale,
+  };
+}
+
+async function p2(): Promise<void> {
+  log('P2 one refresh (cold: Update-with-Start opens the run, loads the link, refreshes)');
+  const atLatency = await p2At(LATENCY_MS, SIZES.p2Samples, `${LATENCY_MS} ms`, `l${LATENCY_MS}`);
+  const atZero = await p2At(0, SIZES.p2Samples, '0 ms', 'l0');
+  results.P2 = {
+    ...atLatency,
+    goal: 1.2,
+    met: atLatency.ratio <= 1.2,
+    at0ms: atZero,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- P3
+
+async function p3(): Promise<void> {
+  log('P3 fan-in: 100 concurrent agents on one expired link');
+  const latencies: number[] = [];
+  const exchanges: number[] = [];
+  const fail = failures();
+  let distinctTokens = 0;
+  for (let r = 0; r < SIZES.p3Rounds; r++) {
+    const user = `p3-${r}`;
+    await seed(user, -10);
+    const tokens = new Set<string>();
+    await Promise.all(
+      Array.from({ length: SIZES.p3Agents }, async () => {
+        latencies.push(await timed(() => counted(fail, async () => void tokens.add((await getToken(user)).accessToken))));
+      }),
+    );
+    exchanges.push(provider.stats.tokenCallsByFamily.get(user) ?? 0);
+    distinctTokens = Math.max(distinctTokens, tokens.size);
+  }
+  const s = summarize(latencies);
+  const p2p50 = results.P2?.extauth?.p50 as number | undefined;
+  results.P3 = {
+    agents: SIZES.p3Agents,
+    rounds: SIZES.p3Rounds,
+    latency: s,
+    exchangesPerRound: exchanges,
+    exactlyOneExchange: exchanges.every((x) => x === 1),
+    maxDistinctTokensPerRound: distinctTokens,
+    failures: fail,
+    p2ExtauthP50: p2p50,
+    ratio: p2p50 ? ratio(s.p99, p2p50) : null,
+    ratioToPlainCodeP50: results.P2?.plainCode?.p50 ? ratio(s.p99, results.P2.plainCode.p50) : null,
+    goal: 1.3,
+    met: !!p2p50 && s.p99 / p2p50 <= 1.3 && exchanges.every((x) => x === 1) && fail.count === 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- P4
+
+async function herd(label: string, users: string[], fn: (user: string) => Promise<unknown>): Promise<{ wallMs: number; failures: Failures; lost: number; throughput: number }> {
+  const fail = failures();
+  const t = await timed(() => withConcurrency(users.length, HERD_CONCURRENCY, (i) => counted(fail, () => fn(users[i]!))));
+  const lost = await lostRotations(users);
+  const out = { wallMs: Math.round(t), throughput: round(users.length / (t / 1000), 1), failures: fail, lost };
+  log(`P4 ${label}: ${out.wallMs} ms, ${out.throughput}/s, failures ${fail.count}, lost rotations ${lost}`);
+  return out;
+}
+
+async function p4(): Promise<void> {
+  const n = SIZES.p4Links;
+  log(`P4 the herd: ${n} links expiring together, concurrency ${HERD_CONCURRENCY}`);
+  const refDeps = { pool: deps.pool, http: deps.http, provider: providerConfig };
+  const reference = async (user: string) => {
+    const r = await referenceGetToken(refDeps, key(user));
+    if (!r.ok) throw new Error(r.error);
+  };
+  const sides: Record<string, any> = {};
+  for (const faulty of [false, true]) {
+    const tag = faulty ? 'f' : 'ok';
+    const extUsers = Array.from({ length: n }, (_, i) => `p4-${tag}-ext-${i}`);
+    const refUsers = Array.from({ length: n }, (_, i) => `p4-${tag}-ref-${i}`);
+    await seedMany([...extUsers, ...refUsers], -10);
+    if (faulty) {
+      // 10% of validations answer 503 once: the first validation of every tenth link.
+      for (const u of [...extUsers, ...refUsers].filter((_, i) => i % 10 === 0)) {
+        provider.injectFault('validate', { kind: 'status', status: 503 }, { familyId: u, times: 1 });
+      }
+    }
+    const bare = faulty ? undefined : await herd('bare engine, same shape', extUsers.map((_, i) => `p4-bare-${i}`), (id) => refreshShape(id, LATENCY_MS));
+    const ext = await herd(`extauth${faulty ? ' 10% 503' : ''}`, extUsers, getToken);
+    const ref = await herd(`reference${faulty ? ' 10% 503' : ''}`, refUsers, reference);
+    sides[faulty ? 'validation503' : 'clean'] = {
+      extauth: ext,
+      reference: ref,
+      ...(bare ? { bareEngine: bare } : {}),
+      ratio: ratio(ext.wallMs, ref.wallMs),
+      ...(bare ? { throughputToBareEngine: ratio(ext.throughput, bare.throughput) } : {}),
+    };
+  }
+  const clean = sides.clean;
+  const faulty = sides.validation503;
+  results.P4 = {
+    links: n,
+    concurrency: HERD_CONCURRENCY,
+    ...sides,
+    ratio: clean.ratio,
+    ratioWith503: faulty.ratio,
+    throughputToBareEngine: clean.throughputToBareEngine,
+    goals: { wallTimeRatio: 3, throughputToBareEngine: 0.8, failures: 0, lostRotations: 0 },
+    met:
+      clean.ratio <= 3 &&
+      faulty.ratio <= 3 &&
+      clean.throughputToBareEngine >= 0.8 &&
+      clean.extauth.failures.count + faulty.extauth.failures.count === 0 &&
+      clean.extauth.lost + faulty.extauth.lost === 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- P5
+
+async function p1p2Sample(users: string[], tag: string): Promise<{ p1: Summary; p2: Summary }> {
+  const reads: number[] = [];
+  for (let i = 0; i < SIZES.p5P1Samples; i++) {
+    const u = users[Math.floor(Math.random() * users.length)]!;
+    reads.push(await timed(() => getToken(u)));
+  }
+  const expired = Array.from({ length: SIZES.p5P2Samples }, (_, i) => `p5-${tag}-exp-${i}`);
+  await seedMany(expired, -10);
+  const refreshes: number[] = [];
+  for (const u of expired) refreshes.push(await timed(() => getToken(u)));
+  return { p1: summarize(reads), p2: summarize(refreshes) };
+}
+
+async function p5(): Promise<void> {
+  log('P5 cost: history per refresh, worker RSS, P1/P2 at 100 and many links');
+  // History of one cold refresh (a run opened by getToken on an expired link) and of a forced refresh on an open run.
+  const cold = `p5-hist-cold`;
+  await seed(cold, -10);
+  await getToken(cold);
+  const coldHistory = await history(linkWorkflowId(key(cold)));
+  const warm = `p5-hist-warm`;
+  await seed(warm, 3600);
+  await getToken(warm);
+  const before = await history(linkWorkflowId(key(warm)));
+  await extauth.refresh({ provider: PROVIDER_ID, user: warm });
+  const afterRefresh = await history(linkWorkflowId(key(warm)));
+  await getToken(warm);
+  const afterRead = await history(linkWorkflowId(key(warm)));
+
+  // A fresh worker on its own task queue, so that earlier phases' runs do not count.
+  await worker.stop();
+  taskQueue = 'extauth-bench-p5';
+  extauth = new ExtauthClient(temporal, { taskQueue });
+  worker = await WorkerChild.start(taskQueue);
+  const rssIdle = await worker.rssMB();
+  const users = Array.from({ length: SIZES.p5Links }, (_, i) => `p5-${i}`);
+  await seedMany(users, 3600);
+  const touch = async (from: number, to: number) => {
+    const fail = failures();
+    const t = await timed(() => withConcurrency(to - from, HERD_CONCURRENCY, (i) => counted(fail, () => getToken(users[from + i]!))));
+    return { ms: Math.round(t), perSecond: round((to - from) / (t / 1000), 1), failures: fail };
+  };
+  const touch100 = await touch(0, 100);
+  const at100 = await p1p2Sample(users.slice(0, 100), 'n100');
+  const rss100 = await worker.rssMB();
+  const touchRest = await touch(100, users.length);
+  const rssMany = await worker.rssMB();
+  const atMany = await p1p2Sample(users, `n${users.length}`);
+  const rssEnd = await worker.rssMB();
+  const flatP1 = ratio(atMany.p1.p50, at100.p1.p50);
+  const flatP2 = ratio(atMany.p2.p50, at100.p2.p50);
+  results.P5 = {
+    historyPerColdRefresh: coldHistory,
+    historyPerForcedRefreshOnOpenRun: { events: afterRefresh.events - before.events, bytes: afterRefresh.bytes - before.bytes },
+    historyPerFreshRead: { events: afterRead.events - afterRefresh.events, bytes: afterRead.bytes - afterRefresh.bytes },
+    workerRssMB: { idle: rssIdle, at100Links: rss100, [`at${users.length}Links`]: rssMany, end: rssEnd },
+    touchLinks: { first100: touch100, rest: touchRest },
+    at100: at100,
+    [`at${users.length}`]: atMany,
+    p1Flatness: flatP1,
+    p2Flatness: flatP2,
+    ratio: Math.max(flatP1, flatP2),
+    goals: { eventsPerRefresh: 20, workerRssMB: 300, flatness: 1.2 },
+    met: coldHistory.events <= 20 && rssEnd <= 300 && flatP1 <= 1.2 && flatP2 <= 1.2,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- run
+
+let exitCode = 0;
+try {
+  if (runs('P1')) await p1();
+  if (runs('P2')) await p2();
+  if (runs('P3')) await p3();
+  if (runs('P4')) await p4();
+  if (runs('P5')) await p5();
+} catch (err) {
+  console.error(err);
+  exitCode = 1;
+} finally {
+  results.machine.loadAverageAtEnd = loadavg().map((x) => round(x));
+  results.durationSeconds = Math.round((Date.now() - started) / 1000);
+  await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(table(results));
+  console.log(`\nwritten to ${OUT}`);
+  await worker.stop().catch(() => undefined);
+  await Promise.allSettled([connection.close(), closeActivityDeps(deps), provider.close()]);
+  await Promise.allSettled([temporalServer.stop(), postgres.stop()]);
+  await rm(dir, { recursive: true, force: true });
+}
+process.exit(exitCode);
+
+// ---------------------------------------------------------------------------------------------- table
+
+function table(r: Record<string, any>): string {
+  const rows: string[][] = [['', 'extauth', 'yardstick', 'ratio', 'goal', 'met']];
+  const ms = (s?: Summary) => (s ? `${s.p50} / ${s.p99} ms` : '-');
+  const yes = (b: unknown) => (b === undefined ? '-' : b ? 'yes' : 'NO');
+  if (r.P1) {
+    rows.push(['P1 fresh token p50/p99', ms(r.P1.extauth), `no-op Update ${ms(r.P1.floorNoopUpdate)}`, `${r.P1.ratio}`, '≤ 1.2', yes(r.P1.met)]);
+    rows.push(['P1   (UwS no-op floor)', '', ms(r.P1.floorNoopUpdateWithStart), `${r.P1.ratioToUpdateWithStartFloor}`, '', '']);
+    rows.push(['P1   history events per read', `${r.P1.historyEventsPerFreshRead}`, `${r.P1.floorHistoryEventsPerNoopUpdate}`, '', 'best 0', '']);
+  }
+  if (r.P2) {
+    rows.push([`P2 refresh @${r.P2.providerLatencyMs} ms p50/p99`, ms(r.P2.extauth), `plain code ${ms(r.P2.plainCode)}`, `${r.P2.ratio}`, '≤ 1.2', yes(r.P2.met)]);
+    rows.push(['P2   vs bare 3-activity workflow', '', ms(r.P2.bareThreeActivityWorkflow), `${r.P2.ratioToBareWorkflow}`, '', '']);
+    rows.push(['P2 refresh @0 ms p50/p99', ms(r.P2.at0ms.extauth), `plain code ${ms(r.P2.at0ms.plainCode)}`, `${r.P2.at0ms.ratio}`, '(report)', '']);
+    rows.push(['P2   @0 ms vs bare workflow', '', ms(r.P2.at0ms.bareThreeActivityWorkflow), `${r.P2.at0ms.ratioToBareWorkflow}`, '', '']);
+  }
+  if (r.P3) {
+    rows.push([`P3 fan-in ${r.P3.agents} agents p99`, `${r.P3.latency.p99} ms`, `P2 p50 ${r.P3.p2ExtauthP50} ms`, `${r.P3.ratio}`, '≤ 1.3', yes(r.P3.met)]);
+    rows.push(['P3   exchanges per round', r.P3.exchangesPerRound.join(','), '', '', '= 1', yes(r.P3.exactlyOneExchange)]);
+  }
+  if (r.P4) {
+    for (const [name, s] of [['clean', r.P4.clean], ['10% 503', r.P4.validation503]] as const) {
+      rows.push([`P4 herd ${r.P4.links} (${name}) wall`, `${s.extauth.wallMs} ms`, `reference ${s.reference.wallMs} ms`, `${s.ratio}`, '≤ 3', '']);
+      rows.push(['P4   failures / lost rotations', `${s.extauth.failures.count} / ${s.extauth.lost}`, `${s.reference.failures.count} / ${s.reference.lost}`, '', '0 / 0', yes(s.extauth.failures.count + s.extauth.lost === 0)]);
+    }
+    rows.push(['P4   throughput vs bare engine', `${r.P4.clean.extauth.throughput}/s`, `${r.P4.clean.bareEngine.throughput}/s`, `${r.P4.throughputToBareEngine}`, '≥ 0.8', '']);
+    rows.push(['P4 all goals', '', '', '', '', yes(r.P4.met)]);
+  }
+  if (r.P5) {
+    const many = Object.keys(r.P5).find((k) => /^at\d+$/.test(k) && k !== 'at100')!;
+    rows.push(['P5 history per cold refresh', `${r.P5.historyPerColdRefresh.events} ev, ${r.P5.historyPerColdRefresh.bytes} B`, '', '', '≤ 20 ev', yes(r.P5.historyPerColdRefresh.events <= 20)]);
+    rows.push(['P5   per forced refresh / fresh read', `${r.P5.historyPerForcedRefreshOnOpenRun.events} ev / ${r.P5.historyPerFreshRead.events} ev`, '', '', '', '']);
+    const rssKey = Object.keys(r.P5.workerRssMB).find((k) => /^at\d+Links$/.test(k) && k !== 'at100Links')!;
+    rows.push([`P5 worker RSS (${rssKey.replace(/\D/g, '')} links)`, `${r.P5.workerRssMB[rssKey]} MB (end ${r.P5.workerRssMB.end})`, `idle ${r.P5.workerRssMB.idle} MB`, '', '≤ 300 MB', yes(r.P5.workerRssMB.end <= 300)]);
+    rows.push([`P5 P1 p50 at 100 / ${many.slice(2)}`, `${r.P5.at100.p1.p50} / ${r.P5[many].p1.p50} ms`, '', `${r.P5.p1Flatness}`, '≤ 1.2', yes(r.P5.p1Flatness <= 1.2)]);
+    rows.push([`P5 P2 p50 at 100 / ${many.slice(2)}`, `${r.P5.at100.p2.p50} / ${r.P5[many].p2.p50} ms`, '', `${r.P5.p2Flatness}`, '≤ 1.2', yes(r.P5.p2Flatness <= 1.2)]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length)));
+  const line = (row: string[]) => `| ${row.map((cell, c) => (cell ?? '').padEnd(widths[c]!)).join(' | ')} |`;
+  const m = r.machine;
+  return [
+    `extauth bench — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}; provider latency ${r.providerLatencyMs} ms; ${r.quick ? 'quick' : 'full'}; load ${m.loadAverageAtStart.join(' ')} → ${m.loadAverageAtEnd?.join(' ')}`,
+    line(rows[0]!),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
+}

@@ -1,0 +1,77 @@
+// The worker process of the benchmark: extauth's production worker (createExtauthWorker, codec on) and,
+// on its own task queue, the bare engine-floor worker. A separate process, so that its RSS is its own.
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createWriteStream } from 'node:fs';
+import { extauthDataConverter } from '../codec/data-converter.js';
+import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
+import { createLogger, installTemporalLogging } from '../config/logger.js';
+import type { ProviderConfig } from '../providers/config.js';
+import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
+import { bareActivities } from './engine/activities.js';
+
+export interface ChildConfig {
+  temporalAddress: string;
+  databaseUrl: string;
+  providers: ProviderConfig[];
+  codecKey: string;
+  taskQueue: string;
+  bareTaskQueue: string;
+  extauthBundlePath: string;
+  bareBundlePath: string;
+  logFile: string;
+}
+
+export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'stop' };
+export type ChildAnswer = { type: 'ready' } | { type: 'rss'; rss: number; heapUsed: number } | { type: 'stopped' } | { type: 'error'; message: string };
+
+const send = (answer: ChildAnswer): void => void process.send!(answer);
+let stop: (() => Promise<void>) | undefined;
+
+process.on('message', (msg: ChildRequest) => {
+  void handle(msg).catch((err) => send({ type: 'error', message: (err as Error).stack ?? String(err) }));
+});
+process.on('disconnect', () => void stop?.().finally(() => process.exit(0)));
+
+async function handle(msg: ChildRequest): Promise<void> {
+  if (msg.type === 'rss') {
+    global.gc?.();
+    const m = process.memoryUsage();
+    return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed });
+  }
+  if (msg.type === 'stop') {
+    await stop?.();
+    send({ type: 'stopped' });
+    return;
+  }
+  const c = msg.config;
+  const logger = createLogger(createWriteStream(c.logFile, { flags: 'a' }), 'warn');
+  installTemporalLogging(logger, 'WARN');
+  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger });
+  const connection = await NativeConnection.connect({ address: c.temporalAddress });
+  const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
+  const extauth = await createExtauthWorker({
+    connection,
+    namespace: 'default',
+    taskQueue: c.taskQueue,
+    deps,
+    codecKeys,
+    workflowBundlePath: c.extauthBundlePath,
+  });
+  const bare = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: c.bareTaskQueue,
+    activities: bareActivities,
+    dataConverter: extauthDataConverter(codecKeys),
+    workflowBundle: { codePath: c.bareBundlePath },
+  });
+  const running = Promise.all([extauth.run(), bare.run()]);
+  stop = async () => {
+    stop = undefined;
+    extauth.shutdown();
+    bare.shutdown();
+    await running;
+    await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
+  };
+  send({ type: 'ready' });
+}
