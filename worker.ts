@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { extauthDataConverter } from './codec/data-converter.js';
 import type { CodecKeys } from './codec/keys.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
+import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 
@@ -66,11 +67,18 @@ export function createProviderHttpClient(): Agent {
   return new Agent({ connect: { timeout: 5_000 }, keepAliveTimeout: 30_000, connections: 64 });
 }
 
-export function createActivityDeps(options: { databaseUrl: string; providers: ProviderConfig[]; logger: Logger }): ActivityDeps {
+/** `cipher`: the token-column cipher; undefined reads EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS, null means plaintext. */
+export function createActivityDeps(options: {
+  databaseUrl: string;
+  providers: ProviderConfig[];
+  logger: Logger;
+  cipher?: TokenCipher | null;
+}): ActivityDeps {
+  const cipher = options.cipher === undefined ? tokenCipherFromEnv(process.env) : (options.cipher ?? undefined);
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection (database restart) must not crash the worker.
   pool.on('error', (err) => options.logger.warn({ cause: err.message }, 'idle database connection failed'));
-  return { pool, providers: new ProviderRegistry(options.providers), http: createProviderHttpClient(), logger: options.logger };
+  return { pool, providers: new ProviderRegistry(options.providers), http: createProviderHttpClient(), logger: options.logger, cipher };
 }
 
 export async function closeActivityDeps(deps: ActivityDeps): Promise<void> {

@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ProviderRegistry } from '../providers/config.js';
+import type { TokenCipher } from '../store/token-cipher.js';
 
 /** Everything activities touch, passed in so that tests and processes wire real ones and nothing is global. */
 export interface ActivityDeps {
@@ -9,4 +10,6 @@ export interface ActivityDeps {
   providers: ProviderRegistry;
   http: Dispatcher;
   logger: Logger;
+  /** Encrypts the token columns at rest (EXTAUTH_DB_KEY); absent: tokens are stored in plaintext. */
+  cipher?: TokenCipher;
 }

@@ -23,7 +23,7 @@ const MAX_HONOURED_RETRY_AFTER_MS = 60_000;
 export function makeExchangeRefreshToken(deps: ActivityDeps) {
   return async function exchangeRefreshToken(input: ExchangeInput): Promise<ExchangeResult> {
     const provider = requireProvider(deps, input.providerId);
-    const row = await getLink(deps.pool, input);
+    const row = await getLink(deps.pool, input, deps.cipher);
     if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
     if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
 

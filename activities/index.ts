@@ -1,3 +1,6 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { ActivityFailure } from '../core/failures.js';
+import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
 import { makeExchangeRefreshToken } from './exchange.js';
 import { makeLoadLink } from './load.js';
@@ -8,13 +11,40 @@ import { makeValidateAccessToken } from './validate.js';
 export type { ActivityDeps } from './deps.js';
 
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return failFastOnUnreadableTokens(deps, {
     loadLink: makeLoadLink(deps),
     exchangeRefreshToken: makeExchangeRefreshToken(deps),
     persistRotatedTokens: makePersistRotatedTokens(deps),
     validateAccessToken: makeValidateAccessToken(deps),
     recordRefreshFailure: makeRecordRefreshFailure(deps),
-  };
+  });
 }
 
 export type ExtauthActivities = ReturnType<typeof createActivities>;
+
+/**
+ * A stored token sealed with a database key that is not configured stays unreadable however often it is
+ * retried, so the activity fails at once, non-retryably, with the reason (naming the key id) and one error
+ * log. The agent hears it immediately, the workflow keeps serving other requests, and the next request reads
+ * the row again (e.g. once the key is in EXTAUTH_DB_DECRYPT_KEYS). Retrying instead would hold the link's
+ * request queue for the whole budget, and persist and record-failure retry without limit.
+ */
+function failFastOnUnreadableTokens<T extends Record<string, (...args: any[]) => Promise<unknown>>>(deps: ActivityDeps, activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, activity] of Object.entries(activities)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await activity(...args);
+      } catch (err) {
+        if (!(err instanceof TokenKeyError)) throw err;
+        const { providerId, userId } = (args[0] ?? {}) as { providerId?: string; userId?: string };
+        deps.logger.error(
+          { provider: providerId, link: userId, step: name, keyId: err.keyId, cause: err.message },
+          'stored token cannot be decrypted: its database key is not configured; failing the request',
+        );
+        throw ApplicationFailure.nonRetryable(err.message, ActivityFailure.TokenKeyUnavailable);
+      }
+    };
+  }
+  return wrapped as T;
+}

@@ -9,7 +9,7 @@ import { toSnapshot } from './snapshot.js';
 export function makeLoadLink(deps: ActivityDeps) {
   return async function loadLink(key: LinkKey): Promise<LinkSnapshot> {
     const provider = requireProvider(deps, key.providerId);
-    const row = await getLink(deps.pool, key);
+    const row = await getLink(deps.pool, key, deps.cipher);
     if (!row) throw ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
     return toSnapshot(row, provider);
   };

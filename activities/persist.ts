@@ -20,10 +20,10 @@ export interface PersistResult {
 export function makePersistRotatedTokens(deps: ActivityDeps) {
   return async function persistRotatedTokens(input: PersistInput): Promise<PersistResult> {
     const provider = requireProvider(deps, input.providerId);
-    const written = await writeRotatedTokens(deps.pool, input, input.expectedVersion, input.tokens);
+    const written = await writeRotatedTokens(deps.pool, input, input.expectedVersion, input.tokens, deps.cipher);
     if (written) return { outcome: 'persisted', link: toSnapshot(written, provider) };
 
-    const row = await getLink(deps.pool, input);
+    const row = await getLink(deps.pool, input, deps.cipher);
     if (!row) throw ApplicationFailure.nonRetryable(`link ${input.providerId}/${input.userId} was deleted`, ActivityFailure.LinkNotFound);
     // This very write may have committed in an earlier attempt whose answer was lost (a crash): same tokens, our write.
     if (row.refreshToken === input.tokens.refreshToken && row.accessToken === input.tokens.accessToken) {

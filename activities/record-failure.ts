@@ -26,7 +26,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
     const provider = requireProvider(deps, input.providerId);
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'record-failure' });
     for (;;) {
-      const row = await getLink(deps.pool, input);
+      const row = await getLink(deps.pool, input, deps.cipher);
       if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
       if (row.tokenVersion !== input.expectedVersion) {
         // Either our own failure write from a lost earlier attempt, or a newer token from someone else.
@@ -35,7 +35,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
         return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider) };
       }
       const reason = describeFailure(provider.id, input.providerError, row.exchangeUnansweredAt);
-      const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason);
+      const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason, deps.cipher);
       if (written) {
         log.warn({ outcome: 'reauth_required', reason }, 'refresh token refused; link needs re-authentication');
         return { outcome: 'recorded', link: toSnapshot(written, provider) };

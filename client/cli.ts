@@ -5,6 +5,7 @@ import { ConfigError } from '../config/env.js';
 import { ProvidersConfigError } from '../providers/config.js';
 import { EXIT, print, UsageError, type Command } from './commands/args.js';
 import { codecServerCommand } from './commands/codec-server.js';
+import { dbEncryptTokensCommand } from './commands/db.js';
 import { linkPutCommand } from './commands/link-put.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
 import { refreshCommand, statusCommand } from './commands/status.js';
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   tokenCommand,
   statusCommand,
   refreshCommand,
+  dbEncryptTokensCommand,
 ];
 
 function usage(): string {

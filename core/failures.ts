@@ -12,6 +12,8 @@ export const ActivityFailure = {
   LinkNotFound: 'LinkNotFound',
   /** The provider id is not in the providers file. Permanent. */
   UnknownProvider: 'UnknownProvider',
+  /** A stored token is encrypted with a database key that is not configured (or does not decrypt). Thrown non-retryable. */
+  TokenKeyUnavailable: 'TokenKeyUnavailable',
 } as const;
 
 export const PERMANENT_ACTIVITY_FAILURES = [

@@ -1,6 +1,7 @@
 // The SQL for external_auth_links, nothing else.
 import type { Pool } from 'pg';
 import type { LinkKey, TokenSet } from '../core/types.js';
+import { openStoredToken, sealToken, type StoredToken, type TokenCipher } from './token-cipher.js';
 
 export interface LinkRow {
   providerId: string;
@@ -15,17 +16,42 @@ export interface LinkRow {
   exchangeUnansweredAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Id of the database key each token is encrypted with at rest; null: stored in plaintext. */
+  accessTokenKeyId: string | null;
+  refreshTokenKeyId: string | null;
 }
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
-  oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, created_at, updated_at`;
+  oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, created_at, updated_at,
+  oauth_access_token_key_id, oauth_refresh_token_key_id`;
 
-function toRow(r: Record<string, any>): LinkRow {
+type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token';
+
+/** Associated data of an encrypted token: binds the ciphertext to its row and column. */
+export function tokenContext(column: TokenColumn, key: LinkKey): string {
+  return JSON.stringify([column, key.providerId, key.userId]);
+}
+
+function readToken(r: Record<string, any>, column: TokenColumn, cipher: TokenCipher | undefined): string {
+  const key = { providerId: r.provider_id, userId: r.user_id };
+  const what = `the ${column === 'oauth_access_token' ? 'access' : 'refresh'} token of link ${key.providerId}/${key.userId}`;
+  return openStoredToken({ value: r[column], keyId: r[`${column}_key_id`] }, tokenContext(column, key), what, cipher);
+}
+
+/** Both token columns as the database should hold them: sealed when a cipher is configured. */
+function sealTokens(key: LinkKey, tokens: { accessToken: string; refreshToken: string }, cipher: TokenCipher | undefined) {
+  return {
+    access: sealToken(tokens.accessToken, tokenContext('oauth_access_token', key), cipher),
+    refresh: sealToken(tokens.refreshToken, tokenContext('oauth_refresh_token', key), cipher),
+  };
+}
+
+function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow {
   return {
     providerId: r.provider_id,
     userId: r.user_id,
-    accessToken: r.oauth_access_token,
-    refreshToken: r.oauth_refresh_token,
+    accessToken: readToken(r, 'oauth_access_token', cipher),
+    refreshToken: readToken(r, 'oauth_refresh_token', cipher),
     expiry: r.oauth_expiry,
     extra: r.oauth_extra,
     failureReason: r.oauth_refresh_failure_reason,
@@ -34,58 +60,81 @@ function toRow(r: Record<string, any>): LinkRow {
     exchangeUnansweredAt: r.exchange_unanswered_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    accessTokenKeyId: r.oauth_access_token_key_id,
+    refreshTokenKeyId: r.oauth_refresh_token_key_id,
   };
 }
 
-export async function getLink(pool: Pool, key: LinkKey): Promise<LinkRow | undefined> {
+/**
+ * With `cipher`, tokens are written encrypted and read decrypted; without it they are written in plaintext.
+ * A row encrypted with a key that is not configured fails to read with a TokenKeyError naming the key id.
+ */
+export async function getLink(pool: Pool, key: LinkKey, cipher?: TokenCipher): Promise<LinkRow | undefined> {
   const { rows } = await pool.query(`SELECT ${COLUMNS} FROM external_auth_links WHERE provider_id = $1 AND user_id = $2`, [
     key.providerId,
     key.userId,
   ]);
-  return rows[0] ? toRow(rows[0]) : undefined;
+  return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
 
 /** What the OAuth callback does: store fresh tokens, clear any failure, bump the version. */
-export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet): Promise<LinkRow> {
+export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher?: TokenCipher): Promise<LinkRow> {
+  const { access, refresh } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
-    `INSERT INTO external_auth_links AS l (provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO external_auth_links AS l (provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
+       oauth_access_token_key_id, oauth_refresh_token_key_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (provider_id, user_id) DO UPDATE SET
        oauth_access_token = EXCLUDED.oauth_access_token, oauth_refresh_token = EXCLUDED.oauth_refresh_token,
+       oauth_access_token_key_id = EXCLUDED.oauth_access_token_key_id, oauth_refresh_token_key_id = EXCLUDED.oauth_refresh_token_key_id,
        oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
-    [key.providerId, key.userId, tokens.accessToken, tokens.refreshToken, tokens.expiresAt, tokens.extra],
+    [key.providerId, key.userId, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId],
   );
-  return toRow(rows[0]);
+  return toRow(rows[0], cipher);
 }
 
 /** Compare-and-set write of rotated tokens: only if nobody wrote the row since `expectedVersion`. */
-export async function writeRotatedTokens(pool: Pool, key: LinkKey, expectedVersion: number, tokens: TokenSet): Promise<LinkRow | undefined> {
+export async function writeRotatedTokens(
+  pool: Pool,
+  key: LinkKey,
+  expectedVersion: number,
+  tokens: TokenSet,
+  cipher?: TokenCipher,
+): Promise<LinkRow | undefined> {
+  const { access, refresh } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7,
+       oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
-    [key.providerId, key.userId, expectedVersion, tokens.accessToken, tokens.refreshToken, tokens.expiresAt, tokens.extra],
+    [key.providerId, key.userId, expectedVersion, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId],
   );
-  return rows[0] ? toRow(rows[0]) : undefined;
+  return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
 
 /** Compare-and-set write of a permanent failure: clears the dead refresh token and records why. */
-export async function writeRefreshFailure(pool: Pool, key: LinkKey, expectedVersion: number, reason: string): Promise<LinkRow | undefined> {
+export async function writeRefreshFailure(
+  pool: Pool,
+  key: LinkKey,
+  expectedVersion: number,
+  reason: string,
+  cipher?: TokenCipher,
+): Promise<LinkRow | undefined> {
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
-       oauth_refresh_token = '', oauth_refresh_failure_reason = $4,
+       oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_failure_reason = $4,
        token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, expectedVersion, reason],
   );
-  return rows[0] ? toRow(rows[0]) : undefined;
+  return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
 
 /** Notes that an exchange was sent and got no answer; does not bump the version (tokens unchanged). */
@@ -95,4 +144,75 @@ export async function markExchangeUnanswered(pool: Pool, key: LinkKey, expectedV
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
     [key.providerId, key.userId, expectedVersion],
   );
+}
+
+/** The token columns of one row exactly as stored (ciphertext or plaintext), for re-encryption. */
+export interface StoredTokens extends LinkKey {
+  tokenVersion: number;
+  access: StoredToken;
+  refresh: StoredToken;
+}
+
+const STORED_COLUMNS = `provider_id, user_id, token_version, oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id`;
+
+function toStoredTokens(r: Record<string, any>): StoredTokens {
+  return {
+    providerId: r.provider_id,
+    userId: r.user_id,
+    tokenVersion: Number(r.token_version),
+    access: { value: r.oauth_access_token, keyId: r.oauth_access_token_key_id },
+    refresh: { value: r.oauth_refresh_token, keyId: r.oauth_refresh_token_key_id },
+  };
+}
+
+/** One page of rows in primary-key order, after `after` (exclusive); optionally of one provider only. */
+export async function listStoredTokens(
+  pool: Pool,
+  options: { providerId?: string; after?: LinkKey; limit: number },
+): Promise<StoredTokens[]> {
+  const { rows } = await pool.query(
+    `SELECT ${STORED_COLUMNS} FROM external_auth_links
+     WHERE ($1::text IS NULL OR provider_id = $1) AND ($2::text IS NULL OR (provider_id, user_id) > ($2, $3))
+     ORDER BY provider_id, user_id
+     LIMIT $4`,
+    [options.providerId ?? null, options.after?.providerId ?? null, options.after?.userId ?? null, options.limit],
+  );
+  return rows.map(toStoredTokens);
+}
+
+export async function getStoredTokens(pool: Pool, key: LinkKey): Promise<StoredTokens | undefined> {
+  const { rows } = await pool.query(`SELECT ${STORED_COLUMNS} FROM external_auth_links WHERE provider_id = $1 AND user_id = $2`, [
+    key.providerId,
+    key.userId,
+  ]);
+  return rows[0] ? toStoredTokens(rows[0]) : undefined;
+}
+
+/**
+ * Replaces the stored form of both tokens (same tokens, other encryption) if the row is still exactly as read:
+ * same token_version and same stored values. The version is not bumped: the tokens did not change, and a
+ * worker holding this version must still be able to write the tokens it is rotating right now.
+ */
+export async function rewriteStoredTokens(pool: Pool, read: StoredTokens, access: StoredToken, refresh: StoredToken): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE external_auth_links SET
+       oauth_access_token = $4, oauth_access_token_key_id = $5, oauth_refresh_token = $6, oauth_refresh_token_key_id = $7
+     WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
+       AND oauth_access_token = $8 AND oauth_access_token_key_id IS NOT DISTINCT FROM $9
+       AND oauth_refresh_token = $10 AND oauth_refresh_token_key_id IS NOT DISTINCT FROM $11`,
+    [
+      read.providerId,
+      read.userId,
+      read.tokenVersion,
+      access.value,
+      access.keyId,
+      refresh.value,
+      refresh.keyId,
+      read.access.value,
+      read.access.keyId,
+      read.refresh.value,
+      read.refresh.keyId,
+    ],
+  );
+  return rowCount === 1;
 }

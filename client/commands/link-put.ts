@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { putLink } from '../../store/links.js';
+import { tokenCipherFromEnv } from '../../store/token-cipher.js';
 import { linkOptions, linkSchema, parse, print, UsageError, validated, withClient, withPool, EXIT, type Command } from './args.js';
 
 export const linkPutCommand: Command = {
@@ -37,6 +38,8 @@ export const linkPutCommand: Command = {
     if ((input.expiresIn === undefined) === (input.expiresAt === undefined)) throw new UsageError('give exactly one of --expires-in or --expires-at');
     const expiresAt = input.expiresAt ? new Date(input.expiresAt) : new Date(Date.now() + input.expiresIn! * 1000);
     const lifetime = Math.round((expiresAt.getTime() - Date.now()) / 1000);
+    // With EXTAUTH_DB_KEY the tokens are stored encrypted, as the workers write them.
+    const cipher = tokenCipherFromEnv(process.env);
     const row = await withPool((pool) =>
       putLink(pool, { providerId: input.provider, userId: input.user }, {
         accessToken: input.accessToken,
@@ -44,7 +47,7 @@ export const linkPutCommand: Command = {
         tokenType: input.tokenType,
         expiresAt: expiresAt.toISOString(),
         extra: { token_type: input.tokenType, ...(lifetime > 0 ? { expires_in: lifetime } : {}) },
-      }),
+      }, cipher),
     );
     const notified = await withClient((c) => c.relinked(input));
     print(

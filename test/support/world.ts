@@ -14,6 +14,7 @@ import type { LinkKey } from '../../core/types.js';
 import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
 import { parseProviders, type ProviderInput } from '../../providers/config.js';
 import { getLink, putLink, type LinkRow } from '../../store/links.js';
+import type { TokenCipher } from '../../store/token-cipher.js';
 import type { Tuning } from '../../workflows/policies.js';
 import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../../worker.js';
 
@@ -65,6 +66,8 @@ export async function startWorld(
     providerConfig?: Partial<ProviderInput>;
     /** false: no payload encryption (only to prove that the plaintext checks can fail). */
     codec?: boolean;
+    /** Encrypts the token columns (and seedLink/row use it); null: plaintext; undefined: from EXTAUTH_DB_KEY. */
+    tokenCipher?: TokenCipher | null;
   } = {},
 ): Promise<World> {
   const providerId = `gh-${randomBytes(4).toString('hex')}`;
@@ -81,7 +84,7 @@ export async function startWorld(
       ...options.providerConfig,
     },
   ]);
-  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger });
+  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher });
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
   const worker = await createExtauthWorker({
@@ -115,11 +118,11 @@ export async function startWorld(
         tokenType: 'bearer',
         expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
         extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
-      });
+      }, deps.cipher);
       return grant;
     },
     async row(user) {
-      const row = await getLink(deps.pool, key(user));
+      const row = await getLink(deps.pool, key(user), deps.cipher);
       if (!row) throw new Error(`no row for ${user}`);
       return row;
     },

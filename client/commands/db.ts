@@ -1,0 +1,45 @@
+// `extauth db encrypt-tokens`: brings the stored tokens of existing rows under the current database key.
+import { ConfigError } from '../../config/env.js';
+import { reencryptStoredTokens } from '../../store/reencrypt.js';
+import { tokenCipherFromEnv } from '../../store/token-cipher.js';
+import { EXIT, parse, print, withPool, type Command } from './args.js';
+
+export const dbEncryptTokensCommand: Command = {
+  path: ['db', 'encrypt-tokens'],
+  usage:
+    'db encrypt-tokens [--provider P] [--dry-run] [--json]\n' +
+    '                        encrypt plaintext tokens and re-encrypt those under older keys with EXTAUTH_DB_KEY\n' +
+    '                        (EXTAUTH_DB_DECRYPT_KEYS: the older keys); row by row, safe next to running workers',
+  async run(args) {
+    const { values } = parse(args, { provider: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } });
+    const cipher = tokenCipherFromEnv(process.env);
+    if (!cipher) {
+      throw new ConfigError(
+        'db encrypt-tokens needs the key to encrypt with: set EXTAUTH_DB_KEY="<key id>:<base64 of 32 bytes>" ' +
+          '(and EXTAUTH_DB_DECRYPT_KEYS to the older keys rows may still be encrypted with)',
+      );
+    }
+    const dryRun = values['dry-run'] ?? false;
+    const report = await withPool((pool) => reencryptStoredTokens(pool, cipher, { providerId: values.provider, dryRun }));
+    const unknown = Object.entries(report.unknownKeys);
+    if (values.json) {
+      print({ keyId: cipher.currentKeyId, dryRun, ...report });
+    } else {
+      const verb = dryRun ? 'would encrypt' : 'encrypted';
+      print(
+        `${dryRun ? 'dry run: ' : ''}${report.scanned} rows scanned${values.provider ? ` (provider ${values.provider})` : ''}; ` +
+          `${verb} ${report.encrypted} plaintext, ${dryRun ? 'would re-encrypt' : 're-encrypted'} ${report.reencrypted} from older keys, ` +
+          `${report.current} already under key "${cipher.currentKeyId}"` +
+          (report.changedMeanwhile ? `; ${report.changedMeanwhile} changed while being rewritten (run again)` : ''),
+      );
+    }
+    if (unknown.length) {
+      const list = unknown.map(([keyId, rows]) => `"${keyId}" (${rows} ${rows === 1 ? 'row' : 'rows'})`).join(', ');
+      process.stderr.write(
+        `extauth: rows left untouched, encrypted with keys that are not configured or do not decrypt: ${list}; ` +
+          'add those keys to EXTAUTH_DB_DECRYPT_KEYS and run again\n',
+      );
+    }
+    return unknown.length || report.changedMeanwhile ? EXIT.failure : EXIT.ok;
+  },
+};

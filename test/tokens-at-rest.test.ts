@@ -1,0 +1,278 @@
+// Tokens at rest: with a database key the token columns of external_auth_links hold ciphertext and the key id,
+// the workflow still serves the right token, `db encrypt-tokens` migrates old rows, and a row under a key the
+// worker lacks fails requests fast and clearly instead of wedging the workflow.
+import proto from '@temporalio/proto';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { formatCodecKey, generateCodecKey } from '../codec/keys.js';
+import { linkWorkflowId } from '../core/ids.js';
+import type { LinkKey, TokenSet } from '../core/types.js';
+import type { Grant } from '../dev/fake-provider.js';
+import { getLink, putLink } from '../store/links.js';
+import { TokenCipher, TokenKeyError, tokenCipherFromEnv } from '../store/token-cipher.js';
+import { runCli } from './support/cli.js';
+import { agentError } from './support/helpers.js';
+import { logLines, startWorld, uniqueUser, type World } from './support/world.js';
+
+const oldKey = generateCodecKey('db-old');
+const currentKey = generateCodecKey('db-new');
+const strayKey = generateCodecKey('db-stray');
+/** The worker's cipher: encrypts with the current key, still reads the old one (mid-rotation). */
+const cipher = new TokenCipher(currentKey, [oldKey]);
+const oldCipher = new TokenCipher(oldKey);
+const strayCipher = new TokenCipher(strayKey);
+
+let encrypted: World;
+let plaintext: World;
+let cliEnv: Record<string, string>;
+beforeAll(async () => {
+  [encrypted, plaintext] = await Promise.all([startWorld({ tokenCipher: cipher }), startWorld({ tokenCipher: null })]);
+  cliEnv = {
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    DATABASE_URL: inject('databaseUrl'),
+    EXTAUTH_TASK_QUEUE: encrypted.taskQueue,
+    EXTAUTH_DATA_DIR: `/tmp/extauth-tokens-at-rest-${randomBytes(4).toString('hex')}`,
+    EXTAUTH_CODEC_KEY: inject('codecKey'),
+    EXTAUTH_DB_KEY: formatCodecKey(currentKey),
+    EXTAUTH_DB_DECRYPT_KEYS: formatCodecKey(oldKey),
+  };
+});
+afterAll(async () => {
+  expect(encrypted.leakedTokens()).toEqual([]);
+  await Promise.all([encrypted.stop(), plaintext.stop()]);
+});
+
+interface RawRow {
+  user_id: string;
+  oauth_access_token: string;
+  oauth_refresh_token: string;
+  oauth_access_token_key_id: string | null;
+  oauth_refresh_token_key_id: string | null;
+  token_version: string;
+}
+
+/** The rows exactly as Postgres stores them, no store code in between. */
+async function rawRows(world: World, providerId: string, users: string[]): Promise<RawRow[]> {
+  const { rows } = await world.pool.query<RawRow>(
+    `SELECT user_id, oauth_access_token, oauth_refresh_token, oauth_access_token_key_id, oauth_refresh_token_key_id, token_version
+     FROM external_auth_links WHERE provider_id = $1 AND user_id = ANY($2) ORDER BY user_id`,
+    [providerId, users],
+  );
+  expect(rows).toHaveLength(users.length);
+  return rows;
+}
+
+function tokensIn(world: World, rows: RawRow[]): string[] {
+  const text = rows.map((r) => `${r.oauth_access_token}\n${r.oauth_refresh_token}`).join('\n');
+  return world.provider.issuedTokens().filter((token) => text.includes(token));
+}
+
+const ref = (world: World, user: string) => ({ provider: world.providerId, user });
+const tokenCalls = (world: World, user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
+const asTokenSet = (grant: Grant, expiresInSeconds: number): TokenSet => ({
+  accessToken: grant.accessToken,
+  refreshToken: grant.refreshToken,
+  tokenType: 'bearer',
+  expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+  extra: { expires_in: grant.expiresIn },
+});
+
+/** Two refreshes through the real workflow (one on expiry, one forced); returns the token served last. */
+async function refreshTwice(world: World, user: string): Promise<string> {
+  await world.seedLink(user, { expiresInSeconds: -5 });
+  const first = await world.client.getToken(ref(world, user));
+  await world.client.refresh(ref(world, user));
+  const served = await world.client.getToken(ref(world, user));
+  expect(served.accessToken).not.toBe(first.accessToken);
+  expect(world.provider.isAccessTokenValid(served.accessToken)).toBe(true);
+  expect(tokenCalls(world, user)).toBe(2);
+  return served.accessToken;
+}
+
+describe('token columns at rest', () => {
+  it('with a key, the raw table holds no issued token after refreshes, the key id is stored, and the right token is served', async () => {
+    const users = [uniqueUser('enc'), uniqueUser('enc')];
+    for (const user of users) {
+      const served = await refreshTwice(encrypted, user);
+      const row = await encrypted.row(user); // through the store: decrypted
+      expect(row.accessToken).toBe(served);
+      expect(row.refreshToken).toBe(encrypted.provider.liveRefreshToken(user));
+    }
+    const raw = await rawRows(encrypted, encrypted.providerId, users);
+    expect(tokensIn(encrypted, raw)).toEqual([]);
+    for (const r of raw) {
+      expect(r.oauth_access_token_key_id).toBe('db-new');
+      expect(r.oauth_refresh_token_key_id).toBe('db-new');
+      expect(r.oauth_access_token).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    }
+    // The token served from memory is also the one the row decrypts to, on the next load of a fresh run.
+    const again = await encrypted.client.getToken(ref(encrypted, users[0]!));
+    expect(again.accessToken).toBe((await encrypted.row(users[0]!)).accessToken);
+  });
+
+  it('the same check finds the tokens when no key is configured (so it can fail)', async () => {
+    const user = uniqueUser('plain');
+    const served = await refreshTwice(plaintext, user);
+    const raw = await rawRows(plaintext, plaintext.providerId, [user]);
+    expect(tokensIn(plaintext, raw)).toEqual(expect.arrayContaining([served, plaintext.provider.liveRefreshToken(user)]));
+    expect(raw[0]!.oauth_access_token_key_id).toBeNull();
+    expect(raw[0]!.oauth_refresh_token_key_id).toBeNull();
+  });
+
+  it('reads need the right key: none, a missing one, or a value moved to another row fail with the key id named', async () => {
+    const user = uniqueUser('keys');
+    const other = uniqueUser('keys');
+    await encrypted.seedLink(user);
+    await encrypted.seedLink(other);
+    const key = encrypted.key(user);
+    await expect(getLink(encrypted.pool, key)).rejects.toThrow(/encrypted with database key "db-new", but no database key is configured/);
+    await expect(getLink(encrypted.pool, key, strayCipher)).rejects.toThrow(/database key "db-new", which is not configured.*EXTAUTH_DB_DECRYPT_KEYS/);
+    await expect(getLink(encrypted.pool, key, strayCipher)).rejects.toBeInstanceOf(TokenKeyError);
+    // Ciphertext is bound to its row and column: copied into another row it does not decrypt.
+    await encrypted.pool.query(
+      `UPDATE external_auth_links t SET oauth_refresh_token = s.oauth_refresh_token FROM external_auth_links s
+       WHERE t.provider_id = $1 AND t.user_id = $2 AND s.provider_id = $1 AND s.user_id = $3`,
+      [encrypted.providerId, other, user],
+    );
+    await expect(getLink(encrypted.pool, encrypted.key(other), cipher)).rejects.toThrow(/refresh token of link .* does not decrypt with database key "db-new"/);
+    // Old callers without a cipher still read and write plaintext rows as before.
+    const plainKey: LinkKey = { providerId: `legacy-${randomBytes(4).toString('hex')}`, userId: 'u1' };
+    const grant = encrypted.provider.issueGrant({ familyId: 'legacy' });
+    await putLink(encrypted.pool, plainKey, asTokenSet(grant, 3600));
+    expect(await getLink(encrypted.pool, plainKey)).toMatchObject({ accessToken: grant.accessToken, accessTokenKeyId: null, refreshTokenKeyId: null });
+  });
+
+  it('EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS are parsed with the codec key format', () => {
+    expect(tokenCipherFromEnv({})).toBeUndefined();
+    const fromEnv = tokenCipherFromEnv({ EXTAUTH_DB_KEY: formatCodecKey(currentKey), EXTAUTH_DB_DECRYPT_KEYS: ` ${formatCodecKey(oldKey)} ,` });
+    expect(fromEnv?.currentKeyId).toBe('db-new');
+    expect(fromEnv?.hasKey('db-old')).toBe(true);
+    expect(() => tokenCipherFromEnv({ EXTAUTH_DB_KEY: 'k1:tooshort' })).toThrow(/EXTAUTH_DB_KEY must be "<key id>:<base64 of 32 random bytes>"/);
+    expect(() => tokenCipherFromEnv({ EXTAUTH_DB_DECRYPT_KEYS: formatCodecKey(oldKey) })).toThrow(/EXTAUTH_DB_KEY is not/);
+  });
+
+  it('`link put` stores encrypted tokens when EXTAUTH_DB_KEY is set, and the workflow serves them', async () => {
+    const user = uniqueUser('cli-put');
+    const grant = encrypted.provider.issueGrant({ familyId: user });
+    const put = await runCli(
+      ['link', 'put', '--provider', encrypted.providerId, '--user', user, '--access-token', grant.accessToken, '--refresh-token', grant.refreshToken, '--expires-in', '3600'],
+      cliEnv,
+    );
+    expect(put.code, put.stderr).toBe(0);
+    const [raw] = await rawRows(encrypted, encrypted.providerId, [user]);
+    expect(tokensIn(encrypted, [raw!])).toEqual([]);
+    expect([raw!.oauth_access_token_key_id, raw!.oauth_refresh_token_key_id]).toEqual(['db-new', 'db-new']);
+    expect((await encrypted.client.getToken(ref(encrypted, user))).accessToken).toBe(grant.accessToken);
+  }, 120_000);
+
+  it('`db encrypt-tokens` encrypts plaintext rows and rotates old-key rows, row by row next to a running workflow; idempotent', async () => {
+    const providerId = encrypted.providerId;
+    const plainUser = uniqueUser('mig-plain');
+    const oldUser = uniqueUser('mig-old');
+    const liveUser = uniqueUser('mig-live');
+    const grants = new Map<string, Grant>();
+    for (const user of [plainUser, oldUser, liveUser]) grants.set(user, encrypted.provider.issueGrant({ familyId: user }));
+    // Rows as written before encryption was turned on, and under the previous key.
+    await putLink(encrypted.pool, encrypted.key(plainUser), asTokenSet(grants.get(plainUser)!, -5));
+    await putLink(encrypted.pool, encrypted.key(oldUser), asTokenSet(grants.get(oldUser)!, -5), oldCipher);
+    await putLink(encrypted.pool, encrypted.key(liveUser), asTokenSet(grants.get(liveUser)!, 3600));
+    // A run holds liveUser's row version in memory while the migration rewrites the row.
+    expect((await encrypted.client.getToken(ref(encrypted, liveUser))).accessToken).toBe(grants.get(liveUser)!.accessToken);
+    const users = [plainUser, oldUser, liveUser];
+    const before = await rawRows(encrypted, providerId, users);
+    expect(tokensIn(encrypted, before).length).toBe(4);
+
+    const args = ['db', 'encrypt-tokens', '--provider', providerId, '--json'];
+    const dry = await runCli([...args, '--dry-run'], cliEnv);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, keyId: 'db-new', encrypted: 2, reencrypted: 1, unknownKeys: {} });
+    expect(await rawRows(encrypted, providerId, users)).toEqual(before);
+
+    const run = await runCli(args, cliEnv);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ dryRun: false, encrypted: 2, reencrypted: 1, changedMeanwhile: 0, unknownKeys: {} });
+    expect(report.current).toBe(report.scanned - 3);
+    const after = await rawRows(encrypted, providerId, users);
+    expect(tokensIn(encrypted, after)).toEqual([]);
+    for (const [i, r] of after.entries()) {
+      expect([r.oauth_access_token_key_id, r.oauth_refresh_token_key_id]).toEqual(['db-new', 'db-new']);
+      expect(r.token_version).toBe(before[i]!.token_version); // same tokens: the version is not bumped
+    }
+
+    const again = await runCli(args.slice(0, -1), cliEnv); // idempotent; and the human-readable summary
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(
+      `${report.scanned} rows scanned (provider ${providerId}); encrypted 0 plaintext, re-encrypted 0 from older keys, ${report.scanned} already under key "db-new"`,
+    );
+
+    // The workflow still serves: expired rows refresh with the refresh token read from the migrated row...
+    for (const user of [plainUser, oldUser]) {
+      const served = await encrypted.client.getToken(ref(encrypted, user));
+      expect(served.accessToken).not.toBe(grants.get(user)!.accessToken);
+      expect(encrypted.provider.isAccessTokenValid(served.accessToken)).toBe(true);
+      expect(tokenCalls(encrypted, user)).toBe(1);
+    }
+    // ...and the run that read liveUser's row before the migration still writes its rotation (no adoption, no lost token).
+    const status = await encrypted.client.refresh(ref(encrypted, liveUser));
+    expect(status.counters).toMatchObject({ exchanges: 1, adoptedFromRow: 0 });
+    const row = await encrypted.row(liveUser);
+    expect(row.refreshToken).toBe(encrypted.provider.liveRefreshToken(liveUser));
+    expect((await encrypted.client.getToken(ref(encrypted, liveUser))).accessToken).toBe(row.accessToken);
+    expect(tokensIn(encrypted, await rawRows(encrypted, providerId, users))).toEqual([]);
+  }, 150_000); // three CLI processes on a shared machine
+
+  it('`db encrypt-tokens` leaves rows under unknown keys alone and says which keys are missing; needs EXTAUTH_DB_KEY', async () => {
+    const orphan: LinkKey = { providerId: `orphan-${randomBytes(4).toString('hex')}`, userId: 'u1' };
+    await putLink(encrypted.pool, orphan, asTokenSet(encrypted.provider.issueGrant({ familyId: 'orphan' }), 3600), strayCipher);
+    const result = await runCli(['db', 'encrypt-tokens', '--provider', orphan.providerId, '--json'], cliEnv);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ scanned: 1, encrypted: 0, reencrypted: 0, unknownKeys: { 'db-stray': 1 } });
+    expect(result.stderr).toContain('"db-stray" (1 row)');
+    expect((await getLink(encrypted.pool, orphan, strayCipher))?.accessTokenKeyId).toBe('db-stray');
+
+    const { EXTAUTH_DB_KEY: _current, EXTAUTH_DB_DECRYPT_KEYS: _older, ...noKey } = cliEnv;
+    const missing = await runCli(['db', 'encrypt-tokens', '--provider', orphan.providerId], noKey);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('needs the key to encrypt with: set EXTAUTH_DB_KEY');
+  }, 120_000);
+
+  it('a row under a key the worker lacks fails the request at once with the key id, and the workflow keeps working', async () => {
+    const user = uniqueUser('stray');
+    const key = encrypted.key(user);
+    await putLink(encrypted.pool, key, asTokenSet(encrypted.provider.issueGrant({ familyId: user }), -5), strayCipher);
+
+    const started = Date.now();
+    const err = await agentError(encrypted.client.getToken(ref(encrypted, user)));
+    expect(Date.now() - started).toBeLessThan(10_000); // not retried for the load budget (60 s)
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.reason).toMatch(/encrypted with database key "db-stray", which is not configured.*EXTAUTH_DB_DECRYPT_KEYS/);
+    expect(tokenCalls(encrypted, user)).toBe(0);
+    expect(logLines.some((line) => line.includes('stored token cannot be decrypted') && line.includes('"keyId":"db-stray"'))).toBe(true);
+
+    // The same for a run that already holds the link: the exchange reads the row and fails before calling the provider.
+    const live = uniqueUser('stray-live');
+    await encrypted.seedLink(live);
+    await encrypted.client.getToken(ref(encrypted, live));
+    await encrypted.pool.query(
+      `UPDATE external_auth_links SET oauth_refresh_token = $3, oauth_refresh_token_key_id = $4 WHERE provider_id = $1 AND user_id = $2`,
+      [encrypted.providerId, live, strayCipher.seal('x', 'elsewhere').value, 'db-stray'],
+    );
+    const refreshErr = await agentError(encrypted.client.refresh(ref(encrypted, live)));
+    expect(refreshErr.reason).toContain('database key "db-stray"');
+    expect(tokenCalls(encrypted, live)).toBe(0);
+
+    // No workflow task failed (no replay loop); after a re-link the same run serves again.
+    const { history } = await encrypted.temporal.workflowService.getWorkflowExecutionHistory({
+      namespace: 'default',
+      execution: { workflowId: linkWorkflowId(key) },
+    });
+    const events = history?.events ?? [];
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)).toEqual([]);
+    const fresh = encrypted.provider.issueGrant({ familyId: user });
+    await putLink(encrypted.pool, key, asTokenSet(fresh, 3600), cipher);
+    await encrypted.client.relinked(ref(encrypted, user));
+    expect((await encrypted.client.getToken(ref(encrypted, user))).accessToken).toBe(fresh.accessToken);
+  });
+});
