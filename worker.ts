@@ -6,6 +6,8 @@ import { Agent } from 'undici';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { extauthDataConverter } from './codec/data-converter.js';
+import { createMetrics, type ExtauthMetrics } from './config/metrics.js';
+import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
 import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
@@ -78,7 +80,14 @@ export function createActivityDeps(options: {
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection (database restart) must not crash the worker.
   pool.on('error', (err) => options.logger.warn({ cause: err.message }, 'idle database connection failed'));
-  return { pool, providers: new ProviderRegistry(options.providers), http: createProviderHttpClient(), logger: options.logger, cipher };
+  return {
+    pool,
+    providers: new ProviderRegistry(options.providers),
+    http: createProviderHttpClient(),
+    logger: options.logger,
+    cipher,
+    metrics: createMetrics(pool),
+  };
 }
 
 export async function closeActivityDeps(deps: ActivityDeps): Promise<void> {
@@ -87,6 +96,7 @@ export async function closeActivityDeps(deps: ActivityDeps): Promise<void> {
 
 export interface LaunchedWorker {
   worker: Worker;
+  metrics: ExtauthMetrics;
   /** Resolves when the worker has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -103,7 +113,7 @@ export async function launchWorker(options: {
   codecKeys: CodecKeys;
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps(options);
-  const connection = await NativeConnection.connect({ address: options.temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));
   const worker = await createExtauthWorker({
     connection,
     namespace: options.namespace,
@@ -116,6 +126,7 @@ export async function launchWorker(options: {
   });
   return {
     worker,
+    metrics: deps.metrics,
     done,
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

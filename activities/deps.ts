@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { ExtauthMetrics } from '../config/metrics.js';
 import type { ProviderRegistry } from '../providers/config.js';
 import type { TokenCipher } from '../store/token-cipher.js';
 
@@ -12,4 +13,5 @@ export interface ActivityDeps {
   logger: Logger;
   /** Encrypts the token columns at rest (EXTAUTH_DB_KEY); absent: tokens are stored in plaintext. */
   cipher?: TokenCipher;
+  metrics: ExtauthMetrics;
 }

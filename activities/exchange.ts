@@ -6,6 +6,7 @@ import type { ProviderConfig } from '../providers/config.js';
 import { getLink, markExchangeUnanswered } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
+import { callRecorder, statusFailureClass } from './instrument.js';
 import { requireProvider } from './lookup.js';
 
 export interface ExchangeInput extends LinkKey {
@@ -28,6 +29,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
 
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
+    const record = callRecorder(deps, 'exchange', input.providerId);
     let answer;
     try {
       answer = await callProvider(deps.http, provider.tokenUrl, {
@@ -38,6 +40,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
       });
     } catch (err) {
       if (!(err instanceof HttpCallError)) throw err;
+      record('transient', err.failureClass);
       if (err.maybeSent) await noteUnanswered(deps, input, log);
       log.warn({ outcome: 'transient', cause: err.message, maybeRotated: err.maybeSent }, 'token exchange got no answer; will retry');
       throw ApplicationFailure.retryable(`token endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
@@ -46,9 +49,11 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
     switch (verdict.kind) {
       case 'tokens':
+        record('exchanged');
         log.info({ outcome: 'exchanged', status: answer.status }, 'refresh token exchanged');
         return { kind: 'exchanged', tokens: toTokenSet(verdict.tokens, row.refreshToken) };
       case 'permanent':
+        record('rejected');
         log.warn({ outcome: 'permanent', status: verdict.status, error: verdict.code }, 'provider refused the refresh token');
         throw ApplicationFailure.create({
           type: ActivityFailure.RefreshRejected,
@@ -57,8 +62,10 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
           details: [{ code: verdict.code, status: verdict.status }],
         });
       case 'transient': {
+        record('transient', statusFailureClass(verdict.status));
         if (verdict.maybeRotated) await noteUnanswered(deps, input, log);
-        const delay = verdict.retryAfterMs === undefined ? undefined : Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS);
+        // Retry-After: 0 (or none) leaves the delay to the declared backoff; a zero delay would not be a retry delay at all.
+        const delay = verdict.retryAfterMs ? Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS) : undefined;
         log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason, retryAfterMs: delay }, 'token endpoint failed; will retry');
         throw ApplicationFailure.create({
           type: ActivityFailure.ProviderUnavailable,

@@ -14,6 +14,7 @@ export class HttpCallError extends Error {
   constructor(
     message: string,
     readonly maybeSent: boolean,
+    readonly failureClass: 'timeout' | 'connection' | 'malformed' = 'connection',
   ) {
     super(message);
     this.name = 'HttpCallError';
@@ -57,14 +58,14 @@ async function readLimited(body: Dispatcher.ResponseData['body'], maxBytes: numb
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new HttpCallError(`answer larger than ${maxBytes} bytes`, true);
+    if (size > maxBytes) throw new HttpCallError(`answer larger than ${maxBytes} bytes`, true, 'malformed');
     chunks.push(chunk as Buffer);
   }
   // fatal: a token answer that is not UTF-8 is unreadable, not something to guess at.
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new HttpCallError('answer is not valid UTF-8', true);
+    throw new HttpCallError('answer is not valid UTF-8', true, 'malformed');
   }
 }
 
@@ -79,12 +80,12 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
 
 function toCallError(err: unknown): HttpCallError {
   // Failing to connect means the request never left; anything later may have reached the provider.
-  if (err instanceof errors.ConnectTimeoutError) return new HttpCallError('connect timeout', false);
+  if (err instanceof errors.ConnectTimeoutError) return new HttpCallError('connect timeout', false, 'timeout');
   const code = (err as { code?: string }).code;
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new HttpCallError(`connection failed (${code})`, false);
-  if (err instanceof errors.HeadersTimeoutError) return new HttpCallError('timed out waiting for the answer headers', true);
-  if (err instanceof errors.BodyTimeoutError) return new HttpCallError('timed out reading the answer body', true);
-  if ((err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError') return new HttpCallError('overall deadline exceeded', true);
+  if (err instanceof errors.HeadersTimeoutError) return new HttpCallError('timed out waiting for the answer headers', true, 'timeout');
+  if (err instanceof errors.BodyTimeoutError) return new HttpCallError('timed out reading the answer body', true, 'timeout');
+  if ((err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError') return new HttpCallError('overall deadline exceeded', true, 'timeout');
   if (err instanceof errors.SocketError || code === 'ECONNRESET' || code === 'EPIPE') return new HttpCallError('connection reset', true);
   return new HttpCallError(`request failed: ${(err as Error).message ?? String(err)}`, true);
 }

@@ -4,6 +4,7 @@ import type { LinkKey } from '../core/types.js';
 import { classifyValidation } from '../providers/classify.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
+import { callRecorder, statusFailureClass } from './instrument.js';
 import { requireProvider } from './lookup.js';
 
 export interface ValidateInput extends LinkKey {
@@ -25,6 +26,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
     const attempt = Context.current().info.attempt;
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'validate', attempt });
 
+    const record = callRecorder(deps, 'validate', input.providerId);
     let answer;
     try {
       answer = await callProvider(deps.http, provider.validateUrl, {
@@ -34,11 +36,14 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
       });
     } catch (err) {
       if (!(err instanceof HttpCallError)) throw err;
+      record('transient', err.failureClass);
       log.warn({ outcome: 'transient', cause: err.message }, 'validation got no answer; tokens are already saved, will retry');
       throw transientFailure(`validate endpoint: ${err.message}`);
     }
 
     const verdict = classifyValidation(answer.status, answer.headers);
+    const retried = verdict === 'error' || (verdict === 'unauthorized' && attempt < input.unauthorizedAttempts);
+    record(verdict === 'error' ? 'transient' : verdict, retried ? statusFailureClass(answer.status) : undefined);
     switch (verdict) {
       case 'valid':
       case 'rate_limited':

@@ -4,9 +4,11 @@ import { CodecKeyError } from '../codec/keys.js';
 import { ConfigError } from '../config/env.js';
 import { ProvidersConfigError } from '../providers/config.js';
 import { EXIT, print, UsageError, type Command } from './commands/args.js';
+import { codecKeyCommand } from './commands/codec-key.js';
 import { codecServerCommand } from './commands/codec-server.js';
 import { dbEncryptTokensCommand } from './commands/db.js';
 import { linkPutCommand } from './commands/link-put.js';
+import { linkResetCommand, linksListCommand } from './commands/links.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
 import { refreshCommand, statusCommand } from './commands/status.js';
 import { tokenCommand } from './commands/token.js';
@@ -18,10 +20,13 @@ const COMMANDS: Command[] = [
   workerCommand,
   migrateCommand,
   codecServerCommand,
+  codecKeyCommand,
   linkPutCommand,
   tokenCommand,
   statusCommand,
   refreshCommand,
+  linksListCommand,
+  linkResetCommand,
   dbEncryptTokensCommand,
 ];
 

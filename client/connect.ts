@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv } from '../codec/keys.js';
 import type { Endpoints } from '../config/env.js';
+import { temporalConnectionOptions } from '../config/temporal-connection.js';
 import { ExtauthClient } from './index.js';
 
 export class UnreachableError extends Error {}
@@ -11,7 +12,8 @@ export async function connectClient(endpoints: Endpoints): Promise<{ client: Ext
   const dataConverter = extauthDataConverter(codecKeysFromEnv(process.env, endpoints.codecKeyFile));
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: endpoints.temporalAddress, connectTimeout: 5_000 });
+    const { address, tls, apiKey, metadata } = temporalConnectionOptions(endpoints.temporalAddress);
+    connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout: 5_000 });
   } catch (err) {
     throw new UnreachableError(
       `cannot reach Temporal at ${endpoints.temporalAddress} (${(err as Error).message}); is \`extauth dev\` or your cluster running?`,

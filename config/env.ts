@@ -10,6 +10,8 @@ const envSchema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
   EXTAUTH_PROVIDERS: z.string().min(1).optional(),
   EXTAUTH_DATA_DIR: z.string().min(1).default('.extauth'),
+  /** Where the worker serves Prometheus metrics (loopback); 0 turns it off. */
+  EXTAUTH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
 });
 
 export type Env = z.infer<typeof envSchema>;

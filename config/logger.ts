@@ -22,7 +22,13 @@ export function createLogger(destination?: DestinationStream, level = process.en
 let installed = false;
 
 /** Routes the Temporal SDK's own logs (worker, workflow `log`, activity context) into the same JSON stream. Once per process. */
-export function installTemporalLogging(logger: Logger, level: LogLevel = 'WARN', shutdownSignals?: NodeJS.Signals[]): void {
+export function installTemporalLogging(
+  logger: Logger,
+  level: LogLevel = 'WARN',
+  shutdownSignals?: NodeJS.Signals[],
+  /** host:port where the SDK serves its own Prometheus metrics (appended to extauth's /metrics). */
+  sdkMetricsAddress?: string,
+): void {
   if (installed) return;
   installed = true;
   const methods = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
@@ -31,7 +37,10 @@ export function installTemporalLogging(logger: Logger, level: LogLevel = 'WARN',
       logger[methods[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
     }),
     // Core (Rust) logs too: workflow task failures are reported there.
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+      ...(sdkMetricsAddress ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : {}),
+    },
     ...(shutdownSignals ? { shutdownSignals } : {}),
   });
 }

@@ -11,6 +11,7 @@ import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { createCodecServer } from '../codec/server.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { serveMetrics } from '../config/metrics.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
@@ -32,7 +33,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   mkdirSync(join(dataDir, 'logs'), { recursive: true });
   const logFile = join(dataDir, 'logs', 'extauth.log');
   const logger = createLogger(pino.destination({ dest: logFile, append: true, sync: false }));
-  installTemporalLogging(logger, 'WARN', []);
+  const sdkMetricsPort = await getFreePort();
+  installTemporalLogging(logger, 'WARN', [], `127.0.0.1:${sdkMetricsPort}`);
 
   const stoppers: Stopper[] = [];
   const shutdown = async () => {
@@ -97,6 +99,9 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys });
     stoppers.push(() => worker.stop());
+    const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
+    const metricsServer = await serveMetrics({ port: metricsPort, metrics: worker.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
+    stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
 
     const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile };
     writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
@@ -108,6 +113,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       await pool.end();
     }
     console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl })}`);
+    say(`extauth: Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
     say(`extauth: codec server for the Web UI at ${codecEndpoint}/decode (tokens shown as fingerprints)`);
     say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
 

@@ -4,17 +4,27 @@ import { readEnv, resolveEndpoints, ConfigError } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
 import { launchWorker } from '../worker.js';
+import { serveMetrics } from '../config/metrics.js';
+import { getFreePort } from './ports.js';
 
 export async function runWorkerProcess(): Promise<number> {
-  const endpoints = resolveEndpoints(readEnv());
+  const env = readEnv();
+  const endpoints = resolveEndpoints(env);
   if (!endpoints.databaseUrl) throw new ConfigError('no database: set DATABASE_URL (postgres://...)');
   if (!endpoints.providersFile) throw new ConfigError('no providers: set EXTAUTH_PROVIDERS to a JSON file of providers (see README)');
   const providers = loadProvidersFile(endpoints.providersFile);
   const logger = createLogger();
+  const sdkMetricsPort = env.EXTAUTH_METRICS_PORT ? await getFreePort() : undefined;
   // The Temporal runtime drains the worker on SIGINT/SIGTERM; run() resolves once it has.
-  installTemporalLogging(logger);
+  installTemporalLogging(logger, 'WARN', undefined, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
   const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys });
+  if (env.EXTAUTH_METRICS_PORT) {
+    await serveMetrics({ port: env.EXTAUTH_METRICS_PORT, metrics: launched.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` }).then(
+      () => logger.info({ url: `http://127.0.0.1:${env.EXTAUTH_METRICS_PORT}/metrics` }, 'serving metrics'),
+      (err) => logger.warn({ cause: (err as Error).message, port: env.EXTAUTH_METRICS_PORT }, 'cannot serve metrics; set EXTAUTH_METRICS_PORT to a free port (0 turns metrics off)'),
+    );
+  }
   logger.info({ taskQueue: endpoints.taskQueue, providers: providers.map((p) => p.id) }, 'worker started');
   await launched.done;
   logger.info('worker stopped');

@@ -121,3 +121,45 @@ describe('extauth CLI', () => {
     expect(result.stderr).toContain('[0].tokenUrl');
   });
 });
+
+describe('operator commands', () => {
+  it('links list shows state per link and filters by state and provider', async () => {
+    const healthy = uniqueUser('list-ok');
+    const dead = uniqueUser('list-dead');
+    await world.seedLink(healthy, { expiresInSeconds: -5 });
+    await world.seedLink(dead, { expiresInSeconds: -5 });
+    world.provider.revokeFamily(dead);
+    await world.client.getToken({ provider: world.providerId, user: healthy });
+    await expect(world.client.getToken({ provider: world.providerId, user: dead })).rejects.toMatchObject({ code: 'reauth_required' });
+
+    const all = await runCli(['links', 'list', '--provider', world.providerId, '--json'], env);
+    expect(all.code, all.stderr).toBe(0);
+    const lines = JSON.parse(all.stdout) as { user: string; state: string; failureReason: string }[];
+    expect(lines.every((l) => l.user)).toBe(true);
+    expect(lines.find((l) => l.user === dead)).toMatchObject({ state: 'reauth_required' });
+    expect(lines.find((l) => l.user === healthy)?.state).toMatch(/^(ok|idle)$/);
+
+    const failing = await runCli(['links', 'list', '--provider', world.providerId, '--state', 'reauth_required'], env);
+    expect(failing.code).toBe(0);
+    expect(failing.stdout).toContain(dead);
+    expect(failing.stdout).not.toContain(healthy);
+    for (const token of world.provider.issuedTokens()) expect(all.stdout + failing.stdout).not.toContain(token);
+
+    const bad = await runCli(['links', 'list', '--state', 'sleepy'], env);
+    expect(bad.code).toBe(2);
+  });
+
+  it('link reset ends the open run; the next request rebuilds it from the database', async () => {
+    const user = uniqueUser('reset');
+    const grant = await world.seedLink(user, { expiresInSeconds: 3600 });
+    await world.client.getToken({ provider: world.providerId, user });
+    const reset = await runCli(['link', 'reset', ...link(user)], env);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(await world.client.peekStatus({ provider: world.providerId, user })).toBeUndefined();
+    const again = await world.client.getToken({ provider: world.providerId, user });
+    expect(again.accessToken).toBe(grant.accessToken);
+    const nothing = await runCli(['link', 'reset', ...link(user + '-none')], env);
+    expect(nothing.code).toBe(0);
+    expect(nothing.stdout).toContain('nothing to reset');
+  });
+});

@@ -10,6 +10,7 @@ import { ExtauthClient } from '../../client/index.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../codec/keys.js';
 import { createLogger, installTemporalLogging } from '../../config/logger.js';
+import type { ExtauthMetrics } from '../../config/metrics.js';
 import type { LinkKey } from '../../core/types.js';
 import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
 import { parseProviders, type ProviderInput } from '../../providers/config.js';
@@ -48,6 +49,7 @@ export interface World {
   provider: FakeOAuthProvider;
   client: ExtauthClient;
   pool: Pool;
+  metrics: ExtauthMetrics;
   worker: Worker;
   temporal: Client;
   /** Stores a link as the OAuth callback would, with tokens the fake provider issued. */
@@ -107,6 +109,7 @@ export async function startWorld(
     provider,
     client,
     pool: deps.pool,
+    metrics: deps.metrics,
     worker,
     temporal,
     key,

@@ -1,0 +1,63 @@
+// Prometheus metrics of the worker: refresh outcomes, provider latencies, retries by failure class, and
+// links needing re-authentication; the Temporal SDK's own metrics are appended on the same endpoint.
+import { createServer, type Server } from 'node:http';
+import type { Pool } from 'pg';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export type FailureClass = 'http_5xx' | 'http_429' | 'timeout' | 'connection' | 'malformed' | 'unauthorized_401';
+
+export interface ExtauthMetrics {
+  registry: Registry;
+  /** One per exchange attempt that got an answer we could classify, or none. */
+  exchanges: Counter<'provider' | 'outcome'>;
+  exchangeSeconds: Histogram<'provider' | 'outcome'>;
+  validations: Counter<'provider' | 'outcome'>;
+  validateSeconds: Histogram<'provider' | 'outcome'>;
+  retries: Counter<'provider' | 'step' | 'class'>;
+}
+
+export function createMetrics(pool: Pool): ExtauthMetrics {
+  const registry = new Registry();
+  const exchanges = new Counter({ name: 'extauth_exchanges_total', help: 'Token endpoint calls by outcome (exchanged, rejected, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
+  const validations = new Counter({ name: 'extauth_validations_total', help: 'Validation calls by outcome (valid, rate_limited, invalid, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
+  const retries = new Counter({ name: 'extauth_retries_total', help: 'Failed attempts that the retry policy retries, by step and failure class', labelNames: ['provider', 'step', 'class'], registers: [registry] });
+  const exchangeSeconds = new Histogram({ name: 'extauth_exchange_duration_seconds', help: 'Token endpoint call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const validateSeconds = new Histogram({ name: 'extauth_validate_duration_seconds', help: 'Validation call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  new Gauge({
+    name: 'extauth_links_reauth_required',
+    help: 'Links whose refresh token was refused: the user must re-authenticate',
+    labelNames: ['provider'],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query(
+        `SELECT provider_id, count(*)::int AS n FROM external_auth_links WHERE oauth_refresh_failure_reason <> '' GROUP BY provider_id`,
+      );
+      this.reset();
+      for (const row of rows) this.set({ provider: row.provider_id }, row.n);
+    },
+  });
+  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries };
+}
+
+/** Serves GET /metrics: ours, then the Temporal SDK's (scraped from its local Prometheus exporter). */
+export function serveMetrics(options: { port: number; metrics: ExtauthMetrics; sdkMetricsUrl?: string }): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const ours = await options.metrics.registry.metrics();
+      const sdk = options.sdkMetricsUrl ? await fetch(options.sdkMetricsUrl).then((r) => r.text()).catch(() => '') : '';
+      res.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(`${ours}\n${sdk}`);
+    } catch (err) {
+      res.writeHead(500).end(String((err as Error).message));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve(server));
+  });
+}
