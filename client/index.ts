@@ -1,9 +1,10 @@
 // The agent-facing library: getToken (Update-with-Start), requestRefresh and relinked (signals), status.
-import { Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WithStartWorkflowOperation, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, LinkStatus, TokenGrant } from '../core/types.js';
 import {
+  cachedTokenQuery,
   describeUpdate,
   getTokenUpdate,
   MAX_MIN_VALID_SECONDS,
@@ -11,6 +12,7 @@ import {
   relinkedSignal,
   requestRefreshSignal,
   statusQuery,
+  type CachedToken,
   type LinkWorkflowInput,
 } from '../workflows/messages.js';
 import type { Tuning } from '../workflows/policies.js';
@@ -38,14 +40,50 @@ export class ExtauthClient {
   constructor(
     readonly temporal: Client,
     private readonly options: ExtauthClientOptions,
-  ) {}
+  ) {
+    const wf = temporal.workflow;
+    // Fresh reads query the open run only: a closed run would be replayed and could be stale.
+    this.reads = new WorkflowClient({
+      connection: wf.connection,
+      namespace: wf.options.namespace,
+      identity: wf.options.identity,
+      dataConverter: wf.options.loadedDataConverter,
+      interceptors: wf.options.interceptors,
+      queryRejectCondition: 'NOT_OPEN',
+    });
+  }
+
+  private readonly reads: WorkflowClient;
+  /** getToken calls in flight in this process, by link and margin: concurrent callers share one. */
+  private readonly inflight = new Map<string, Promise<TokenGrant>>();
 
   /** A usable access token, refreshed if it has less than `minValidSeconds` left. Throws ExtauthError. */
   getToken({ provider, user, minValidSeconds = DEFAULT_MIN_VALID_SECONDS }: LinkRef & { minValidSeconds?: number }): Promise<TokenGrant> {
     if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
       throw new ExtauthError('invalid_request', `minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
     }
-    return this.updateWithStart({ provider, user }, getTokenUpdate, [{ minValidSeconds }]);
+    const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}`;
+    let call = this.inflight.get(id);
+    if (!call) {
+      call = this.fetchToken({ provider, user }, minValidSeconds).finally(() => this.inflight.delete(id));
+      this.inflight.set(id, call);
+    }
+    return call;
+  }
+
+  /** The open run's token if it is validated and fresh enough by this host's clock, else the getToken update. */
+  private async fetchToken(link: LinkRef, minValidSeconds: number): Promise<TokenGrant> {
+    const cached = await this.cachedToken(link);
+    if (cached && freshEnough(cached, minValidSeconds)) return cached.grant;
+    return this.updateWithStart(link, getTokenUpdate, [{ minValidSeconds }]);
+  }
+
+  private async cachedToken(link: LinkRef): Promise<CachedToken | null> {
+    try {
+      return await this.reads.getHandle(linkWorkflowId(toKey(link))).query(cachedTokenQuery);
+    } catch {
+      return null; // no open run, a closed one, or an older worker without the query: the update answers
+    }
   }
 
   /** Forces an exchange now and waits for it; answers with the status after it. */
@@ -60,11 +98,8 @@ export class ExtauthClient {
 
   /** Status from the open run only, without writing history; undefined when no run is open. */
   async peekStatus(link: LinkRef): Promise<LinkStatus | undefined> {
-    const handle = this.temporal.workflow.getHandle(linkWorkflowId(toKey(link)));
     try {
-      // A closed run still answers queries (by replay): only an open one has a live state.
-      if ((await handle.describe()).status.name !== 'RUNNING') return undefined;
-      return await handle.query(statusQuery);
+      return await this.temporal.workflow.getHandle(linkWorkflowId(toKey(link))).query(statusQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || /not found|completed|closed/i.test(String((err as Error).message))) return undefined;
       throw err;
@@ -122,6 +157,14 @@ export class ExtauthClient {
 /** What the Web UI shows as the run's summary (encrypted like every payload; the codec server decodes it). */
 function linkSummary(key: LinkKey): string {
   return `extauth link ${key.providerId}/${key.userId}`;
+}
+
+/** The workflow's own rule (usable()), with this host's clock instead of the run's last task time. */
+function freshEnough({ expiresAt, lifetimeSeconds }: CachedToken, minValidSeconds: number): boolean {
+  if (!expiresAt) return true;
+  const remaining = (Date.parse(expiresAt) - Date.now()) / 1000;
+  const cap = lifetimeSeconds ? lifetimeSeconds / 2 : minValidSeconds;
+  return remaining >= Math.min(minValidSeconds, cap);
 }
 
 function toKey(link: LinkRef): LinkKey {

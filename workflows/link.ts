@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -19,6 +20,7 @@ import { ActivityFailure as FailureType, isAgentErrorCode, type AgentErrorCode }
 import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkSnapshot, LinkState, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import {
+  cachedTokenQuery,
   describeUpdate,
   getTokenUpdate,
   MAX_MIN_VALID_SECONDS,
@@ -63,15 +65,22 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   let link: LinkSnapshot | undefined;
   let validation: Validation = input.carried?.validation ?? 'valid';
   let lastError = '';
+  /** Validation answered 'not_checked' (the provider has no validateUrl): later refreshes of this run skip it. */
+  let validationUnchecked = false;
   let refreshing: Promise<void> | undefined;
   let lastTouched = Date.now();
   const counters: LinkCounters = { requests: 0, refreshes: 0, exchanges: 0, validations: 0, adoptedFromRow: 0, failedRequests: 0, ...input.carried?.counters };
 
   // Every operation that reads or writes the row runs in this chain, one after another.
   let tail: Promise<unknown> = Promise.resolve();
+  let pendingOps = 0; // e.g. a re-link's reload in flight: the cachedToken query must not answer meanwhile
   function serialized<T>(op: () => Promise<T>): Promise<T> {
+    pendingOps++;
     const next = tail.then(op);
     tail = next.catch(() => undefined);
+    // A separate reaction: the chain's own timing (and so the order of commands) is unchanged.
+    const done = () => void pendingOps--;
+    next.then(done, done);
     return next;
   }
 
@@ -115,6 +124,12 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 
   async function validate(current: LinkSnapshot): Promise<void> {
+    // Runs that called the activity here before this patch existed still do on replay (docs/versioning.md).
+    if (validationUnchecked && patched('skip-unchecked-validation')) {
+      validation = 'valid';
+      lastError = '';
+      return;
+    }
     let verdict;
     try {
       verdict = await validateAccessToken({
@@ -128,6 +143,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       throw toAgentFailure(err);
     }
     counters.validations++;
+    if (verdict === 'not_checked') validationUnchecked = true;
     if (verdict === 'invalid') {
       validation = 'rejected';
       warn('provider rejected the newly issued access token; the next request refreshes again', 'access token rejected by the provider');
@@ -303,6 +319,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     });
   });
   setHandler(statusQuery, status);
+  // Read-only (no command, no history event): safe to add to running and replayed runs.
+  setHandler(cachedTokenQuery, () => {
+    if (refreshing || pendingOps > 0 || !link?.accessToken || !link.hasRefreshToken || validation !== 'valid' || lastError) return null;
+    return { grant: grant(), expiresAt: link.expiresAt, lifetimeSeconds: link.lifetimeSeconds };
+  });
 
   // Idle runs finish and long ones continue as new, so history stays bounded. Updates that arrive in
   // the same activation as the timer run their handlers first and push lastTouched forward.

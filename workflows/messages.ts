@@ -26,3 +26,12 @@ export const requestRefreshSignal = defineSignal<[]>('requestRefresh');
 /** Sent after the user re-authenticated and the row was rewritten: reload it, clear the failure. */
 export const relinkedSignal = defineSignal<[]>('relinked');
 export const statusQuery = defineQuery<LinkStatus>('status');
+
+/** What the open run holds, for fresh reads without an update: the caller checks expiry with its own clock. */
+export interface CachedToken {
+  grant: TokenGrant;
+  expiresAt: string | null;
+  lifetimeSeconds: number | null;
+}
+/** Null whenever only the getToken update may answer: refreshing, not validated, failed, or nothing loaded. */
+export const cachedTokenQuery = defineQuery<CachedToken | null>('cachedToken');

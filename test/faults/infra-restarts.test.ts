@@ -1,0 +1,82 @@
+// Postgres stopped during persist and restarted; the Temporal dev server (on disk) restarted during a
+// refresh. Own servers (support/cluster.ts), so that the shared ones of the other test files stay up.
+// The provider detects refresh-token reuse (no grace window): a retry presenting a used token would show.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExtauthError } from '../../client/index.js';
+import type { TokenGrant } from '../../core/types.js';
+import { uniqueUser } from '../support/world.js';
+import { startCluster, type Cluster } from './support/cluster.js';
+
+const TUNING = { exchangeAttemptMs: 3_000, exchangeBudgetMs: 90_000, validateAttemptMs: 2_000, validateBudgetMs: 20_000, retryInitialMs: 100, retryMaxMs: 1_000 };
+let cluster: Cluster;
+
+beforeAll(async () => {
+  cluster = await startCluster({ provider: { reuseDetection: {} }, tuning: TUNING });
+  await cluster.startWorker({ hooked: true }).waitFor('worker started');
+});
+afterAll(async () => {
+  expect(cluster.leakedTokens()).toEqual([]);
+  expect(cluster.workerLines.filter((l) => l.includes('Failing workflow task'))).toEqual([]);
+  await cluster.stop();
+});
+
+/** An agent: asks, and asks again when the transport (not extauth) failed, for up to a minute. */
+async function agentGet(user: string): Promise<{ token: TokenGrant; transportRetries: number }> {
+  const deadline = Date.now() + 60_000;
+  for (let transportRetries = 0; ; transportRetries++) {
+    try {
+      return { token: await cluster.client.getToken({ provider: cluster.providerId, user, minValidSeconds: 60 }), transportRetries };
+    } catch (err) {
+      if (err instanceof ExtauthError || Date.now() > deadline) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+async function expectFollowsProvider(user: string, accessToken: string): Promise<void> {
+  expect(cluster.provider.isAccessTokenValid(accessToken)).toBe(true);
+  const row = await cluster.row(user);
+  expect(row.refreshToken).toBe(cluster.provider.liveRefreshToken(user));
+  expect(row.accessToken).toBe(accessToken);
+  expect(row.failureReason).toBe('');
+  expect(cluster.provider.stats.trippedFamilies.has(user)).toBe(false);
+  expect(cluster.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
+}
+
+describe.sequential('infrastructure restarts during a refresh', () => {
+  it('Postgres stopped during persist, restarted 3 s later: persist waits it out, served, 1 exchange', async () => {
+    const user = uniqueUser('pgdown');
+    await cluster.seedLink(user, { expiresInSeconds: -10 });
+    const release = join(cluster.dir, `${user}.go`);
+    await cluster.armPause({ step: 'before-persist', user, marker: join(cluster.dir, `${user}.paused`), release });
+    const request = agentGet(user);
+    request.catch(() => undefined);
+    const worker = await cluster.pausedWorker('before-persist');
+    await cluster.stopPostgres();
+    const linesBefore = worker.lines.length;
+    writeFileSync(release, '');
+    await sleep(3_000);
+    await cluster.startPostgres();
+    const { token } = await request;
+    await expectFollowsProvider(user, token.accessToken);
+    // The persist attempts against the stopped database failed and were retried.
+    expect(worker.lines.slice(linesBefore).some((l) => /persist/i.test(l) && /ECONNREFUSED|connect|terminat/i.test(l))).toBe(true);
+  }, 120_000);
+
+  it('Temporal restarted after the provider rotated, before the exchange result reached it: served, 1 exchange', async () => {
+    const user = uniqueUser('tdown');
+    await cluster.seedLink(user, { expiresInSeconds: -10 });
+    const release = join(cluster.dir, `${user}.go`);
+    await cluster.armPause({ step: 'exchange-answered', user, marker: join(cluster.dir, `${user}.paused`), release });
+    const request = agentGet(user);
+    request.catch(() => undefined);
+    await cluster.pausedWorker('exchange-answered');
+    await cluster.restartTemporal();
+    writeFileSync(release, '');
+    const { token } = await request;
+    await expectFollowsProvider(user, token.accessToken);
+  }, 120_000);
+});

@@ -1,0 +1,99 @@
+// TEST-ONLY worker entry (never used by `extauth`): the same worker as `extauth worker` (same activities,
+// workflows, codec, search attributes), plus one optional pause at a step boundary so that a test can
+// SIGKILL the process, or stop Postgres / restart Temporal, at exactly that point.
+//
+//   EXTAUTH_TEST_PAUSE_FILE=/tmp/x/pause.json, holding {"step":"before-persist","user":"u1","marker":"/tmp/x/paused","release":"/tmp/x/go"}
+//
+// The file is read at each step, so a test arms running workers by writing it.
+// step: exchange-answered (the provider answered, Temporal has not recorded it), before-persist (the
+// exchange is recorded, nothing written), after-persist (the row is written, the local activity's result
+// is not recorded), validate-answered (validation answered, result not recorded). Only activities for
+// `user` pause, and only once across all processes: the first to create `marker` (O_EXCL) pauses, prints
+// `EXTAUTH_TEST_PAUSED <step>` on stdout, and waits forever or, with `release`, until that file exists.
+// EXTAUTH_TEST_WORKFLOW_BUNDLE: a prebuilt workflow bundle (saves bundling at every restart).
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createActivities } from '../../../activities/index.js';
+import { extauthDataConverter } from '../../../codec/data-converter.js';
+import { codecKeysFromEnv } from '../../../codec/keys.js';
+import { readEnv, resolveEndpoints } from '../../../config/env.js';
+import { createLogger, installTemporalLogging } from '../../../config/logger.js';
+import { loadProvidersFile } from '../../../providers/config.js';
+import { createActivityDeps, ensureSearchAttributes, WORKFLOWS_PATH } from '../../../worker.js';
+
+export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
+export interface PauseSpec {
+  step: PauseStep;
+  user: string;
+  marker: string;
+  release?: string;
+}
+
+const pauseFile = process.env.EXTAUTH_TEST_PAUSE_FILE;
+
+function armed(): PauseSpec | undefined {
+  if (!pauseFile || !existsSync(pauseFile)) return undefined;
+  try {
+    return JSON.parse(readFileSync(pauseFile, 'utf8')) as PauseSpec;
+  } catch {
+    return undefined; // being written
+  }
+}
+
+async function maybePause(step: PauseStep, user: string): Promise<void> {
+  const spec = armed();
+  if (!spec || spec.step !== step || spec.user !== user) return;
+  try {
+    writeFileSync(spec.marker, String(process.pid), { flag: 'wx' });
+  } catch {
+    return; // someone already paused here once
+  }
+  process.stdout.write(`EXTAUTH_TEST_PAUSED ${step}\n`);
+  for (;;) {
+    if (spec.release && existsSync(spec.release)) return;
+    await sleep(50);
+  }
+}
+
+const endpoints = resolveEndpoints(readEnv());
+const providers = loadProvidersFile(endpoints.providersFile!);
+const logger = createLogger();
+installTemporalLogging(logger);
+const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger });
+const real = createActivities(deps);
+type A = typeof real;
+const activities: A = {
+  ...real,
+  async exchangeRefreshToken(input: Parameters<A['exchangeRefreshToken']>[0]) {
+    const result = await real.exchangeRefreshToken(input);
+    await maybePause('exchange-answered', input.userId);
+    return result;
+  },
+  async persistRotatedTokens(input: Parameters<A['persistRotatedTokens']>[0]) {
+    await maybePause('before-persist', input.userId);
+    const result = await real.persistRotatedTokens(input);
+    await maybePause('after-persist', input.userId);
+    return result;
+  },
+  async validateAccessToken(input: Parameters<A['validateAccessToken']>[0]) {
+    const result = await real.validateAccessToken(input);
+    await maybePause('validate-answered', input.userId);
+    return result;
+  },
+};
+
+const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+await ensureSearchAttributes(connection, endpoints.namespace);
+const bundle = process.env.EXTAUTH_TEST_WORKFLOW_BUNDLE;
+const worker = await Worker.create({
+  connection,
+  namespace: endpoints.namespace,
+  taskQueue: endpoints.taskQueue,
+  activities,
+  dataConverter: extauthDataConverter(codecKeysFromEnv(process.env)),
+  ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
+});
+logger.info({ taskQueue: endpoints.taskQueue, hooked: true }, 'worker started');
+await worker.run();
+process.exit(0);
