@@ -19,6 +19,8 @@ export interface ChildConfig {
   extauthBundlePath: string;
   bareBundlePath: string;
   logFile: string;
+  /** Also run the bare engine-floor worker (off for the RSS measurement, so that RSS is extauth's alone). */
+  bare: boolean;
 }
 
 export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'stop' };
@@ -57,7 +59,7 @@ async function handle(msg: ChildRequest): Promise<void> {
     codecKeys,
     workflowBundlePath: c.extauthBundlePath,
   });
-  const bare = await Worker.create({
+  const bare = !c.bare ? undefined : await Worker.create({
     connection,
     namespace: 'default',
     taskQueue: c.bareTaskQueue,
@@ -65,11 +67,11 @@ async function handle(msg: ChildRequest): Promise<void> {
     dataConverter: extauthDataConverter(codecKeys),
     workflowBundle: { codePath: c.bareBundlePath },
   });
-  const running = Promise.all([extauth.run(), bare.run()]);
+  const running = Promise.all([extauth.run(), bare?.run()]);
   stop = async () => {
     stop = undefined;
     extauth.shutdown();
-    bare.shutdown();
+    bare?.shutdown();
     await running;
     await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
   };

@@ -1,5 +1,5 @@
 // The engine's own floors, measured in the same run as extauth: workflows that do nothing but the shape.
-import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { BareActivities } from './activities.js';
 
 export interface NoopRequest {
@@ -11,12 +11,15 @@ export const noopUpdate = defineUpdate<{ ok: boolean }, [NoopRequest]>('noop');
 /** The refresh's shape with no work inside: load (local), exchange (normal), persist (local), validate (local). */
 export const refreshShapeUpdate = defineUpdate<{ ok: boolean }, [number]>('refreshShape');
 export const stopSignal = defineSignal('stop');
+/** A no-op Query: the floor of a read that writes no history. */
+export const noopQuery = defineQuery<{ ok: boolean }>('noopQuery');
 
 const IDLE = '10 minutes';
 
 export async function floorWorkflow(): Promise<void> {
   let stop = false;
   setHandler(noopUpdate, () => ({ ok: true }));
+  setHandler(noopQuery, () => ({ ok: true }));
   setHandler(stopSignal, () => void (stop = true));
   await condition(() => stop, IDLE);
 }
