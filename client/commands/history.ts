@@ -1,0 +1,92 @@
+// `extauth history export`: writes a link workflow run's history as replayable JSON. Payloads stay as the
+// server stores them (AES-256-GCM ciphertext), so the file can be handed to engineers; replaying it needs
+// the decrypt key (see docs/versioning.md). Exporting needs no key at all.
+import { Connection } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import proto from '@temporalio/proto';
+import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root.js';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { linkWorkflowId } from '../../core/ids.js';
+import { UnreachableError } from '../connect.js';
+import { ExtauthError } from '../errors.js';
+import { endpoints, EXIT, linkOptions, linkSchema, parse, print, validated, type Command } from './args.js';
+
+// The SDK's own historyToJSON/historyFromJSON (@temporalio/common) use their own copy of protobufjs, which
+// the npm tree does not share with @temporalio/proto here ("type must be a Type"). The protojson
+// extension of the copy that @temporalio/proto was built with works with its types, whatever the tree.
+const requireFromProto = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'));
+const protojson = requireFromProto('protobufjs/ext/protojson') as {
+  toJson(type: unknown, message: unknown): unknown;
+  fromJson(type: unknown, json: unknown, options?: { ignoreUnknownFields?: boolean }): unknown;
+};
+const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+const HistoryMessage = proto.temporal.api.history.v1.History;
+
+/** Proto JSON, the format of `temporal workflow show --output json` and the SDK's historyToJSON. */
+export function historyToJSONText(history: History): string {
+  return `${JSON.stringify(protojson.toJson(historyType, HistoryMessage.fromObject(history)), null, 1)}\n`;
+}
+
+/** The inverse, for Worker.runReplayHistory (which also accepts the JSON, but through the SDK's broken path). */
+export function historyFromJSONText(text: string): History {
+  const json = JSON.parse(text) as { events?: Record<string, unknown>[] };
+  if (!Array.isArray(json?.events)) throw new TypeError('not a history: expected an object with an array of events');
+  // Older tools wrote enum names in PascalCase (WorkflowExecutionStarted).
+  const events = json.events.map((e) =>
+    typeof e.eventType === 'string' && !e.eventType.startsWith('EVENT_TYPE_')
+      ? { ...e, eventType: `EVENT_TYPE_${e.eventType.replace(/(?<=.)([A-Z])/g, '_$1').toUpperCase()}` }
+      : e,
+  );
+  return protojson.fromJson(historyType, { ...json, events }, { ignoreUnknownFields: true }) as History;
+}
+
+const exportSchema = linkSchema.extend({ output: z.string().min(1), runId: z.string().min(1).optional() });
+
+export const historyExportCommand: Command = {
+  path: ['history', 'export'],
+  usage: 'history export --provider P --user U -o FILE [--run-id R]'.padEnd(44) + "a run's history as replayable JSON (payloads stay encrypted)",
+  async run(args) {
+    const { values } = parse(args, { ...linkOptions, output: { type: 'string', short: 'o' }, 'run-id': { type: 'string' } });
+    const options = validated(exportSchema, { ...values, runId: values['run-id'] });
+    const { temporalAddress, namespace } = endpoints();
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({ address: temporalAddress, connectTimeout: 5_000 });
+    } catch (err) {
+      throw new UnreachableError(`cannot reach Temporal at ${temporalAddress} (${(err as Error).message}); is \`extauth dev\` or your cluster running?`);
+    }
+    const workflowId = linkWorkflowId({ providerId: options.provider, userId: options.user });
+    try {
+      // Raw service calls: nothing is decoded, so no payload key is needed and none is used.
+      const service = connection.workflowService;
+      const { workflowExecutionInfo } = await service.describeWorkflowExecution({ namespace, execution: { workflowId, runId: options.runId } });
+      const runId = workflowExecutionInfo?.execution?.runId ?? options.runId ?? '';
+      const events: NonNullable<History['events']> = [];
+      let nextPageToken: Uint8Array | undefined;
+      do {
+        const page = await service.getWorkflowExecutionHistory({ namespace, execution: { workflowId, runId }, nextPageToken });
+        events.push(...(page.history?.events ?? []));
+        nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      } while (nextPageToken);
+      const text = historyToJSONText({ events });
+      if (options.output === '-') process.stdout.write(text);
+      else await writeFile(options.output, text, { mode: 0o644 });
+      const summary = { workflowId, runId, status: proto.temporal.api.enums.v1.WorkflowExecutionStatus[workflowExecutionInfo?.status ?? 0], events: events.length, file: options.output };
+      if (values.json) print(summary);
+      else if (options.output !== '-') {
+        print(`wrote ${events.length} events of ${workflowId} run ${runId} to ${options.output}`);
+        print('payloads stay encrypted: replaying this history needs the payload key (see docs/versioning.md)');
+      }
+      return EXIT.ok;
+    } catch (err) {
+      if ((err as { code?: number }).code === 5 /* NOT_FOUND */) {
+        throw new ExtauthError('link_not_found', `no workflow run ${options.runId ?? ''} for ${options.provider}/${options.user} (${workflowId})`.replace('  ', ' '));
+      }
+      throw err;
+    } finally {
+      await connection.close();
+    }
+  },
+};

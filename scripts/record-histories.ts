@@ -1,0 +1,494 @@
+// `npm run histories:record`: records real linkWorkflow histories for the replay suite (test/replay/).
+//
+// Starts its own Temporal dev server and embedded Postgres in a temp dir, runs migrations and an extauth
+// worker, drives scenarios through ExtauthClient against the fake provider, and writes each closed run's
+// history as JSON to test/replay/histories/<scenario>[.<suffix>].json. Payloads are encrypted with the
+// fixture key (test/replay/fixture-codec-key.txt), exactly as production encrypts them.
+//
+//   npm run histories:record                                   every scenario
+//   npm run histories:record -- --only plain-refresh,fresh-token
+//   npm run histories:record -- --only skip-unchecked-validation --suffix old
+//   npm run histories:record -- --list
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Pool } from 'pg';
+import pino, { type Logger } from 'pino';
+import { historyToJSONText } from '../client/commands/history.js';
+import { ExtauthClient, ExtauthError } from '../client/index.js';
+import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { linkWorkflowId } from '../core/ids.js';
+import type { LinkKey } from '../core/types.js';
+import { FakeOAuthProvider } from '../dev/fake-provider.js';
+import { startEmbeddedPostgres } from '../dev/postgres.js';
+import { startTemporalDevServer, type DevTemporal } from '../dev/temporal.js';
+import { parseProviders, type ProviderConfig } from '../providers/config.js';
+import { migrateUp } from '../store/migrate.js';
+import { putLink } from '../store/links.js';
+import { fixtureCodecKeys, fixtureCodecKeyText, HISTORIES_DIR, secretsIn, unencryptedPayloads } from '../test/replay/fixture.js';
+import type { Tuning } from '../workflows/policies.js';
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { closeActivityDeps, createActivityDeps, createExtauthWorker, WORKFLOWS_PATH } from '../worker.js';
+
+const BIN = fileURLToPath(new URL('../bin/extauth.js', import.meta.url));
+const TASK_QUEUE = 'extauth-record';
+const GITHUB = 'rec-github';
+/** A provider without validateUrl: validateAccessToken answers 'not_checked'. */
+const NO_VALIDATE = 'rec-novalidate';
+/** Short budgets, and runs that finish 2 s after their last request, so every exported run is closed. */
+const TUNING: Partial<Tuning> = {
+  exchangeAttemptMs: 3_000,
+  exchangeBudgetMs: 20_000,
+  validateAttemptMs: 2_000,
+  validateBudgetMs: 5_000,
+  retryInitialMs: 100,
+  retryMaxMs: 500,
+  idleFinishMs: 2_000,
+};
+/** On the continue-as-new server only: the server suggests continue-as-new after this many events. */
+const SUGGEST_CONTINUE_AS_NEW_EVENTS = 40;
+
+interface Stack {
+  temporal: Client;
+  client: ExtauthClient;
+  startWorker(taskQueue?: string): Promise<{ stop(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+interface Ctx {
+  provider: FakeOAuthProvider;
+  providersFile: string;
+  databaseUrl: string;
+  pool: Pool;
+  main: Stack;
+  /** A second dev server that suggests continue-as-new after a few events (started on demand). */
+  continueAsNewStack(): Promise<{ stack: Stack; address: string }>;
+  address: string;
+  seed(key: LinkKey, expiresInSeconds: number): Promise<void>;
+}
+
+/** One exported run: written to `<scenario>[.<part>][.<suffix>].json`. */
+interface Export {
+  part?: string;
+  stack: Stack;
+  workflowId: string;
+  runId?: string;
+}
+
+interface Scenario {
+  name: string;
+  covers: string;
+  run(ctx: Ctx): Promise<Export[]>;
+}
+
+const key = (providerId: string, userId: string): LinkKey => ({ providerId, userId });
+const ref = (k: LinkKey) => ({ provider: k.providerId, user: k.userId });
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`scenario check failed: ${what}`);
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ExtauthError && err.code === code) return;
+    throw err;
+  }
+  throw new Error(`expected ${code}, but the call succeeded`);
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'plain-refresh',
+    covers: 'expired token: exchange, persist, validate (ok), token served',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'plain-refresh');
+      await seed(k, -10);
+      await main.client.getToken(ref(k));
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'fresh-token',
+    covers: 'fresh token answered from the row: load only, no exchange, no validation',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'fresh-token');
+      await seed(k, 3600);
+      await main.client.getToken(ref(k));
+      await main.client.getToken(ref(k));
+      check(!provider.stats.tokenCallsByFamily.get(k.userId), 'no exchange');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'validation-retries',
+    covers: 'validation answers 502 twice, then ok: the validate local activity retries, one exchange',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'validation-retries');
+      await seed(k, -10);
+      provider.injectFault('validate', { kind: 'status', status: 502 }, { familyId: k.userId, times: 2 });
+      await main.client.getToken(ref(k));
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange');
+      check(provider.stats.validateCallsByFamily.get(k.userId) === 3, 'three validate calls');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'permanent-failure',
+    covers: 'revoked grant: bad_refresh_token, failure recorded (reauth_required); the second request fails fast without a provider call',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'permanent-failure');
+      await seed(k, -10);
+      provider.revokeFamily(k.userId);
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange for two requests');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'concurrent-agents',
+    covers: '25 concurrent getToken updates on an expired link: one exchange, all served the same token',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'concurrent-agents');
+      await seed(k, -10);
+      const tokens = await Promise.all(Array.from({ length: 25 }, () => main.client.getToken({ ...ref(k), minValidSeconds: 60 })));
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange');
+      check(new Set(tokens.map((t) => t.accessToken)).size === 1, 'one token');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'relink-after-failure',
+    covers: 'permanent failure, then the user re-links (putLink + relinked signal): reload, exchange with the new grant, ok',
+    async run({ main, seed, provider, pool }) {
+      const k = key(GITHUB, 'relink-after-failure');
+      await seed(k, -10);
+      provider.revokeFamily(k.userId);
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      const grant = provider.issueGrant({ familyId: k.userId });
+      await putLink(pool, k, {
+        accessToken: grant.accessToken,
+        refreshToken: grant.refreshToken,
+        tokenType: 'bearer',
+        expiresAt: new Date(Date.now() - 10_000).toISOString(),
+        extra: { expires_in: grant.expiresIn },
+      });
+      check(await main.client.relinked(ref(k)), 'relinked signal delivered to the open run');
+      await main.client.getToken(ref(k));
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 2, 'a refused exchange, then one with the new grant');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'idle-finish',
+    covers: 'a run finishes after idleFinishMs without requests (run1); the next request starts a new run that refreshes (run2)',
+    async run({ main, seed }) {
+      const k = key(GITHUB, 'idle-finish');
+      await seed(k, 3600);
+      await main.client.getToken(ref(k));
+      const first = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
+      await waitClosed(main.temporal.workflow.getHandle(linkWorkflowId(k), first.runId));
+      await main.client.refresh(ref(k));
+      const second = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
+      check(second.runId !== first.runId, 'a new run');
+      return [
+        { part: 'run1', stack: main, workflowId: linkWorkflowId(k), runId: first.runId },
+        { part: 'run2', stack: main, workflowId: linkWorkflowId(k), runId: second.runId },
+      ];
+    },
+  },
+  {
+    name: 'continue-as-new',
+    covers: `server suggests continue-as-new after ${SUGGEST_CONTINUE_AS_NEW_EVENTS} events: the run continues as new carrying counters (run1), the next run serves on (run2)`,
+    async run({ continueAsNewStack, seed, provider }) {
+      const { stack } = await continueAsNewStack();
+      const k = key(GITHUB, 'continue-as-new');
+      await seed(k, -10);
+      await stack.client.getToken(ref(k));
+      const first = await stack.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
+      let runId = first.runId;
+      for (let i = 0; i < 40 && runId === first.runId; i++) {
+        await stack.client.getToken(ref(k));
+        runId = (await stack.temporal.workflow.getHandle(linkWorkflowId(k)).describe()).runId;
+      }
+      check(runId !== first.runId, 'the run continued as new');
+      const status = await stack.client.status(ref(k));
+      check(status.counters.exchanges === 1 && status.counters.requests > 1, 'counters carried over');
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange');
+      return [
+        { part: 'run1', stack, workflowId: linkWorkflowId(k), runId: first.runId },
+        { part: 'run2', stack, workflowId: linkWorkflowId(k), runId },
+      ];
+    },
+  },
+  {
+    name: 'worker-crash',
+    covers:
+      'the worker process is SIGKILLed while the exchange hangs at the provider; a new worker takes over: the attempt times out, is retried, the workflow task of the dead sticky worker times out, the new worker replays and finishes',
+    async run({ main, seed, provider, providersFile, databaseUrl, address }) {
+      const taskQueue = `${TASK_QUEUE}-crash`;
+      const k = key(GITHUB, 'worker-crash');
+      await seed(k, -10);
+      const child = await startWorkerProcess({ address, databaseUrl, providersFile, taskQueue });
+      const client = new ExtauthClient(main.temporal, { taskQueue, tuning: TUNING });
+      provider.injectFault('token', { kind: 'hang', ms: 15_000 }, { familyId: k.userId });
+      const answer = client.getToken(ref(k));
+      answer.catch(() => undefined);
+      await until(() => provider.stats.tokenCallsByFamily.get(k.userId) === 1, 60_000, 'the exchange reached the provider');
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const replacement = await main.startWorker(taskQueue);
+      try {
+        await answer;
+      } finally {
+        await waitClosed(main.temporal.workflow.getHandle(linkWorkflowId(k))).finally(() => replacement.stop());
+      }
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 2, 'the hung attempt, then the retry');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'skip-unchecked-validation',
+    covers:
+      'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run. The pair for the `skip-unchecked-validation` patch (docs/versioning.md): .old recorded before it (validates twice), the plain file with it (patch marker, validates once)',
+    async run({ main, seed, provider }) {
+      const k = key(NO_VALIDATE, 'skip-unchecked-validation');
+      await seed(k, -10);
+      await main.client.getToken(ref(k));
+      await main.client.refresh(ref(k));
+      check(provider.stats.tokenCallsByFamily.get(k.userId) === 2, 'two exchanges');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+];
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+async function waitClosed(handle: WorkflowHandle, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await handle.describe()).status.name === 'RUNNING') {
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId} still running after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** `extauth worker` as its own process, so that it can really crash (SIGKILL). Resolves once it polls. */
+async function startWorkerProcess(options: { address: string; databaseUrl: string; providersFile: string; taskQueue: string }): Promise<ChildProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'extauth-record-worker-'));
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      TEMPORAL_ADDRESS: options.address,
+      DATABASE_URL: options.databaseUrl,
+      EXTAUTH_PROVIDERS: options.providersFile,
+      EXTAUTH_TASK_QUEUE: options.taskQueue,
+      EXTAUTH_CODEC_KEY: fixtureCodecKeyText(),
+      EXTAUTH_DATA_DIR: dataDir,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (d) => (output += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      output += d;
+      if (output.includes('worker started')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it started:\n${output}`)));
+  });
+  return child;
+}
+
+async function startStack(options: { address: string; bundlePath: string; databaseUrl: string; providers: ProviderConfig[]; logger: Logger }): Promise<Stack> {
+  const keys = fixtureCodecKeys();
+  const connection = await Connection.connect({ address: options.address });
+  const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(keys) });
+  const workers: { stop(): Promise<void> }[] = [];
+  const startWorker = async (taskQueue = TASK_QUEUE) => {
+    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger });
+    const native = await NativeConnection.connect({ address: options.address });
+    const worker: Worker = await createExtauthWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue,
+      deps,
+      codecKeys: keys,
+      workflowBundlePath: options.bundlePath,
+    });
+    const running = worker.run();
+    let stopped: Promise<void> | undefined;
+    const handle = {
+      stop: () =>
+        (stopped ??= (async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running.catch(() => undefined);
+          await Promise.allSettled([native.close(), closeActivityDeps(deps)]);
+        })()),
+    };
+    workers.push(handle);
+    return handle;
+  };
+  await startWorker();
+  return {
+    temporal,
+    client: new ExtauthClient(temporal, { taskQueue: TASK_QUEUE, tuning: TUNING }),
+    startWorker,
+    async close() {
+      await Promise.allSettled(workers.map((w) => w.stop()));
+      await connection.close();
+    },
+  };
+}
+
+/**
+ * A dev server whose CLI gets one more dynamic config value. startTemporalDevServer takes the CLI from
+ * TEMPORAL_CLI_PATH, so a two-line wrapper adds the flag to `server start-dev` only.
+ */
+async function startContinueAsNewServer(dir: string, cliPath: string): Promise<DevTemporal> {
+  const wrapper = join(dir, 'temporal-suggest-can');
+  await writeFile(
+    wrapper,
+    `#!/bin/sh\nif [ "$1" = server ]; then exec '${cliPath}' "$@" --dynamic-config-value limit.historyCount.suggestContinueAsNew=${SUGGEST_CONTINUE_AS_NEW_EVENTS}; fi\nexec '${cliPath}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  const saved = process.env.TEMPORAL_CLI_PATH;
+  process.env.TEMPORAL_CLI_PATH = wrapper;
+  try {
+    return await startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES });
+  } finally {
+    if (saved === undefined) delete process.env.TEMPORAL_CLI_PATH;
+    else process.env.TEMPORAL_CLI_PATH = saved;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, suffix: { type: 'string' }, list: { type: 'boolean' } } });
+  if (values.list) {
+    for (const s of SCENARIOS) console.log(`${s.name.padEnd(28)} ${s.covers}`);
+    return;
+  }
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((name) => !SCENARIOS.some((s) => s.name === name)) ?? [];
+  if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')} (see --list)`);
+  const selected = SCENARIOS.filter((s) => !only || only.includes(s.name));
+  const suffix = values.suffix ? `.${values.suffix.replace(/^\./, '')}` : '';
+
+  const dir = await mkdtemp(join(tmpdir(), 'extauth-record-'));
+  await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
+  const logFile = join(dir, 'worker.log');
+  const logger = createLogger(pino.destination({ dest: logFile, sync: false }), 'info');
+  installTemporalLogging(logger, 'WARN');
+  console.log(`recording ${selected.map((s) => s.name).join(', ')} (logs: ${logFile})`);
+
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const [postgres, temporal, bundle] = await Promise.all([
+      startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false, log: () => undefined }),
+      startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger }),
+    ]);
+    cleanups.push(() => postgres.stop(), () => temporal.stop());
+    await migrateUp(postgres.databaseUrl);
+    const bundlePath = join(dir, 'workflow-bundle.js');
+    await writeFile(bundlePath, bundle.code);
+
+    const provider = await FakeOAuthProvider.start({ latencyMs: 20 });
+    cleanups.push(() => provider.close());
+    const providerInput = [
+      { id: GITHUB, type: 'github', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl },
+      { id: NO_VALIDATE, type: 'oauth2', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl },
+    ];
+    const providers = parseProviders(providerInput);
+    const providersFile = join(dir, 'providers.json');
+    await writeFile(providersFile, JSON.stringify(providerInput));
+    const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger });
+    cleanups.push(() => closeActivityDeps(seedDeps));
+
+    const stackOptions = { bundlePath, databaseUrl: postgres.databaseUrl, providers, logger };
+    const mainStack = await startStack({ ...stackOptions, address: temporal.address });
+    cleanups.push(() => mainStack.close());
+    let canStack: Promise<{ stack: Stack; address: string }> | undefined;
+    const ctx: Ctx = {
+      provider,
+      providersFile,
+      databaseUrl: postgres.databaseUrl,
+      pool: seedDeps.pool,
+      main: mainStack,
+      address: temporal.address,
+      continueAsNewStack: () =>
+        (canStack ??= (async () => {
+          const server = await startContinueAsNewServer(dir, temporal.cliPath ?? 'temporal');
+          cleanups.push(() => server.stop());
+          const stack = await startStack({ ...stackOptions, address: server.address });
+          cleanups.push(() => stack.close());
+          return { stack, address: server.address };
+        })()),
+      async seed(k, expiresInSeconds) {
+        const grant = provider.issueGrant({ familyId: k.userId });
+        await putLink(seedDeps.pool, k, {
+          accessToken: grant.accessToken,
+          refreshToken: grant.refreshToken,
+          tokenType: 'bearer',
+          expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+          extra: { expires_in: grant.expiresIn },
+        });
+      },
+    };
+
+    await mkdir(HISTORIES_DIR, { recursive: true });
+    for (const scenario of selected) {
+      const started = Date.now();
+      const exports = await scenario.run(ctx);
+      for (const exp of exports) {
+        const handle = exp.stack.temporal.workflow.getHandle(exp.workflowId, exp.runId);
+        await waitClosed(handle);
+        const text = historyToJSONText(await handle.fetchHistory());
+        const plain = unencryptedPayloads(text);
+        if (plain.length) throw new Error(`${scenario.name}: unencrypted payloads in history: ${plain.join(', ')}`);
+        const leaked = secretsIn(text, provider.issuedTokens());
+        if (leaked.length) throw new Error(`${scenario.name}: ${leaked.length} token(s) in plaintext in the history`);
+        const file = join(HISTORIES_DIR, `${scenario.name}${exp.part ? `.${exp.part}` : ''}${suffix}.json`);
+        await writeFile(file, text);
+        console.log(`  ${file.slice(HISTORIES_DIR.length + 1)}: ${JSON.parse(text).events.length} events`);
+      }
+      console.log(`${scenario.name}: ok (${Date.now() - started} ms)`);
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => console.error(`cleanup: ${(err as Error).message}`));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const quietBundlerLogger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+  log: () => undefined,
+};
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
