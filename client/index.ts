@@ -57,8 +57,8 @@ export class ExtauthClient {
   /** getToken calls in flight in this process, by link and margin: concurrent callers share one. */
   private readonly inflight = new Map<string, Promise<TokenGrant>>();
 
-  /** A usable access token, refreshed if it has less than `minValidSeconds` left. Throws ExtauthError. */
-  getToken({ provider, user, minValidSeconds = DEFAULT_MIN_VALID_SECONDS }: LinkRef & { minValidSeconds?: number }): Promise<TokenGrant> {
+  /** A usable access token, refreshed if it has less than `minValidSeconds` left. Rejects with ExtauthError (never throws synchronously). */
+  async getToken({ provider, user, minValidSeconds = DEFAULT_MIN_VALID_SECONDS }: LinkRef & { minValidSeconds?: number }): Promise<TokenGrant> {
     if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
       throw new ExtauthError('invalid_request', `minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
     }

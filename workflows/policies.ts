@@ -35,7 +35,8 @@ export function httpDeadlineMs(attemptMs: number): number {
 }
 
 export function activityOptions(t: Tuning) {
-  const backoff = { initialInterval: t.retryInitialMs, backoffCoefficient: 2, maximumInterval: t.retryMaxMs };
+  // A maximum below the initial interval is invalid for Temporal and would fail every workflow task.
+  const backoff = { initialInterval: t.retryInitialMs, backoffCoefficient: 2, maximumInterval: Math.max(t.retryMaxMs, t.retryInitialMs) };
   return {
     // A normal activity: its result (the rotated tokens) is recorded by Temporal the moment it completes.
     exchange: {

@@ -1,0 +1,124 @@
+// The providers file: every mistake is reported with the field that holds it, and never with a secret.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadProvidersFile, parseProviders, ProviderRegistry, ProvidersConfigError } from '../providers/config.js';
+
+const good = { id: 'gh', type: 'github', clientId: 'client-id', clientSecret: 'very-secret-value', tokenUrl: 'https://github.com/login/oauth/access_token' };
+
+/** The ProvidersConfigError thrown by `fn`; fails if it returned or threw anything else. */
+function configError(fn: () => unknown): ProvidersConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ProvidersConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ProvidersConfigError');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'extauth-providers-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('parseProviders', () => {
+  it('accepts a valid provider and defaults clientAuth to body', () => {
+    const [provider] = parseProviders([good]);
+    expect(provider).toEqual({ ...good, clientAuth: 'body' });
+  });
+
+  it('accepts optional validateUrl, scopes and basic client auth', () => {
+    const [provider] = parseProviders([{ ...good, validateUrl: 'http://127.0.0.1:8080/user', scopes: ['repo'], clientAuth: 'basic' }]);
+    expect(provider).toMatchObject({ validateUrl: 'http://127.0.0.1:8080/user', scopes: ['repo'], clientAuth: 'basic' });
+  });
+
+  it.each(['not a url', 'ftp://example.com/token', 'file:///etc/passwd'])('tokenUrl %j is refused, naming providers[0].tokenUrl', (tokenUrl) => {
+    const err = configError(() => parseProviders([{ ...good, tokenUrl }]));
+    expect(err.message).toMatch(/providers\[0\]\.tokenUrl: /);
+  });
+
+  it('names the index of the faulty provider and every faulty field at once', () => {
+    const err = configError(() => parseProviders([good, { ...good, id: 'gl', type: 'bitbucket', clientId: '' }]));
+    expect(err.message).toMatch(/providers\[1\]\.type: .*github.*gitlab.*oauth2/);
+    expect(err.message).toMatch(/providers\[1\]\.clientId: /);
+    expect(err.message).not.toMatch(/providers\[0\]/);
+  });
+
+  it('names a missing required field', () => {
+    const { clientSecret: _omitted, ...withoutSecret } = good;
+    expect(configError(() => parseProviders([withoutSecret])).message).toMatch(/providers\[0\]\.clientSecret: /);
+  });
+
+  it('refuses an id with characters outside letters, digits, ".", "_" and "-"', () => {
+    expect(configError(() => parseProviders([{ ...good, id: 'git hub/1' }])).message).toMatch(/providers\[0\]\.id: letters, digits/);
+  });
+
+  it('names an empty scope by its index', () => {
+    expect(configError(() => parseProviders([{ ...good, scopes: ['repo', ''] }])).message).toMatch(/providers\[0\]\.scopes\[1\]: /);
+  });
+
+  it('refuses an unknown clientAuth', () => {
+    expect(configError(() => parseProviders([{ ...good, clientAuth: 'both' }])).message).toMatch(/providers\[0\]\.clientAuth: /);
+  });
+
+  it('refuses duplicate ids, naming the second one', () => {
+    const err = configError(() => parseProviders([good, { ...good }]));
+    expect(err.message).toMatch(/providers\[1\]\.id: duplicate provider id "gh"/);
+  });
+
+  it('refuses an empty list and a non-list', () => {
+    expect(configError(() => parseProviders([])).message).toMatch(/at least one provider/);
+    expect(configError(() => parseProviders({ providers: [good] })).message).toMatch(/providers: .*expected array/);
+  });
+
+  it('never repeats a client secret in an error', () => {
+    const err = configError(() => parseProviders([{ ...good, tokenUrl: 'nope' }, { ...good, clientSecret: 'other-secret-value', type: 'x' }]));
+    expect(err.message).not.toContain('very-secret-value');
+    expect(err.message).not.toContain('other-secret-value');
+  });
+});
+
+describe('loadProvidersFile', () => {
+  it('loads a valid file', () => {
+    const providers = loadProvidersFile(file('ok.json', JSON.stringify([good])));
+    expect(providers.map((p) => p.id)).toEqual(['gh']);
+  });
+
+  it('names the file in paths of field errors', () => {
+    const path = file('bad-field.json', JSON.stringify([good, { ...good, id: 'other', tokenUrl: 'x' }]));
+    expect(configError(() => loadProvidersFile(path)).message).toContain(`${path}[1].tokenUrl: `);
+  });
+
+  it('reports bad JSON with the file name', () => {
+    const path = file('bad.json', '[{"id": "gh",]');
+    const err = configError(() => loadProvidersFile(path));
+    expect(err.message).toContain(path);
+    expect(err.message).toMatch(/not valid JSON/);
+  });
+
+  it('reports duplicate ids from a file', () => {
+    const path = file('dup.json', JSON.stringify([good, good]));
+    expect(configError(() => loadProvidersFile(path)).message).toContain(`${path}[1].id: duplicate provider id "gh"`);
+  });
+
+  it('reports a missing file, pointing at EXTAUTH_PROVIDERS', () => {
+    const path = join(dir, 'missing.json');
+    const err = configError(() => loadProvidersFile(path));
+    expect(err.message).toContain(path);
+    expect(err.message).toMatch(/EXTAUTH_PROVIDERS/);
+  });
+});
+
+describe('ProviderRegistry', () => {
+  it('finds configured ids and nothing else', () => {
+    const registry = new ProviderRegistry(parseProviders([good, { ...good, id: 'gl', type: 'gitlab' }]));
+    expect(registry.get('gl')?.type).toBe('gitlab');
+    expect(registry.get('nope')).toBeUndefined();
+    expect(registry.ids()).toEqual(['gh', 'gl']);
+  });
+});
