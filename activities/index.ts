@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
@@ -11,7 +11,7 @@ import { makeValidateAccessToken } from './validate.js';
 export type { ActivityDeps } from './deps.js';
 
 export function createActivities(deps: ActivityDeps) {
-  return failFastOnUnreadableTokens(deps, {
+  return wrapActivities(deps, {
     loadLink: makeLoadLink(deps),
     exchangeRefreshToken: makeExchangeRefreshToken(deps),
     persistRotatedTokens: makePersistRotatedTokens(deps),
@@ -22,6 +22,34 @@ export function createActivities(deps: ActivityDeps) {
 
 export type ExtauthActivities = ReturnType<typeof createActivities>;
 
+/** Every activity goes through both failure rules below. */
+function wrapActivities<T extends Record<string, (...args: any[]) => Promise<unknown>>>(deps: ActivityDeps, activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, activity] of Object.entries(activities)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await activity(...args);
+      } catch (err) {
+        throw finalIfLocalBudgetSpent(failFastOnUnreadableTokens(deps, name, args, err));
+      }
+    };
+  }
+  return wrapped as T;
+}
+
+/**
+ * A local activity is retried until its schedule-to-close budget is spent, then fails for good. Core
+ * (sdk-core 1.24) drops that timeout when it fires while the activity backs off between attempts, so a
+ * provider answering 5xx, or a database that stays down, would be retried forever without this.
+ */
+function finalIfLocalBudgetSpent(err: unknown): unknown {
+  const { isLocal, scheduledTimestampMs, scheduleToCloseTimeoutMs } = Context.current().info;
+  const spent = isLocal && scheduleToCloseTimeoutMs > 0 && Date.now() - scheduledTimestampMs >= scheduleToCloseTimeoutMs;
+  if (!spent || (err instanceof ApplicationFailure && err.nonRetryable)) return err;
+  const type = err instanceof ApplicationFailure ? err.type : ActivityFailure.ProviderUnavailable;
+  return ApplicationFailure.nonRetryable(`${(err as Error).message} (retry budget spent)`, type);
+}
+
 /**
  * A stored token sealed with a database key that is not configured stays unreadable however often it is
  * retried, so the activity fails at once, non-retryably, with the reason (naming the key id) and one error
@@ -29,22 +57,12 @@ export type ExtauthActivities = ReturnType<typeof createActivities>;
  * the row again (e.g. once the key is in EXTAUTH_DB_DECRYPT_KEYS). Retrying instead would hold the link's
  * request queue for the whole budget, and persist and record-failure retry without limit.
  */
-function failFastOnUnreadableTokens<T extends Record<string, (...args: any[]) => Promise<unknown>>>(deps: ActivityDeps, activities: T): T {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, activity] of Object.entries(activities)) {
-    wrapped[name] = async (...args: unknown[]) => {
-      try {
-        return await activity(...args);
-      } catch (err) {
-        if (!(err instanceof TokenKeyError)) throw err;
-        const { providerId, userId } = (args[0] ?? {}) as { providerId?: string; userId?: string };
-        deps.logger.error(
-          { provider: providerId, link: userId, step: name, keyId: err.keyId, cause: err.message },
-          'stored token cannot be decrypted: its database key is not configured; failing the request',
-        );
-        throw ApplicationFailure.nonRetryable(err.message, ActivityFailure.TokenKeyUnavailable);
-      }
-    };
-  }
-  return wrapped as T;
+function failFastOnUnreadableTokens(deps: ActivityDeps, name: string, args: unknown[], err: unknown): unknown {
+  if (!(err instanceof TokenKeyError)) return err;
+  const { providerId, userId } = (args[0] ?? {}) as { providerId?: string; userId?: string };
+  deps.logger.error(
+    { provider: providerId, link: userId, step: name, keyId: err.keyId, cause: err.message },
+    'stored token cannot be decrypted: its database key is not configured; failing the request',
+  );
+  return ApplicationFailure.nonRetryable(err.message, ActivityFailure.TokenKeyUnavailable);
 }

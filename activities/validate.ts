@@ -38,7 +38,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
       if (!(err instanceof HttpCallError)) throw err;
       record('transient', err.failureClass);
       log.warn({ outcome: 'transient', cause: err.message }, 'validation got no answer; tokens are already saved, will retry');
-      throw transientFailure(`validate endpoint: ${err.message}`);
+      throw ApplicationFailure.retryable(`validate endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
     }
 
     const verdict = classifyValidation(answer.status, answer.headers);
@@ -64,20 +64,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
         });
       case 'error':
         log.warn({ outcome: 'transient', status: answer.status }, 'validation failed; tokens are already saved, will retry');
-        throw transientFailure(`validate endpoint: HTTP ${answer.status}`);
+        throw ApplicationFailure.retryable(`validate endpoint: HTTP ${answer.status}`, ActivityFailure.ProviderUnavailable);
     }
   };
-}
-
-/**
- * Retryable until the validation budget (this local activity's schedule-to-close) is spent, then final.
- * Core (sdk-core 1.24) drops a local activity's schedule-to-close timeout that fires while the activity
- * backs off between attempts, so without this a provider answering 5xx would be retried forever.
- */
-function transientFailure(message: string): ApplicationFailure {
-  const { scheduledTimestampMs, scheduleToCloseTimeoutMs } = Context.current().info;
-  const spent = scheduleToCloseTimeoutMs > 0 && Date.now() - scheduledTimestampMs >= scheduleToCloseTimeoutMs;
-  return spent
-    ? ApplicationFailure.nonRetryable(`${message} (validation budget spent)`, ActivityFailure.ProviderUnavailable)
-    : ApplicationFailure.retryable(message, ActivityFailure.ProviderUnavailable);
 }
