@@ -36,7 +36,7 @@ function usage(): string {
   return [
     'usage: extauth <command> [options]',
     '',
-    ...COMMANDS.map((c) => `  ${c.usage}`),
+    ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     '',
     'exit codes: 0 ok, 1 environment error, 2 usage error, 3 re-authentication required,',
     '            4 provider unavailable, 5 unknown link or provider',

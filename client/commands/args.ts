@@ -9,7 +9,10 @@ import type { ExtauthClient } from '../index.js';
 /** One `extauth` command: `path` is its words (e.g. ['link', 'put']); `run` returns the exit code. */
 export interface Command {
   path: string[];
+  /** The command line, e.g. "token --provider P --user U [--json]". */
   usage: string;
+  /** What it does, in one line. */
+  summary: string;
   run(args: string[]): Promise<number>;
 }
 

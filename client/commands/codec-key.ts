@@ -4,7 +4,8 @@ import { EXIT, parse, print, validated, type Command } from './args.js';
 
 export const codecKeyCommand: Command = {
   path: ['codec-key'],
-  usage: 'codec-key [--id ID]          print a new payload key for EXTAUTH_CODEC_KEY ("<id>:<base64 of 32 bytes>")',
+  usage: 'codec-key [--id ID]',
+  summary: 'print a new payload key for EXTAUTH_CODEC_KEY ("<id>:<base64 of 32 bytes>")',
   async run(args) {
     const { values } = parse(args, { id: { type: 'string' } });
     const { id } = validated(z.object({ id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional() }), values);

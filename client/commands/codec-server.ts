@@ -7,7 +7,8 @@ import { EXIT, parse, validated, type Command } from './args.js';
 
 export const codecServerCommand: Command = {
   path: ['codec-server'],
-  usage: 'codec-server [--port P] [--origin URL]...  decode payloads for the Web UI, tokens shown as fingerprints',
+  usage: 'codec-server [--port P] [--origin URL]...',
+  summary: 'decode payloads for the Web UI, tokens shown as fingerprints (EXTAUTH_CODEC_SERVER_TOKEN: bearer token)',
   async run(args) {
     const { values } = parse(args, { port: { type: 'string' }, origin: { type: 'string', multiple: true } });
     const { port, origin } = validated(

@@ -6,10 +6,8 @@ import { EXIT, parse, print, withPool, type Command } from './args.js';
 
 export const dbEncryptTokensCommand: Command = {
   path: ['db', 'encrypt-tokens'],
-  usage:
-    'db encrypt-tokens [--provider P] [--dry-run] [--json]\n' +
-    '                        encrypt plaintext tokens and re-encrypt those under older keys with EXTAUTH_DB_KEY\n' +
-    '                        (EXTAUTH_DB_DECRYPT_KEYS: the older keys); row by row, safe next to running workers',
+  usage: 'db encrypt-tokens [--provider P] [--dry-run] [--json]',
+  summary: 'encrypt plaintext tokens, and re-encrypt those under older keys, with EXTAUTH_DB_KEY; row by row, safe next to running workers',
   async run(args) {
     const { values } = parse(args, { provider: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } });
     const cipher = tokenCipherFromEnv(process.env);

@@ -46,7 +46,8 @@ const exportSchema = linkSchema.extend({ output: z.string().min(1), runId: z.str
 
 export const historyExportCommand: Command = {
   path: ['history', 'export'],
-  usage: 'history export --provider P --user U -o FILE [--run-id R]'.padEnd(44) + "a run's history as replayable JSON (payloads stay encrypted)",
+  usage: 'history export --provider P --user U -o FILE [--run-id R] [--json]',
+  summary: "a run's history as replayable JSON (payloads stay encrypted)",
   async run(args) {
     const { values } = parse(args, { ...linkOptions, output: { type: 'string', short: 'o' }, 'run-id': { type: 'string' } });
     const options = validated(exportSchema, { ...values, runId: values['run-id'] });

@@ -5,9 +5,8 @@ import { linkOptions, linkSchema, parse, print, UsageError, validated, withClien
 
 export const linkPutCommand: Command = {
   path: ['link', 'put'],
-  usage:
-    'link put --provider P --user U --access-token A --refresh-token R (--expires-in SECONDS | --expires-at ISO)\n' +
-    '                        store a link as the OAuth callback would, clear any failure, tell a running workflow',
+  usage: 'link put --provider P --user U --access-token A --refresh-token R (--expires-in SECONDS | --expires-at ISO)',
+  summary: 'store a link as the OAuth callback would, clear any failure, tell a running workflow to reload',
   async run(args) {
     const { values } = parse(args, {
       ...linkOptions,

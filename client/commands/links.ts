@@ -19,6 +19,7 @@ interface LinkLine {
 export const linksListCommand: Command = {
   path: ['links', 'list'],
   usage: `links list [--state ${STATES.join('|')}] [--provider P] [--json]`,
+  summary: 'every link with its state, expiry, last refresh and failure',
   async run(args) {
     const { values } = parse(args, { state: { type: 'string' }, provider: { type: 'string' }, json: { type: 'boolean' } });
     const filter = validated(z.object({ state: z.enum(STATES).optional(), provider: z.string().min(1).optional() }), values);
@@ -61,7 +62,8 @@ export const linksListCommand: Command = {
 
 export const linkResetCommand: Command = {
   path: ['link', 'reset'],
-  usage: 'link reset --provider P --user U [--force]    end the open run; the next request rebuilds it from the database',
+  usage: 'link reset --provider P --user U [--force]',
+  summary: "end the link's open run (not while it refreshes, unless --force); the next request rebuilds it from the database",
   async run(args) {
     const { values } = parse(args, { ...linkOptions, force: { type: 'boolean' } });
     const link = validated(linkSchema, values);

@@ -5,7 +5,8 @@ import { EXIT, parse, print, type Command } from './args.js';
 
 export const devCommand: Command = {
   path: ['dev'],
-  usage: 'dev [--demo]          Temporal dev server (+ Web UI), embedded Postgres, migrations and a worker',
+  usage: 'dev [--demo]',
+  summary: 'Temporal dev server (+ Web UI and codec server), embedded Postgres, migrations, a worker; --demo adds a fake provider and agents',
   async run(args) {
     const { values } = parse(args, { demo: { type: 'boolean' } });
     const { runDev } = await import('../../dev/run.js');
@@ -15,7 +16,8 @@ export const devCommand: Command = {
 
 export const workerCommand: Command = {
   path: ['worker'],
-  usage: 'worker                a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY)',
+  usage: 'worker',
+  summary: 'run a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY)',
   async run(args) {
     parse(args, {});
     const { runWorkerProcess } = await import('../../dev/worker-process.js');
@@ -25,7 +27,8 @@ export const workerCommand: Command = {
 
 export const migrateCommand: Command = {
   path: ['migrate'],
-  usage: 'migrate               apply database migrations (DATABASE_URL)',
+  usage: 'migrate',
+  summary: 'apply pending database migrations (DATABASE_URL)',
   async run(args) {
     parse(args, {});
     const databaseUrl = readEnv().DATABASE_URL;

@@ -4,7 +4,8 @@ import { EXIT, linkOptions, linkSchema, parse, print, validated, withClient, typ
 function statusLike(path: string, what: string, refresh: boolean): Command {
   return {
     path: [path],
-    usage: `${path} --provider P --user U [--json]`.padEnd(44) + what,
+    usage: `${path} --provider P --user U [--json]`,
+    summary: what,
     async run(args) {
       const { values } = parse(args, linkOptions);
       const link = validated(linkSchema, values);

@@ -6,6 +6,7 @@ import { EXIT, linkOptions, linkSchema, parse, print, validated, withClient, typ
 export const tokenCommand: Command = {
   path: ['token'],
   usage: 'token --provider P --user U [--min-valid SECONDS] [--json]',
+  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30)',
   async run(args) {
     const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' } });
     const link = validated(linkSchema, values);
