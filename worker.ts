@@ -1,11 +1,11 @@
 // Creates the extauth worker: connection, task queue, workflow bundle and activities wired to their dependencies.
 import proto from '@temporalio/proto';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { extauthDataConverter } from './codec/data-converter.js';
+import { extauthDataConverter, FAILURE_CONVERTER_PATH } from './codec/data-converter.js';
 import { createMetrics, type ExtauthMetrics } from './config/metrics.js';
 import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
@@ -16,6 +16,14 @@ import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
+/** Bundles the workflows ahead of time (tests, recorder, benchmarks), with the failure converter workers use. */
+export async function bundleLinkWorkflows(workflowsPath = WORKFLOWS_PATH): Promise<string> {
+  const quiet = () => undefined;
+  const logger = { trace: quiet, debug: quiet, info: quiet, log: quiet, warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+  const { code } = await bundleWorkflowCode({ workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH, logger });
+  return code;
+}
+
 export interface ExtauthWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -25,6 +33,8 @@ export interface ExtauthWorkerOptions {
   codecKeys: CodecKeys | undefined;
   /** A prebuilt bundle (tests build one per run); by default the workflows are bundled at start. */
   workflowBundlePath?: string;
+  /** Runs kept in memory (default: EXTAUTH_MAX_CACHED_WORKFLOWS, else the SDK's heap-based default). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
@@ -36,7 +46,16 @@ export async function createExtauthWorker(options: ExtauthWorkerOptions): Promis
     activities: createActivities(options.deps),
     ...(options.codecKeys ? { dataConverter: extauthDataConverter(options.codecKeys) } : {}),
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...cacheOption(options.maxCachedWorkflows),
   });
+}
+
+function cacheOption(explicit: number | undefined): { maxCachedWorkflows?: number } {
+  const fromEnv = process.env.EXTAUTH_MAX_CACHED_WORKFLOWS;
+  const value = explicit ?? (fromEnv ? Number(fromEnv) : undefined);
+  if (value === undefined) return {};
+  if (!Number.isInteger(value) || value < 0) throw new Error(`EXTAUTH_MAX_CACHED_WORKFLOWS must be a non-negative integer, got ${fromEnv}`);
+  return { maxCachedWorkflows: value };
 }
 
 /**

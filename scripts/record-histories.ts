@@ -10,7 +10,7 @@
 //   npm run histories:record -- --only skip-unchecked-validation --suffix old
 //   npm run histories:record -- --list
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { historyToJSONText } from '../client/commands/history.js';
 import { ExtauthClient, ExtauthError } from '../client/index.js';
-import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { extauthDataConverter } from '../codec/data-converter.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
@@ -35,7 +35,7 @@ import { putLink } from '../store/links.js';
 import { fixtureCodecKeys, fixtureCodecKeyText, HISTORIES_DIR, secretsIn, unencryptedPayloads } from '../test/replay/fixture.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { closeActivityDeps, createActivityDeps, createExtauthWorker, WORKFLOWS_PATH } from '../worker.js';
+import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
 
 const BIN = fileURLToPath(new URL('../bin/extauth.js', import.meta.url));
 const TASK_QUEUE = 'extauth-record';
@@ -402,12 +402,12 @@ async function main(): Promise<void> {
     const [postgres, temporal, bundle] = await Promise.all([
       startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false, log: () => undefined }),
       startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger }),
+      bundleLinkWorkflows(),
     ]);
     cleanups.push(() => postgres.stop(), () => temporal.stop());
     await migrateUp(postgres.databaseUrl);
     const bundlePath = join(dir, 'workflow-bundle.js');
-    await writeFile(bundlePath, bundle.code);
+    await writeFile(bundlePath, bundle);
 
     const provider = await FakeOAuthProvider.start({ latencyMs: 20 });
     cleanups.push(() => provider.close());
@@ -476,14 +476,6 @@ async function main(): Promise<void> {
   }
 }
 
-const quietBundlerLogger = {
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => console.warn(message),
-  error: (message: string) => console.error(message),
-  log: () => undefined,
-};
 
 main().then(
   () => process.exit(0),

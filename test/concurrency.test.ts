@@ -1,14 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, uniqueUser, type World } from './support/world.js';
+import { describe, expect, it } from 'vitest';
+import { uniqueUser, useWorld } from './support/world.js';
 
-let world: World;
-beforeAll(async () => {
-  world = await startWorld({ provider: { latencyMs: 50 } });
-});
-afterAll(async () => {
-  expect(world.leakedTokens()).toEqual([]);
-  await world.stop();
-});
+const world = useWorld({ provider: { latencyMs: 50 } });
 
 describe('serialized requests for one link', () => {
   it('answers a fresh token without any provider call', async () => {

@@ -1,19 +1,12 @@
 // The token endpoint fails, refuses, rate-limits, keeps the refresh token, or answers too late.
 // Whatever happens, the row must end up matching what the provider considers live, or say why not.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ExtauthClient } from '../client/index.js';
 import type { Tuning } from '../workflows/policies.js';
 import { agentError } from './support/helpers.js';
-import { FAST_TUNING, startWorld, uniqueUser, type World } from './support/world.js';
+import { FAST_TUNING, useWorld, uniqueUser } from './support/world.js';
 
-let world: World;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  expect(world.leakedTokens()).toEqual([]);
-  await world.stop();
-});
+const world = useWorld();
 
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const get = (user: string, client: ExtauthClient = world.client) =>

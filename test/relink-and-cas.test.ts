@@ -1,7 +1,7 @@
 // Compare-and-set on token_version: a stale writer never overwrites a newer row, a re-link during an
 // exchange wins over the exchange's result, and a re-link clears a recorded failure.
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toExtauthError } from '../client/errors.js';
 import { ExtauthError } from '../client/index.js';
 import { linkWorkflowId } from '../core/ids.js';
@@ -10,16 +10,9 @@ import type { Grant } from '../dev/fake-provider.js';
 import { putLink, writeRefreshFailure, writeRotatedTokens } from '../store/links.js';
 import { getTokenUpdate, MAX_MIN_VALID_SECONDS } from '../workflows/messages.js';
 import { agentError, until } from './support/helpers.js';
-import { startWorld, uniqueUser, type World } from './support/world.js';
+import { uniqueUser, useWorld } from './support/world.js';
 
-let world: World;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  expect(world.leakedTokens()).toEqual([]);
-  await world.stop();
-});
+const world = useWorld();
 
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const get = (user: string, minValidSeconds = 60) => world.client.getToken({ provider: world.providerId, user, minValidSeconds });

@@ -1,21 +1,14 @@
 // Runs finish when idle and the next request opens a new one: a request that races a closing run must
 // still be answered. And a margin longer than the token's own life must not refresh on every request.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { linkWorkflowId } from '../core/ids.js';
 import { until } from './support/helpers.js';
-import { startWorld, uniqueUser, type World } from './support/world.js';
+import { uniqueUser, useWorld } from './support/world.js';
 
 const LIFETIME_SECONDS = 60;
 
-let world: World;
-beforeAll(async () => {
-  // Runs finish after 1 s without a request; every token the fake issues lives 60 s.
-  world = await startWorld({ tuning: { idleFinishMs: 1_000 }, provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS } });
-});
-afterAll(async () => {
-  expect(world.leakedTokens()).toEqual([]);
-  await world.stop();
-});
+// Runs finish after 1 s without a request; every token the fake issues lives 60 s.
+const world = useWorld({ tuning: { idleFinishMs: 1_000 }, provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS } });
 
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 

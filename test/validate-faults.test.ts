@@ -1,18 +1,11 @@
 // Validation of a freshly exchanged access token fails or stalls: the rotated tokens must already be
 // saved, and a later request must only validate again, never exchange again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../core/fingerprint.js';
 import { agentError } from './support/helpers.js';
-import { startWorld, uniqueUser, type World } from './support/world.js';
+import { uniqueUser, useWorld } from './support/world.js';
 
-let world: World;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  expect(world.leakedTokens()).toEqual([]);
-  await world.stop();
-});
+const world = useWorld();
 
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const validateCalls = (user: string) => world.provider.stats.validateCallsByFamily.get(user) ?? 0;

@@ -1,5 +1,4 @@
 // Starts one real Postgres and one real Temporal dev server for the whole run, and bundles the workflows once.
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +6,8 @@ import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../dev/postgres.js';
 import { startTemporalDevServer } from '../../dev/temporal.js';
 import { migrateUp } from '../../store/migrate.js';
-import { WORKFLOWS_PATH } from '../../worker.js';
+import { bundleLinkWorkflows } from '../../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
-import { FAILURE_CONVERTER_PATH } from '../../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey } from '../../codec/keys.js';
 
 declare module 'vitest' {
@@ -29,11 +27,11 @@ export default async function setup(project: TestProject) {
   const [postgres, temporal, bundle] = await Promise.all([
     startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false }),
     startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger }),
+    bundleLinkWorkflows(),
   ]);
   await migrateUp(postgres.databaseUrl);
   const workflowBundlePath = join(dir, 'workflow-bundle.js');
-  await writeFile(workflowBundlePath, bundle.code);
+  await writeFile(workflowBundlePath, bundle);
 
   project.provide('temporalAddress', temporal.address);
   project.provide('databaseUrl', postgres.databaseUrl);
@@ -47,11 +45,3 @@ export default async function setup(project: TestProject) {
   };
 }
 
-const quietBundlerLogger = {
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => console.warn(message),
-  error: (message: string) => console.error(message),
-  log: () => undefined,
-};

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { Pool } from 'pg';
 import { ExtauthClient } from '../../client/index.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
@@ -144,4 +144,26 @@ export async function startWorld(
 /** A user id unique to one test, so that tests in a file never share a link. */
 export function uniqueUser(label: string): string {
   return `${label}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The usual file setup: a world started before the file's tests and stopped after them, failing the
+ * file if any issued token appears in a log line. Its members are usable inside tests and hooks.
+ */
+export function useWorld(options: Parameters<typeof startWorld>[0] = {}): World {
+  let world: World | undefined;
+  beforeAll(async () => {
+    world = await startWorld(options);
+  });
+  afterAll(async () => {
+    if (!world) return;
+    expect(world.leakedTokens()).toEqual([]);
+    await world.stop();
+  });
+  return new Proxy({} as World, {
+    get(_target, name) {
+      if (!world) throw new Error('the test world is used before beforeAll started it');
+      return world[name as keyof World];
+    },
+  });
 }
