@@ -370,9 +370,12 @@ export class FakeOAuthProvider {
       // GitHub answers a dead refresh token with HTTP 200 and an error body.
       return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
     }
-    if (live !== undefined && live === retired.successor && Date.now() - retired.retiredAt <= (detection.graceMs ?? 0)) {
+    const elapsedMs = Date.now() - retired.retiredAt;
+    if (live !== undefined && live === retired.successor && elapsedMs <= (detection.graceMs ?? 0)) {
       this.stats.graceReplays++;
-      return { status: 200, fields: retired.answer };
+      // The same tokens, with the lifetime they have left (rounded down, as a real server would count it).
+      const expiresIn = Math.max(0, Number(retired.answer.expires_in) - Math.ceil(elapsedMs / 1000));
+      return { status: 200, fields: { ...retired.answer, expires_in: expiresIn } };
     }
     if (live !== undefined) {
       this.stats.reuseDetections++;

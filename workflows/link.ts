@@ -207,8 +207,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return refreshing;
   }
 
-  function grant(): TokenGrant {
-    if (!link?.hasRefreshToken && !usable(0)) throw reauthRequired();
+  /** Without a refresh token (refused for good) the stored access token is served only while it still meets the request. */
+  function grant(minValidSeconds = 0): TokenGrant {
+    if (!link?.hasRefreshToken && !usable(minValidSeconds)) throw reauthRequired();
     if (validation !== 'valid') throw agentFailure('provider_unavailable', lastError || 'the access token is not validated yet');
     const { username, password } = gitCredentials(link!.providerType, link!.accessToken);
     return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: link!.expiresAt, username, password };
@@ -224,7 +225,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         if (!link!.hasRefreshToken) throw reauthRequired();
       }
       await sharedRefresh(false);
-      return grant();
+      return grant(minValidSeconds);
     } catch (err) {
       counters.failedRequests++;
       throw toAgentFailure(err);

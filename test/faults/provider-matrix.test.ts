@@ -11,6 +11,7 @@ import type { FakeFault, FakeOAuthProvider, ReuseDetection } from '../../dev/fak
 import { parseProviders } from '../../providers/config.js';
 import type { Tuning } from '../../workflows/policies.js';
 import { createProviderHttpClient } from '../../worker.js';
+import { agentError } from '../support/helpers.js';
 import { FAST_TUNING, logLines, startWorld, uniqueUser, type World } from '../support/world.js';
 
 type Outcome = 'served' | 'reauth_required' | 'provider_unavailable' | 'error' | 'stale_token';
@@ -190,5 +191,20 @@ describe.concurrent('provider fault matrix', () => {
     results.push({ row, extauth, reference: ref });
     expect(extauth).toMatchObject(row.extauth);
     if (row.reference) expect(ref).toMatchObject(row.reference);
+  });
+});
+
+describe('after a permanent refusal', () => {
+  it('the stored access token is not served once it has less life left than the request needs (it may be revoked too)', async () => {
+    // Okta-style: a reuse trip or a revoked grant kills the access tokens with the refresh token. Before the
+    // fix the workflow served the cached token after the refusal as long as it had any life left.
+    const family = uniqueUser('after-refusal');
+    await world.seedLink(family, { expiresInSeconds: 20, lifetimeSeconds: 3_600 });
+    world.provider.revokeFamily(family);
+    const err = await agentError(world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 60 }));
+    expect(err.code).toBe('reauth_required');
+    // A request that the remaining life still satisfies is served, as before (GitHub keeps old access tokens valid).
+    const short = await world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 5 });
+    expect(short.expiresAt).not.toBeNull();
   });
 });
