@@ -96,9 +96,10 @@ export function startDemo(options: {
       stopped = true;
       clearInterval(summary);
       stopFaults();
-      await Promise.allSettled(agents);
       if (tty) process.stdout.write('\n');
       console.log(line());
+      // Agents finish the request they are in (bounded by the caller's timeout), then stop.
+      await Promise.allSettled(agents);
     },
   };
 }
