@@ -9,7 +9,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExtauthClient } from '../client/index.js';
+import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
 import { createLogger } from '../config/logger.js';
@@ -91,7 +91,7 @@ const codecKey = generateCodecKey('bench');
 const codecKeys = makeCodecKeys(codecKey);
 // The yardsticks' own dependencies, configured exactly as a worker's (same pool size, same HTTP agent).
 const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger: createLogger(undefined, 'silent') });
-const connection = await Connection.connect({ address: temporalServer.address });
+const connection = await Connection.connect({ address: temporalServer.address, interceptors: extauthGrpcInterceptors() });
 const temporal = new Client({ connection, namespace: NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
 
 let taskQueue = 'extauth-bench';
@@ -116,7 +116,7 @@ class WorkerChild {
       this.waiting.shift()?.(a);
     });
   }
-  static async start(queue: string, bare = true): Promise<WorkerChild> {
+  static async start(queue: string, bare = true, extauthWorker = true, bareQueue = BARE_TASK_QUEUE): Promise<WorkerChild> {
     const w = new WorkerChild(queue);
     const config: ChildConfig = {
       temporalAddress: temporalServer.address,
@@ -124,11 +124,12 @@ class WorkerChild {
       providers,
       codecKey: formatCodecKey(codecKey),
       taskQueue: queue,
-      bareTaskQueue: BARE_TASK_QUEUE,
+      bareTaskQueue: bareQueue,
       extauthBundlePath,
       bareBundlePath,
       logFile: join(dir, 'worker.log'),
       bare,
+      extauth: extauthWorker,
     };
     const ready = await w.ask({ type: 'start', config });
     if (ready.type !== 'ready') throw new Error(`worker child did not start: ${JSON.stringify(ready)}`);
@@ -199,10 +200,10 @@ function lostRotations(users: string[]): Promise<number> {
   );
 }
 
-function floorStart(workflowId: string, workflowType = 'floorWorkflow') {
+function floorStart(workflowId: string, workflowType = 'floorWorkflow', queue = BARE_TASK_QUEUE) {
   return new WithStartWorkflowOperation(workflowType, {
     workflowId,
-    taskQueue: BARE_TASK_QUEUE,
+    taskQueue: queue,
     args: [],
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
@@ -510,6 +511,16 @@ async function p5(): Promise<void> {
   const rssMany = await worker.rssMB();
   const atMany = await p1p2Sample(users, `n${users.length}`);
   const rssEnd = await worker.rssMB();
+
+  // The engine's own memory per cached run: a worker with only the bare floor workflow, touched the same way.
+  await worker.stop();
+  worker = await WorkerChild.start(taskQueue, true, false, 'extauth-bench-p5-bare');
+  const bareIdle = await worker.rssMB();
+  const bareRuns = Math.min(users.length, 1000);
+  await withConcurrency(bareRuns, HERD_CONCURRENCY, (i) =>
+    temporal.workflow.executeUpdateWithStart(noopUpdate, { args: [{ minValidSeconds: 60 }], startWorkflowOperation: floorStart(`p5-floor-${i}`, 'floorWorkflow', 'extauth-bench-p5-bare') }).then(() => undefined),
+  );
+  const bareAfter = await worker.rssMB();
   const flatP1 = ratio(atMany.p1.p50, at100.p1.p50);
   const flatP2 = ratio(atMany.p2.p50, at100.p2.p50);
   results.P5 = {
@@ -517,6 +528,8 @@ async function p5(): Promise<void> {
     historyPerForcedRefreshOnOpenRun: { events: afterRefresh.events - before.events, bytes: afterRefresh.bytes - before.bytes },
     historyPerFreshRead: { events: afterRead.events - afterRefresh.events, bytes: afterRead.bytes - afterRefresh.bytes },
     workerRssMB: { idle: rssIdle, at100Links: rss100, [`at${users.length}Links`]: rssMany, end: rssEnd },
+    extauthMBPerRunAbove100: round((rssMany - rss100) / (users.length - 100), 3),
+    bareEngineWorkerRssMB: { idle: bareIdle, [`at${bareRuns}Runs`]: bareAfter, mbPerRun: round((bareAfter - bareIdle) / bareRuns, 3) },
     touchLinks: { first100: touch100, rest: touchRest },
     at100: at100,
     [`at${users.length}`]: atMany,
@@ -591,6 +604,7 @@ function table(r: Record<string, any>): string {
     rows.push(['P5   per forced refresh / fresh read', `${r.P5.historyPerForcedRefreshOnOpenRun.events} ev / ${r.P5.historyPerFreshRead.events} ev`, '', '', '', '']);
     const rssKey = Object.keys(r.P5.workerRssMB).find((k) => /^at\d+Links$/.test(k) && k !== 'at100Links')!;
     rows.push([`P5 worker RSS (${rssKey.replace(/\D/g, '')} links)`, `${r.P5.workerRssMB[rssKey]} MB (end ${r.P5.workerRssMB.end})`, `idle ${r.P5.workerRssMB.idle} MB`, '', '≤ 300 MB', yes(r.P5.workerRssMB.end <= 300)]);
+    rows.push(['P5   MB per cached run', `${r.P5.extauthMBPerRunAbove100} MB`, `bare engine ${r.P5.bareEngineWorkerRssMB.mbPerRun} MB (idle ${r.P5.bareEngineWorkerRssMB.idle} MB)`, '', '', '']);
     rows.push([`P5 P1 p50 at 100 / ${many.slice(2)}`, `${r.P5.at100.p1.p50} / ${r.P5[many].p1.p50} ms`, '', `${r.P5.p1Flatness}`, '≤ 1.2', yes(r.P5.p1Flatness <= 1.2)]);
     rows.push([`P5 P2 p50 at 100 / ${many.slice(2)}`, `${r.P5.at100.p2.p50} / ${r.P5[many].p2.p50} ms`, '', `${r.P5.p2Flatness}`, '≤ 1.2', yes(r.P5.p2Flatness <= 1.2)]);
   }

@@ -21,6 +21,8 @@ export interface ChildConfig {
   logFile: string;
   /** Also run the bare engine-floor worker (off for the RSS measurement, so that RSS is extauth's alone). */
   bare: boolean;
+  /** Run extauth's worker (off only to measure the bare engine's memory per cached run). */
+  extauth: boolean;
 }
 
 export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'stop' };
@@ -51,7 +53,7 @@ async function handle(msg: ChildRequest): Promise<void> {
   const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger });
   const connection = await NativeConnection.connect({ address: c.temporalAddress });
   const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
-  const extauth = await createExtauthWorker({
+  const extauth = !c.extauth ? undefined : await createExtauthWorker({
     connection,
     namespace: 'default',
     taskQueue: c.taskQueue,
@@ -67,10 +69,10 @@ async function handle(msg: ChildRequest): Promise<void> {
     dataConverter: extauthDataConverter(codecKeys),
     workflowBundle: { codePath: c.bareBundlePath },
   });
-  const running = Promise.all([extauth.run(), bare?.run()]);
+  const running = Promise.all([extauth?.run(), bare?.run()]);
   stop = async () => {
     stop = undefined;
-    extauth.shutdown();
+    extauth?.shutdown();
     bare?.shutdown();
     await running;
     await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
