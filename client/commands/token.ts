@@ -11,7 +11,15 @@ export const tokenCommand: Command = {
     const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' } });
     const link = validated(linkSchema, values);
     const { minValid } = validated(
-      z.object({ minValid: z.coerce.number().int().min(0).max(MAX_MIN_VALID_SECONDS).default(DEFAULT_MIN_VALID_SECONDS) }),
+      // Digits only: Number() would read "" as 0 and "0x10" as 16.
+      z.object({
+        minValid: z
+          .string()
+          .regex(/^\d{1,9}$/, 'a whole number of seconds')
+          .transform(Number)
+          .pipe(z.number().max(MAX_MIN_VALID_SECONDS))
+          .default(DEFAULT_MIN_VALID_SECONDS),
+      }),
       { minValid: values['min-valid'] },
     );
     const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid }));
