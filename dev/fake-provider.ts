@@ -67,6 +67,8 @@ export interface FakeProviderStats {
   trippedFamilies: Set<string>;
   /** Reuses inside the grace window, answered with the same new tokens. */
   graceReplays: number;
+  /** Rotations whose answer could not be sent because the client had already gone (a killed worker, say), by family. */
+  undeliveredRotations: Map<string, number>;
 }
 
 type Endpoint = 'token' | 'validate';
@@ -160,6 +162,7 @@ export class FakeOAuthProvider {
     reuseDetections: 0,
     trippedFamilies: new Set(),
     graceReplays: 0,
+    undeliveredRotations: new Map(),
   };
 
   /** Called on every successful refresh, before the answer is sent (the demo arms faults with it). */
@@ -430,6 +433,9 @@ export class FakeOAuthProvider {
       // The ambiguous case: the provider rotated, but the client never learns the new tokens.
       req.socket.destroy();
       return;
+    }
+    if ((res.destroyed || req.socket.destroyed) && familyId !== undefined && 'refresh_token' in answer.fields) {
+      this.stats.undeliveredRotations.set(familyId, (this.stats.undeliveredRotations.get(familyId) ?? 0) + 1);
     }
     sendOAuth(res, json, answer);
   }

@@ -20,6 +20,7 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,10 @@ const WORKER_ENTRY = join(ROOT, 'test/faults/support/hooked-worker.ts');
 const PROVIDER_ID = 'soak-github';
 const TOKEN_LIFETIME_SECONDS = 60;
 const MIN_VALID_SECONDS = 30;
-/** A rotation minted this close before a SIGKILL may have died with the worker before Temporal recorded it. */
+/**
+ * A rotation this close to a SIGKILL may belong to an exchange that was in flight on the killed worker: the
+ * provider rotated, and the answer died with the process before Temporal recorded it.
+ */
 const KILL_WINDOW_MS = 1_000;
 const TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
@@ -283,6 +287,7 @@ async function main(): Promise<number> {
         for (const stream of [child.stdout!, child.stderr!]) {
           createInterface({ input: stream }).on('line', (line) => {
             workerLines.push(line);
+            if (process.env.EXTAUTH_SOAK_LOG) appendFileSync(process.env.EXTAUTH_SOAK_LOG, `${child.pid} ${line}\n`);
             if (line.includes('worker started')) ready();
           });
         }
@@ -306,6 +311,7 @@ async function main(): Promise<number> {
           const victim = alive[Math.floor(rand() * alive.length)];
           if (!victim) return;
           victim.child.kill('SIGKILL');
+          if (process.env.EXTAUTH_SOAK_LOG) appendFileSync(process.env.EXTAUTH_SOAK_LOG, `${victim.child.pid} KILLED at ${new Date().toISOString()}\n`);
           kills.push(Date.now());
           say(`SIGKILL worker ${victim.child.pid} (kill ${kills.length}); starting a replacement`);
           void startWorker();
@@ -378,13 +384,20 @@ async function main(): Promise<number> {
       const follows = live !== undefined && row?.refreshToken === live;
       let verdict = 'ok';
       if (!follows && !link.permanent && (tripped || live !== undefined)) {
-        if (kills.some((k) => k - link.lastRotationAt >= 0 && k - link.lastRotationAt <= KILL_WINDOW_MS)) {
-          link.permanent = 'rotation minted within 1 s before a worker SIGKILL (answer died with the process)';
+        const undelivered = provider.stats.undeliveredRotations.get(link.user) ?? 0;
+        if (undelivered > 0 || kills.some((k) => Math.abs(k - link.lastRotationAt) <= KILL_WINDOW_MS)) {
+          link.permanent =
+            undelivered > 0
+              ? 'the provider rotated for a request whose worker was gone (SIGKILL while the exchange was in flight)'
+              : 'rotation minted within 1 s of a worker SIGKILL (the answer died with the process before Temporal recorded it)';
           killWindow++;
           verdict = 'KILL-WINDOW LOSS';
         } else {
           lost++;
-          verdict = tripped ? 'LOST (family revoked by reuse detection)' : 'LOST (db refresh token is not the live one)';
+          const nearest = kills.map((k) => k - link.lastRotationAt).sort((a, b) => Math.abs(a) - Math.abs(b))[0];
+          verdict =
+            (tripped ? 'LOST (family revoked by reuse detection)' : 'LOST (db refresh token is not the live one)') +
+            ` last rotation at +${((link.lastRotationAt - started) / 1000).toFixed(1)}s, nearest kill ${nearest === undefined ? 'none' : `${(nearest / 1000).toFixed(2)}s after it`}; row: ${row?.failureReason || 'no failure recorded'}`;
         }
       } else if (!follows) verdict = `exempt: ${link.permanent ?? 'family revoked'}`;
       if (!link.permanent && link.reauth > 0) falseReauths += link.reauth;
