@@ -5,7 +5,7 @@ import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/clie
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { fork, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,12 +221,21 @@ interface Failures {
 function failures(): Failures {
   return { count: 0 };
 }
+/** A call that has not answered after this long counts as failed (a stuck run must not hang the bench). */
+const CALL_TIMEOUT_MS = 60_000;
+
 async function counted(f: Failures, fn: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await fn();
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CALL_TIMEOUT_MS} ms`)), CALL_TIMEOUT_MS))),
+    ]);
   } catch (err) {
     f.count++;
     f.first ??= String((err as Error).message ?? err).slice(0, 200);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -555,6 +564,13 @@ try {
   exitCode = 1;
 } finally {
   results.machine.loadAverageAtEnd = loadavg().map((x) => round(x));
+  // Workflow tasks the worker failed (e.g. nondeterminism on replay) are in its log, not in any latency.
+  const workerLog = await readFile(join(dir, 'worker.log'), 'utf8').catch(() => '');
+  results.workerLog = {
+    failedWorkflowTasks: (workerLog.match(/Failing workflow task/g) ?? []).length,
+    nondeterminismErrors: (workerLog.match(/Nondeterminism error/g) ?? []).length,
+    firstNondeterminism: /Nondeterminism error: [^"\\]*/.exec(workerLog)?.[0],
+  };
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   console.log(table(results));
@@ -616,5 +632,6 @@ function table(r: Record<string, any>): string {
     line(rows[0]!),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.slice(1).map(line),
+    `worker log: ${r.workerLog?.failedWorkflowTasks ?? 0} failed workflow tasks, ${r.workerLog?.nondeterminismErrors ?? 0} nondeterminism errors${r.workerLog?.firstNondeterminism ? ` (${r.workerLog.firstNondeterminism})` : ''}`,
   ].join('\n');
 }
