@@ -1,6 +1,5 @@
 // One workflow per (provider, user) link: every agent request for the link is served here, one refresh at a time.
 import {
-  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
@@ -11,14 +10,14 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
-import { ActivityFailure as FailureType, isAgentErrorCode, type AgentErrorCode } from '../core/failures.js';
+import { ActivityFailure as FailureType } from '../core/failures.js';
 import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkSnapshot, LinkState, LinkStatus, TokenGrant, Validation } from '../core/types.js';
+import { agentFailure, applicationCause, failureMessage, toAgentFailure } from './failures.js';
 import {
   cachedTokenQuery,
   describeUpdate,
@@ -33,24 +32,7 @@ import {
 } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
 import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
-
-/** The activity's own failure, whether it arrives wrapped in an ActivityFailure or not. */
-function applicationCause(err: unknown): ApplicationFailure | undefined {
-  if (err instanceof ActivityFailure) {
-    // When the retry budget runs out the server reports a schedule-to-close timeout whose cause is the last attempt's failure.
-    const cause = err.cause instanceof TimeoutFailure ? err.cause.cause : err.cause;
-    return cause instanceof ApplicationFailure ? cause : undefined;
-  }
-  return err instanceof ApplicationFailure && !isAgentFailure(err) ? err : undefined;
-}
-
-function failureMessage(err: unknown): string {
-  return applicationCause(err)?.message ?? (err as Error).message;
-}
-
-function isAgentFailure(err: ApplicationFailure): boolean {
-  return isAgentErrorCode(err.type);
-}
+import { currentDetails, linkState, linkStatus, type LinkView } from './view.js';
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const key = { providerId: input.providerId, userId: input.userId };
@@ -101,21 +83,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return remainingSeconds() >= Math.min(minValidSeconds, cap);
   }
 
-  function agentFailure(code: AgentErrorCode, message: string): ApplicationFailure {
-    return ApplicationFailure.create({ type: code, message, nonRetryable: true });
-  }
-
   function reauthRequired(): ApplicationFailure {
     return agentFailure('reauth_required', link?.failureReason || 'no refresh token is stored for this link; the user must re-authenticate');
-  }
-
-  function toAgentFailure(err: unknown): unknown {
-    if (err instanceof ApplicationFailure && isAgentFailure(err)) return err;
-    const cause = applicationCause(err);
-    if (cause?.type === FailureType.LinkNotFound) return agentFailure('link_not_found', cause.message);
-    if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);
-    if (err instanceof ActivityFailure || cause) return agentFailure('provider_unavailable', cause?.message ?? (err as Error).message);
-    return err; // a bug: let the workflow task fail so that a fixed worker can replay it
   }
 
   function warn(message: string, cause: string): void {
@@ -232,16 +201,12 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     }
   }
 
-  function state(): LinkState {
-    if (link && !link.hasRefreshToken && link.failureReason) return 'reauth_required';
-    if (refreshing) return 'refreshing';
-    return validation !== 'valid' || lastError ? 'degraded' : 'ok';
-  }
+  const view = (): LinkView => ({ key, link, validation, lastError, refreshing: refreshing !== undefined, counters });
 
   /** Search attributes on state changes (one history event each), current details for the Web UI always. */
   let publishedState: LinkState | undefined;
   function publish(): void {
-    const current = state();
+    const current = linkState(view());
     if (current !== publishedState) {
       upsertSearchAttributes([
         ...(publishedState === undefined
@@ -254,34 +219,10 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       ]);
       publishedState = current;
     }
-    setCurrentDetails(
-      [
-        `**${current}** · link \`${key.providerId}/${key.userId}\``,
-        `expires: ${link?.expiresAt ?? 'unknown'} · last refresh: ${link?.lastRefreshedAt ?? 'never'} · token version ${link?.version ?? '-'}`,
-        link?.failureReason ? `failure: ${link.failureReason}` : '',
-        lastError ? `last error: ${lastError}` : '',
-        `requests ${counters.requests} · refreshes ${counters.refreshes} · validations ${counters.validations}`,
-      ]
-        .filter(Boolean)
-        .join('\n\n'),
-    );
+    setCurrentDetails(currentDetails(view()));
   }
 
-  function status(): LinkStatus {
-    return {
-      ...key,
-      state: state(),
-      validation,
-      tokenVersion: link?.version ?? null,
-      expiresAt: link?.expiresAt ?? null,
-      failureReason: link?.failureReason ?? '',
-      lastError,
-      lastRefreshedAt: link?.lastRefreshedAt ?? null,
-      accessTokenFingerprint: link?.accessTokenFingerprint ?? null,
-      refreshTokenFingerprint: link?.refreshTokenFingerprint ?? null,
-      counters,
-    };
-  }
+  const status = (): LinkStatus => linkStatus(view());
 
   setHandler(getTokenUpdate, serveToken, {
     validator: ({ minValidSeconds }) => {
