@@ -191,9 +191,14 @@ export class ExtauthClient {
       } catch (err) {
         if (isInFlightLimit(err) && Date.now() < patience) {
           attempt--;
-          await sleep(Math.min(20 * 1.5 ** turnedAway++, 500) * (0.5 + Math.random()));
-          const answer = await recheck?.();
-          if (answer !== undefined) return answer;
+          // Watch by Query (no update, no history) before asking for an update slot again: a storm of updates makes the
+          // server drop workflow tasks ("task not found"), which evicts and replays the run.
+          const until = Date.now() + Math.min(250 * 1.5 ** turnedAway++, 2_000) * (0.5 + Math.random());
+          do {
+            await sleep(Math.max(0, Math.min(100, until - Date.now())));
+            const answer = await recheck?.();
+            if (answer !== undefined) return answer;
+          } while (Date.now() < until);
           continue;
         }
         if (attempt < CLOSING_RUN_RETRIES && isClosingRunRace(err)) continue;
