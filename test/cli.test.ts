@@ -2,8 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { runCli } from './support/cli.js';
+import { cliEnv, runCli } from './support/cli.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 
 let world: World;
@@ -12,13 +11,7 @@ const emptyDataDir = mkdtempSync(join(tmpdir(), 'extauth-cli-'));
 
 beforeAll(async () => {
   world = await startWorld();
-  env = {
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    DATABASE_URL: inject('databaseUrl'),
-    EXTAUTH_TASK_QUEUE: world.taskQueue,
-    EXTAUTH_DATA_DIR: emptyDataDir,
-    EXTAUTH_CODEC_KEY: inject('codecKey'),
-  };
+  env = cliEnv(world.taskQueue, emptyDataDir);
 });
 afterAll(async () => {
   expect(world.leakedTokens()).toEqual([]);

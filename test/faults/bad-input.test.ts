@@ -4,12 +4,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ExtauthClient } from '../../client/index.js';
 import { linkWorkflowId } from '../../core/ids.js';
 import { getTokenUpdate } from '../../workflows/messages.js';
-import { runCli } from '../support/cli.js';
+import { cliEnv, runCli } from '../support/cli.js';
 import { agentError } from '../support/helpers.js';
 import { FAST_TUNING, logLines, startWorld, uniqueUser, type World } from '../support/world.js';
 
@@ -19,13 +19,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'extauth-badinput-'));
 
 beforeAll(async () => {
   world = await startWorld();
-  env = {
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    DATABASE_URL: inject('databaseUrl'),
-    EXTAUTH_TASK_QUEUE: world.taskQueue,
-    EXTAUTH_DATA_DIR: dataDir,
-    EXTAUTH_CODEC_KEY: inject('codecKey'),
-  };
+  env = cliEnv(world.taskQueue, dataDir);
 });
 afterAll(async () => {
   expect(world.leakedTokens()).toEqual([]);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtauthClient, ExtauthError } from '../../client/index.js';
 import type { TokenGrant } from '../../core/types.js';
 import { uniqueUser } from '../support/world.js';
-import { startCluster, type Cluster } from './support/cluster.js';
+import { expectFollowsProvider, startCluster, type Cluster } from './support/cluster.js';
 
 const TUNING = { exchangeAttemptMs: 3_000, exchangeBudgetMs: 90_000, validateAttemptMs: 2_000, validateBudgetMs: 20_000, retryInitialMs: 100, retryMaxMs: 1_000 };
 let cluster: Cluster;
@@ -36,15 +36,6 @@ async function agentGet(user: string, client: ExtauthClient = cluster.client): P
   }
 }
 
-async function expectFollowsProvider(user: string, accessToken: string, { exchanges = [1] }: { exchanges?: number[] } = {}): Promise<void> {
-  expect(cluster.provider.isAccessTokenValid(accessToken)).toBe(true);
-  const row = await cluster.row(user);
-  expect(row.refreshToken).toBe(cluster.provider.liveRefreshToken(user));
-  expect(row.accessToken).toBe(accessToken);
-  expect(row.failureReason).toBe('');
-  expect(cluster.provider.stats.trippedFamilies.has(user)).toBe(false);
-  expect(exchanges).toContain(cluster.provider.stats.tokenCallsByFamily.get(user));
-}
 
 describe.sequential('infrastructure restarts during a refresh', () => {
   it('Postgres stopped during persist, restarted 3 s later: persist waits it out, served, 1 exchange', async () => {
@@ -61,7 +52,7 @@ describe.sequential('infrastructure restarts during a refresh', () => {
     await sleep(3_000);
     await cluster.startPostgres();
     const { token } = await request;
-    await expectFollowsProvider(user, token.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken, { exchanges: [1] });
     // The persist attempts against the stopped database failed and were retried.
     expect(worker.lines.slice(linesBefore).some((l) => /persist/i.test(l) && /ECONNREFUSED|connect|terminat/i.test(l))).toBe(true);
   }, 120_000);
@@ -80,7 +71,7 @@ describe.sequential('infrastructure restarts during a refresh', () => {
     await cluster.restartTemporal();
     writeFileSync(release, '');
     const { token } = await request;
-    await expectFollowsProvider(user, token.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken, { exchanges: [1] });
   }, 120_000);
 
   it('Temporal down past the exchange attempt\'s start-to-close while the answer waits: the attempt times out and is retried; a grace-window provider answers the retry with the same tokens', async () => {
@@ -99,6 +90,6 @@ describe.sequential('infrastructure restarts during a refresh', () => {
     await sleep(Math.max(0, TUNING.exchangeAttemptMs + 2_000 - (Date.now() - pausedAt)));
     writeFileSync(release, '');
     const { token } = await request;
-    await expectFollowsProvider(user, token.accessToken, { exchanges: [1, 2] });
+    await expectFollowsProvider(cluster, user, token.accessToken, { exchanges: [1, 2] });
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentError } from '../support/helpers.js';
 import { uniqueUser } from '../support/world.js';
 import type { PauseStep } from './support/hooked-worker.js';
-import { startCluster, type Cluster } from './support/cluster.js';
+import { expectFollowsProvider, startCluster, type Cluster } from './support/cluster.js';
 
 const TUNING = { exchangeAttemptMs: 3_000, exchangeBudgetMs: 90_000, validateAttemptMs: 2_000, validateBudgetMs: 20_000, retryInitialMs: 100, retryMaxMs: 500 };
 let cluster: Cluster;
@@ -39,14 +39,6 @@ async function killAt(step: PauseStep, user: string) {
   return request;
 }
 
-async function expectFollowsProvider(user: string, accessToken: string): Promise<void> {
-  expect(cluster.provider.isAccessTokenValid(accessToken)).toBe(true);
-  const row = await cluster.row(user);
-  expect(row.refreshToken).toBe(cluster.provider.liveRefreshToken(user));
-  expect(row.accessToken).toBe(accessToken);
-  expect(row.failureReason).toBe('');
-  expect(cluster.provider.stats.trippedFamilies.has(user)).toBe(false);
-}
 
 describe.sequential('worker process killed with SIGKILL at a step boundary', () => {
   it.each([
@@ -58,7 +50,7 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     const seeded = await cluster.seedLink(user, { expiresInSeconds: -10 });
     const token = await killAt(step, user);
     expect(token.accessToken).not.toBe(seeded.accessToken);
-    await expectFollowsProvider(user, token.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken);
     expect(calls(user).token).toBe(1);
     if (step === 'validate-answered') expect(calls(user).validate).toBeGreaterThanOrEqual(2);
   }, 90_000);
@@ -69,7 +61,7 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     await cluster.seedLink(user, { expiresInSeconds: -10 });
     const replays = cluster.provider.stats.graceReplays;
     const token = await killAt('exchange-answered', user);
-    await expectFollowsProvider(user, token.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken);
     expect(calls(user).token).toBe(2);
     expect(cluster.provider.stats.graceReplays).toBe(replays + 1);
   }, 90_000);
@@ -101,7 +93,7 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     await Promise.all(cluster.liveWorkers().filter((w) => w !== victim && w !== real).map((w) => w.kill('SIGKILL')));
     await victim.kill('SIGKILL');
     const token = await request;
-    await expectFollowsProvider(user, token.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken);
     expect(calls(user).token).toBe(1);
 
     // The survivor keeps serving: a forced refresh rotates once more and the row follows.

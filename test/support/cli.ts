@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../bin/extauth.js', import.meta.url));
 
@@ -23,4 +24,15 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The environment an operator's shell would have: the run's Temporal, Postgres and payload key, the world's task queue. */
+export function cliEnv(taskQueue: string, dataDir: string): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    DATABASE_URL: inject('databaseUrl'),
+    EXTAUTH_TASK_QUEUE: taskQueue,
+    EXTAUTH_DATA_DIR: dataDir,
+    EXTAUTH_CODEC_KEY: inject('codecKey'),
+  };
 }

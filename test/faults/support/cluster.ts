@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { ExtauthClient } from '../../../client/index.js';
 import { extauthDataConverter } from '../../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../../codec/keys.js';
@@ -221,4 +221,19 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * After a fault: the agent's token is valid, the row holds it and the provider's live refresh token (no
+ * rotation lost), no failure was recorded, reuse detection never tripped, and (when given) the number of
+ * exchanges is one of `exchanges`.
+ */
+export async function expectFollowsProvider(cluster: Cluster, user: string, accessToken: string, { exchanges }: { exchanges?: number[] } = {}): Promise<void> {
+  expect(cluster.provider.isAccessTokenValid(accessToken)).toBe(true);
+  const row = await cluster.row(user);
+  expect(row.refreshToken).toBe(cluster.provider.liveRefreshToken(user));
+  expect(row.accessToken).toBe(accessToken);
+  expect(row.failureReason).toBe('');
+  expect(cluster.provider.stats.trippedFamilies.has(user)).toBe(false);
+  if (exchanges) expect(exchanges).toContain(cluster.provider.stats.tokenCallsByFamily.get(user));
 }
