@@ -575,6 +575,12 @@ try {
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   console.log(table(results));
   console.log(`\nwritten to ${OUT}`);
+  // Calls that timed out in P3 may still be retrying inside the SDK: once the connection is closed they throw.
+  process.on('uncaughtException', (err) => {
+    if (/Channel has been shut down/.test(String(err?.message))) return;
+    console.error(err);
+    process.exit(1);
+  });
   await worker.stop().catch(() => undefined);
   await Promise.allSettled([connection.close(), closeActivityDeps(deps), provider.close()]);
   await Promise.allSettled([temporalServer.stop(), postgres.stop()]);
