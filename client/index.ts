@@ -137,8 +137,11 @@ export class ExtauthClient {
 
   /** Status from the open run only, without writing history; undefined when no run is open. */
   async peekStatus(link: LinkRef): Promise<LinkStatus | undefined> {
+    const handle = this.temporal.workflow.getHandle(linkWorkflowId(toKey(link)));
     try {
-      return await this.temporal.workflow.getHandle(linkWorkflowId(toKey(link))).query(statusQuery);
+      // A closed run still answers queries (by replay): only an open one has a live state.
+      if ((await handle.describe()).status.name !== 'RUNNING') return undefined;
+      return await handle.query(statusQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || /not found|completed|closed/i.test(String((err as Error).message))) return undefined;
       throw err;
