@@ -3,7 +3,7 @@ import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv } from '../codec/keys.js';
 import type { Endpoints } from '../config/env.js';
 import { temporalConnectionOptions } from '../config/temporal-connection.js';
-import { ExtauthClient } from './index.js';
+import { ExtauthClient, extauthGrpcInterceptors } from './index.js';
 
 export class UnreachableError extends Error {}
 
@@ -13,7 +13,7 @@ export async function connectClient(endpoints: Endpoints): Promise<{ client: Ext
   let connection: Connection;
   try {
     const { address, tls, apiKey, metadata } = temporalConnectionOptions(endpoints.temporalAddress);
-    connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout: 5_000 });
+    connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout: 5_000, interceptors: extauthGrpcInterceptors() });
   } catch (err) {
     throw new UnreachableError(
       `cannot reach Temporal at ${endpoints.temporalAddress} (${(err as Error).message}); is \`extauth dev\` or your cluster running?`,

@@ -39,9 +39,13 @@ export interface ExtauthClientOptions {
   taskQueue: string;
   /** Passed to runs this client starts; tests shorten budgets with it. */
   tuning?: Partial<Tuning>;
+  /** How long getToken waits for an answer before giving up with provider_unavailable (default 180 s). */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_MIN_VALID_SECONDS = 30;
+/** Longer than the exchange and validation budgets together: only a run that cannot make progress reaches it. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 180_000;
 const CLOSING_RUN_RETRIES = 5;
 /** How long a request keeps retrying the workflow's in-flight update limit (the refresh's own budgets are shorter). */
 const IN_FLIGHT_LIMIT_PATIENCE_MS = 120_000;
@@ -99,10 +103,25 @@ export class ExtauthClient {
     const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}`;
     let call = this.inflight.get(id);
     if (!call) {
-      call = this.fetchToken({ provider, user }, minValidSeconds).finally(() => this.inflight.delete(id));
+      call = this.withRequestDeadline(() => this.fetchToken({ provider, user }, minValidSeconds)).finally(() => this.inflight.delete(id));
       this.inflight.set(id, call);
     }
     return call;
+  }
+
+  /** An agent never waits forever: past the deadline every call gives up and the request fails as unavailable. */
+  private async withRequestDeadline<T>(fn: () => Promise<T>): Promise<T> {
+    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      return await this.temporal.withDeadline(deadline, fn);
+    } catch (err) {
+      if (err instanceof ExtauthError || Date.now() < deadline) throw err;
+      throw new ExtauthError(
+        'provider_unavailable',
+        `no answer within ${Math.round(timeoutMs / 1000)} s; the link's run may be stuck: see \`extauth status\` and the Web UI`,
+      );
+    }
   }
 
   /** The open run's token if it is validated and fresh enough by this host's clock, else the getToken update. */

@@ -2,8 +2,9 @@
 // still be answered. And a margin longer than the token's own life must not refresh on every request.
 import { describe, expect, it } from 'vitest';
 import { linkWorkflowId } from '../core/ids.js';
-import { until } from './support/helpers.js';
-import { uniqueUser, useWorld } from './support/world.js';
+import { ExtauthClient } from '../client/index.js';
+import { agentError, until } from './support/helpers.js';
+import { FAST_TUNING, uniqueUser, useWorld } from './support/world.js';
 
 const LIFETIME_SECONDS = 60;
 
@@ -95,5 +96,23 @@ describe('minValidSeconds longer than the token lifetime is capped at half the l
     const refreshed = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 28 });
     expect(refreshed.accessToken).not.toBe(seeded.accessToken);
     expect(tokenCalls(user)).toBe(1);
+  });
+});
+
+describe('an agent never waits forever', () => {
+  it('getToken gives up with provider_unavailable at its deadline while the run cannot make progress', async () => {
+    const user = uniqueUser('deadline');
+    await world.seedLink(user, { expiresInSeconds: -5 });
+    world.provider.injectFault('token', { kind: 'hang', ms: 30_000 }, { familyId: user });
+    const patient = new ExtauthClient(world.temporal, {
+      taskQueue: world.taskQueue,
+      tuning: { ...FAST_TUNING, exchangeAttemptMs: 25_000, exchangeBudgetMs: 60_000 },
+      requestTimeoutMs: 2_000,
+    });
+    const started = Date.now();
+    const err = await agentError(patient.getToken({ provider: world.providerId, user }));
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.reason).toMatch(/no answer within 2 s/);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
