@@ -68,6 +68,8 @@ export async function startWorld(
     providerConfig?: Partial<ProviderInput>;
     /** false: no payload encryption (only to prove that the plaintext checks can fail). */
     codec?: boolean;
+    /** 0: no sticky cache, so every workflow task replays the run's whole history (a determinism stress). */
+    maxCachedWorkflows?: number;
     /** Encrypts the token columns (and seedLink/row use it); null: plaintext; undefined: from EXTAUTH_DB_KEY. */
     tokenCipher?: TokenCipher | null;
   } = {},
@@ -96,6 +98,7 @@ export async function startWorld(
     taskQueue,
     deps,
     workflowBundlePath: inject('workflowBundlePath'),
+    maxCachedWorkflows: options.maxCachedWorkflows,
   });
   const running = worker.run();
   const connection = await Connection.connect({ address: inject('temporalAddress') });
