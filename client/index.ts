@@ -9,6 +9,8 @@ import {
 } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpdateDefinition } from '@temporalio/common';
+// The workflow's own freshness rule, with this host's clock instead of the run's last task time.
+import { freshEnough } from '../core/freshness.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, LinkStatus, TokenGrant } from '../core/types.js';
 import {
@@ -127,11 +129,11 @@ export class ExtauthClient {
   /** The open run's token if it is validated and fresh enough by this host's clock, else the getToken update. */
   private async fetchToken(link: LinkRef, minValidSeconds: number): Promise<TokenGrant> {
     const cached = await this.cachedToken(link);
-    if (cached && freshEnough(cached, minValidSeconds)) return cached.grant;
+    if (cached && freshEnough(cached, minValidSeconds, Date.now())) return cached.grant;
     // Turned away by the in-flight limit: other agents' refresh may have produced the token meanwhile.
     const recheck = async () => {
       const again = await this.cachedToken(link);
-      return again && freshEnough(again, minValidSeconds) ? again.grant : undefined;
+      return again && freshEnough(again, minValidSeconds, Date.now()) ? again.grant : undefined;
     };
     return this.updateWithStart(link, getTokenUpdate, [{ minValidSeconds }], recheck);
   }
@@ -237,14 +239,6 @@ export class ExtauthClient {
 /** What the Web UI shows as the run's summary (encrypted like every payload; the codec server decodes it). */
 function linkSummary(key: LinkKey): string {
   return `extauth link ${key.providerId}/${key.userId}`;
-}
-
-/** The workflow's own rule (usable()), with this host's clock instead of the run's last task time. */
-function freshEnough({ expiresAt, lifetimeSeconds }: CachedToken, minValidSeconds: number): boolean {
-  if (!expiresAt) return true;
-  const remaining = (Date.parse(expiresAt) - Date.now()) / 1000;
-  const cap = lifetimeSeconds ? lifetimeSeconds / 2 : minValidSeconds;
-  return remaining >= Math.min(minValidSeconds, cap);
 }
 
 function toKey(link: LinkRef): LinkKey {

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
 import { ActivityFailure as FailureType } from '../core/failures.js';
+import { freshEnough } from '../core/freshness.js';
 import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkSnapshot, LinkState, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import { agentFailure, applicationCause, failureMessage, toAgentFailure } from './failures.js';
@@ -77,10 +78,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 
   function usable(minValidSeconds: number): boolean {
-    if (!link?.accessToken || validation !== 'valid') return false;
-    // A margin longer than the token's own life would make every request refresh again.
-    const cap = link.lifetimeSeconds ? link.lifetimeSeconds / 2 : minValidSeconds;
-    return remainingSeconds() >= Math.min(minValidSeconds, cap);
+    return !!link?.accessToken && validation === 'valid' && freshEnough(link, minValidSeconds, Date.now());
   }
 
   function reauthRequired(): ApplicationFailure {
