@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { ExtauthClient } from '../client/index.js';
+import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { createCodecServer } from '../codec/server.js';
@@ -118,7 +118,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
 
     if (fake) {
-      const connection = await Connection.connect({ address: temporalAddress });
+      const connection = await Connection.connect({ address: temporalAddress, interceptors: extauthGrpcInterceptors() });
       stoppers.push(() => connection.close());
       const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
       const client = new ExtauthClient(temporal, { taskQueue });
