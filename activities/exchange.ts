@@ -3,7 +3,7 @@ import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
 import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { getLink, markExchangeUnanswered } from '../store/links.js';
+import { getLink, markExchangeSent, restoreExchangeMarker } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
@@ -29,6 +29,10 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
 
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
+    // Set by an earlier request whose answer never got recorded: it may have rotated the token.
+    const earlierUnanswered = row.exchangeUnansweredAt;
+    if (!(await markExchangeSent(deps.pool, input, input.expectedVersion))) return { kind: 'link_changed' };
+    const nothingRotated = () => restoreMarker(deps, input, earlierUnanswered, log);
     const record = callRecorder(deps, 'exchange', input.providerId);
     let answer;
     try {
@@ -41,7 +45,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     } catch (err) {
       if (!(err instanceof HttpCallError)) throw err;
       record('transient', err.failureClass);
-      if (err.maybeSent) await noteUnanswered(deps, input, log);
+      if (!err.maybeSent) await nothingRotated();
       log.warn({ outcome: 'transient', cause: err.message, maybeRotated: err.maybeSent }, 'token exchange got no answer; will retry');
       throw ApplicationFailure.retryable(`token endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
     }
@@ -59,11 +63,11 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
           type: ActivityFailure.RefreshRejected,
           nonRetryable: true,
           message: `${verdict.code}${verdict.description ? `: ${verdict.description}` : ''} (HTTP ${verdict.status})`,
-          details: [{ code: verdict.code, status: verdict.status }],
+          details: [{ code: verdict.code, status: verdict.status, unansweredSince: earlierUnanswered?.toISOString() ?? null }],
         });
       case 'transient': {
         record('transient', statusFailureClass(verdict.status));
-        if (verdict.maybeRotated) await noteUnanswered(deps, input, log);
+        if (!verdict.maybeRotated) await nothingRotated();
         // Retry-After: 0 (or none) leaves the delay to the declared backoff; a zero delay would not be a retry delay at all.
         const delay = verdict.retryAfterMs ? Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS) : undefined;
         log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason, retryAfterMs: delay }, 'token endpoint failed; will retry');
@@ -111,10 +115,11 @@ function toTokenSet(tokens: ParsedTokens, previousRefreshToken: string): TokenSe
   };
 }
 
-async function noteUnanswered(deps: ActivityDeps, input: ExchangeInput, log: ActivityDeps['logger']): Promise<void> {
+/** Best effort: a marker left set only makes a later refusal's reason mention a possible rotation. */
+async function restoreMarker(deps: ActivityDeps, input: ExchangeInput, value: Date | null, log: ActivityDeps['logger']): Promise<void> {
   try {
-    await markExchangeUnanswered(deps.pool, input, input.expectedVersion);
+    await restoreExchangeMarker(deps.pool, input, input.expectedVersion, value);
   } catch (err) {
-    log.warn({ cause: (err as Error).message }, 'could not record the unanswered exchange');
+    log.warn({ cause: (err as Error).message }, 'could not clear the sent-exchange marker');
   }
 }

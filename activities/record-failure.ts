@@ -10,6 +10,8 @@ export interface RecordFailureInput extends LinkKey {
   expectedVersion: number;
   /** The provider's refusal, e.g. "bad_refresh_token: The refresh token passed is incorrect or expired. (HTTP 200)". */
   providerError: string;
+  /** When an earlier exchange request went out and its answer was never recorded (ISO), if one did. */
+  unansweredSince?: string | null;
 }
 
 export interface RecordFailureResult {
@@ -34,7 +36,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
         if (!ours) log.warn({ outcome: 'adopted', rowVersion: row.tokenVersion }, 'refresh was refused but the row changed meanwhile; adopting it');
         return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider) };
       }
-      const reason = describeFailure(provider.id, input.providerError, row.exchangeUnansweredAt);
+      const reason = describeFailure(provider.id, input.providerError, input.unansweredSince ? new Date(input.unansweredSince) : null);
       const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason, deps.cipher);
       if (written) {
         log.warn({ outcome: 'reauth_required', reason }, 'refresh token refused; link needs re-authentication');
@@ -48,5 +50,5 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
 function describeFailure(providerId: string, providerError: string, unansweredAt: Date | null): string {
   const base = `refreshing the ${providerId} token failed with: ${providerError}; the user must re-authenticate`;
   if (!unansweredAt) return base;
-  return `${base}. An earlier exchange request was sent at ${unansweredAt.toISOString()} and got no answer, so the provider may have rotated the refresh token then`;
+  return `${base}. An earlier exchange request was sent at ${unansweredAt.toISOString()} and its answer was never recorded (no answer, or the worker stopped), so the provider may have rotated the refresh token then`;
 }

@@ -129,7 +129,7 @@ export async function writeRefreshFailure(
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_failure_reason = $4,
-       token_version = token_version + 1, updated_at = now()
+       exchange_unanswered_at = NULL, token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, expectedVersion, reason],
@@ -138,11 +138,26 @@ export async function writeRefreshFailure(
 }
 
 /** Notes that an exchange was sent and got no answer; does not bump the version (tokens unchanged). */
-export async function markExchangeUnanswered(pool: Pool, key: LinkKey, expectedVersion: number): Promise<void> {
-  await pool.query(
+/**
+ * Set right before an exchange request goes out; cleared when its answer is written (persist, re-link) or
+ * restored when the answer proves nothing rotated. If it is still set at the next attempt, the earlier
+ * request's answer was never recorded (a crash, a reset, a timeout): the provider may have rotated then.
+ * Returns false when the row moved on from `expectedVersion`. The token version stays: tokens are unchanged.
+ */
+export async function markExchangeSent(pool: Pool, key: LinkKey, expectedVersion: number): Promise<boolean> {
+  const { rowCount } = await pool.query(
     `UPDATE external_auth_links SET exchange_unanswered_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
     [key.providerId, key.userId, expectedVersion],
+  );
+  return rowCount === 1;
+}
+
+export async function restoreExchangeMarker(pool: Pool, key: LinkKey, expectedVersion: number, value: Date | null): Promise<void> {
+  await pool.query(
+    `UPDATE external_auth_links SET exchange_unanswered_at = $4
+     WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
+    [key.providerId, key.userId, expectedVersion, value],
   );
 }
 

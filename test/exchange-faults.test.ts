@@ -64,6 +64,8 @@ describe('token endpoint faults', () => {
     expect(err.code).toBe('reauth_required');
     expect(err.reason).toMatch(/invalid_grant/);
     expect(err.reason).toMatch(/HTTP 400/);
+    // Its own request got an answer: nothing suggests a rotation went astray.
+    expect(err.reason).not.toMatch(/earlier exchange/);
     expect(tokenCalls(user)).toBe(1);
     const row = await world.row(user);
     expect(row.refreshToken).toBe('');
@@ -103,6 +105,20 @@ describe('token endpoint faults', () => {
     expect((await world.row(user)).refreshToken).toBe('');
   });
 
+  it('a 503 before a permanent refusal proves nothing rotated: the reason does not suspect a lost rotation', async () => {
+    const user = uniqueUser('x503grant');
+    await world.seedLink(user, { expiresInSeconds: -10 });
+    world.provider.injectFault('token', { kind: 'status', status: 503 }, { familyId: user, times: 1 });
+    world.provider.injectFault('token', { kind: 'oauth_error', error: 'invalid_grant', status: 400 }, { familyId: user, times: 1 });
+
+    const err = await agentError(get(user));
+
+    expect(err.code).toBe('reauth_required');
+    expect(tokenCalls(user)).toBe(2);
+    expect(err.reason).not.toMatch(/earlier exchange/);
+    expect((await world.row(user)).exchangeUnansweredAt).toBeNull(); // the dead token's marker goes with it
+  });
+
   it('an answer without refresh_token keeps the old one, which is still live; the new access token is served', async () => {
     const user = uniqueUser('xomit');
     const seeded = await world.seedLink(user, { expiresInSeconds: -10 });
@@ -131,7 +147,7 @@ describe('token endpoint faults', () => {
 
     expect(err.code).toBe('reauth_required');
     expect(err.reason).toMatch(/bad_refresh_token/);
-    expect(err.reason).toMatch(/earlier exchange request was sent at .* and got no answer/);
+    expect(err.reason).toMatch(/earlier exchange request was sent at .* and its answer was never recorded/);
     expect(err.reason).toMatch(/may have rotated/);
     expect(tokenCalls(user)).toBe(2);
     // The provider did rotate, to a refresh token nobody received: the documented provider-side loss.

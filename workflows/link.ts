@@ -138,7 +138,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         warn('token exchange gave up; the stored tokens are unchanged', cause?.message ?? (err as Error).message);
         throw toAgentFailure(err);
       }
-      const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError: cause.message });
+      const unansweredSince = (cause.details?.[0] as { unansweredSince?: string | null } | undefined)?.unansweredSince ?? null;
+      const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError: cause.message, unansweredSince });
       link = recorded.link;
       if (recorded.outcome === 'adopted') counters.adoptedFromRow++;
       validation = 'valid';

@@ -75,6 +75,8 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     const err = await agentError(killAt('exchange-answered', user));
     expect(err.code).toBe('reauth_required');
     expect(err.reason).toMatch(/bad_refresh_token/);
+    // The killed attempt could note nothing, but its request was marked before it went out.
+    expect(err.reason).toMatch(/earlier exchange request was sent at .* and its answer was never recorded/);
     expect((await cluster.row(user)).refreshToken).toBe('');
     expect(cluster.provider.liveRefreshToken(user)).not.toBe(seeded.refreshToken);
     expect(calls(user).token).toBe(2);
