@@ -41,7 +41,7 @@ export interface ExtauthClientOptions {
   taskQueue: string;
   /** Passed to runs this client starts; tests shorten budgets with it. */
   tuning?: Partial<Tuning>;
-  /** How long getToken waits for an answer before giving up with provider_unavailable (default 180 s). */
+  /** How long getToken, refresh and status wait for an answer before giving up with provider_unavailable (default 180 s). */
   requestTimeoutMs?: number;
 }
 
@@ -52,6 +52,8 @@ const CLOSING_RUN_RETRIES = 5;
 /** How long a request keeps retrying the workflow's in-flight update limit (the refresh's own budgets are shorter). */
 const IN_FLIGHT_LIMIT_PATIENCE_MS = 120_000;
 const IN_FLIGHT_LIMIT = /in-flight updates/i;
+/** The run's last workflow task failed or timed out (e.g. a slow worker): the server retries it; so do we. */
+const TASK_RETRYING = /workflow task in failed state/i;
 
 /**
  * gRPC interceptors for the connection behind an ExtauthClient: the SDK's default retries, except that a link
@@ -148,12 +150,12 @@ export class ExtauthClient {
 
   /** Forces an exchange now and waits for it; answers with the status after it. */
   refresh(link: LinkRef): Promise<LinkStatus> {
-    return this.updateWithStart(link, refreshNowUpdate, []);
+    return this.withRequestDeadline(() => this.updateWithStart(link, refreshNowUpdate, []));
   }
 
   /** Status of the link, loading it into a run if none is open. */
   status(link: LinkRef): Promise<LinkStatus> {
-    return this.updateWithStart(link, describeUpdate, []);
+    return this.withRequestDeadline(() => this.updateWithStart(link, describeUpdate, []));
   }
 
   /** Status from the open run only, without writing history; undefined when no run is open. */
@@ -226,6 +228,11 @@ export class ExtauthClient {
           continue;
         }
         if (attempt < CLOSING_RUN_RETRIES && isClosingRunRace(err)) continue;
+        if (TASK_RETRYING.test(String((err as Error)?.message ?? ''))) {
+          // Bounded by the request deadline: a run whose tasks keep failing ends as provider_unavailable.
+          await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2_000) * (0.5 + Math.random()));
+          continue;
+        }
         throw toExtauthError(err);
       }
     }
