@@ -3,6 +3,7 @@
 import type { Payload } from '@temporalio/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
 import { AesGcmCodec } from './aes-gcm-codec.js';
 import type { CodecKeys } from './keys.js';
 import { redactSecrets } from './redact.js';
@@ -13,6 +14,8 @@ export interface CodecServerOptions {
   bearerToken?: string;
   /** Origins allowed by CORS (the Web UI's); '*' allows any. */
   allowedOrigins: string[];
+  /** Where refused requests are logged (a payload under an unknown key, a malformed body); never a payload. */
+  logger?: Logger;
 }
 
 interface JsonPayload {
@@ -26,7 +29,10 @@ const JSON_ENCODINGS = new Set(['json/plain', 'json/protobuf']);
 export function createCodecServer(options: CodecServerOptions): Server {
   const codec = new AesGcmCodec(options.keys);
   return createServer((req, res) => {
-    handle(req, res, options, codec).catch((err) => reply(res, 400, { error: (err as Error).message }));
+    handle(req, res, options, codec).catch((err) => {
+      options.logger?.warn({ step: 'codec-server', path: req.url, cause: (err as Error).message }, 'could not decode payloads for the Web UI');
+      reply(res, 400, { error: (err as Error).message });
+    });
   });
 }
 

@@ -62,7 +62,11 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
 
     const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
     const uiPort = defaultsFree ? 8233 : await getFreePort();
-    const codecServer = createCodecServer({ keys: codecKeys, allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`] });
+    const codecServer = createCodecServer({
+      keys: codecKeys,
+      allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+      logger,
+    });
     await new Promise<void>((resolve) => codecServer.listen(0, '127.0.0.1', resolve));
     stoppers.push(() => new Promise((resolve) => codecServer.close(resolve)));
     const codecEndpoint = `http://127.0.0.1:${(codecServer.address() as AddressInfo).port}`;

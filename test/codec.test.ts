@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AesGcmCodec } from '../codec/aes-gcm-codec.js';
 import { generateCodecKey, makeCodecKeys } from '../codec/keys.js';
 import { createCodecServer } from '../codec/server.js';
+import { createLogger } from '../config/logger.js';
 import { fingerprint } from '../core/fingerprint.js';
 
 const oldKey = generateCodecKey('old');
@@ -36,7 +37,13 @@ describe('AES-256-GCM payload codec', () => {
 
 describe('codec server', () => {
   let base: string;
-  const server = createCodecServer({ keys, allowedOrigins: ['http://127.0.0.1:8233'], bearerToken: 'operator-secret' });
+  const logged: string[] = [];
+  const server = createCodecServer({
+    keys,
+    allowedOrigins: ['http://127.0.0.1:8233'],
+    bearerToken: 'operator-secret',
+    logger: createLogger({ write: (line: string) => void logged.push(line) }),
+  });
   beforeAll(async () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -77,5 +84,15 @@ describe('codec server', () => {
   it('requires the bearer token when one is configured', async () => {
     const res = await fetch(`${base}/decode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: await encodedBody() });
     expect(res.status).toBe(401);
+  });
+
+  it('refuses a payload under an unknown key with 400 and a logged warning', async () => {
+    const [p] = await new AesGcmCodec(makeCodecKeys(generateCodecKey('elsewhere'))).encode([defaultPayloadConverter.toPayload(grant)]);
+    const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
+    const body = JSON.stringify({ payloads: [{ metadata: Object.fromEntries(Object.entries(p!.metadata!).map(([k, v]) => [k, b64(v)])), data: b64(p!.data!) }] });
+    const res = await fetch(`${base}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer operator-secret' }, body });
+    expect(res.status).toBe(400);
+    expect(logged.some((line) => line.includes('"level":40') && line.includes('elsewhere'))).toBe(true);
+    expect(logged.join('')).not.toContain('ghu_secret');
   });
 });

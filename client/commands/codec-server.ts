@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { codecKeysFromEnv } from '../../codec/keys.js';
 import { createCodecServer } from '../../codec/server.js';
 import { readEnv } from '../../config/env.js';
+import { createLogger } from '../../config/logger.js';
 import { EXIT, parse, validated, type Command } from './args.js';
 
 export const codecServerCommand: Command = {
@@ -17,7 +18,7 @@ export const codecServerCommand: Command = {
     );
     const env = readEnv();
     const keys = codecKeysFromEnv(process.env, join(env.EXTAUTH_DATA_DIR, 'codec.key'));
-    const server = createCodecServer({ keys, allowedOrigins: origin, bearerToken: process.env.EXTAUTH_CODEC_SERVER_TOKEN });
+    const server = createCodecServer({ keys, allowedOrigins: origin, bearerToken: process.env.EXTAUTH_CODEC_SERVER_TOKEN, logger: createLogger() });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     process.stderr.write(
       `extauth: codec server on http://127.0.0.1:${port}/decode (origins: ${origin.join(', ')}; ` +
