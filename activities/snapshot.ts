@@ -18,5 +18,12 @@ export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot
     refreshTokenFingerprint: row.refreshToken ? fingerprint(row.refreshToken) : null,
     failureReason: row.failureReason,
     lastRefreshedAt: row.lastRefreshedAt ? row.lastRefreshedAt.toISOString() : null,
+    refreshTokenExpiresAt: null,
+    schedule: {
+      refreshAheadSeconds: provider.refreshAheadSeconds,
+      activeWindowSeconds: provider.activeWindowSeconds,
+      keepAliveSeconds: provider.keepAliveSeconds,
+      refreshTokenWarnSeconds: provider.refreshTokenWarnSeconds,
+    },
   };
 }

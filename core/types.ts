@@ -29,6 +29,18 @@ export interface LinkSnapshot {
   refreshTokenFingerprint: string | null;
   failureReason: string;
   lastRefreshedAt: string | null;
+  /** When the refresh token itself expires (the provider's `refresh_token_expires_in`), when known. */
+  refreshTokenExpiresAt?: string | null;
+  /** The provider's refresh schedule. Absent in snapshots recorded before proactive refresh existed. */
+  schedule?: RefreshSchedule;
+}
+
+/** From the provider's config, read with each load so a running workflow follows config changes. */
+export interface RefreshSchedule {
+  refreshAheadSeconds: number;
+  activeWindowSeconds: number;
+  keepAliveSeconds: number;
+  refreshTokenWarnSeconds: number;
 }
 
 export type LinkState = 'ok' | 'refreshing' | 'degraded' | 'reauth_required';

@@ -11,6 +11,18 @@ const providerSchema = z.object({
   scopes: z.array(z.string().min(1)).optional(),
   /** How client credentials travel: form fields (default) or HTTP Basic, never both (RFC 6749 2.3.1). */
   clientAuth: z.enum(['body', 'basic']).default('body'),
+  /** Git hosts (hostname[:port]) whose HTTPS credentials come from this provider (`extauth git-credential`). */
+  hosts: z.array(z.string().min(1)).optional(),
+  /** The workflow refreshes this long before the access token expires; 0 turns proactive refresh off. */
+  refreshAheadSeconds: z.number().int().min(0).max(86_400).default(300),
+  /** A link no agent asked for within this window stops refreshing ahead (no provider traffic for abandoned links). */
+  activeWindowSeconds: z.number().int().min(60).max(365 * 86_400).default(86_400),
+  /** Providers that expire idle refresh tokens: an idle link is still refreshed at least this often; 0 = off. */
+  keepAliveSeconds: z.number().int().min(0).max(365 * 86_400).default(0),
+  /** Warn (log, metric, ExtauthState) this long before the refresh token itself expires. */
+  refreshTokenWarnSeconds: z.number().int().min(0).max(365 * 86_400).default(7 * 86_400),
+  /** The provider accepts a rotated-away refresh token again for this long (Okta/Auth0 style); 0 = no grace. */
+  reuseGraceSeconds: z.number().int().min(0).max(3_600).default(0),
 });
 
 const providersFileSchema = z

@@ -27,9 +27,17 @@ function file(name: string, text: string): string {
 }
 
 describe('parseProviders', () => {
-  it('accepts a valid provider and defaults clientAuth to body', () => {
+  it('accepts a valid provider and fills the documented defaults', () => {
     const [provider] = parseProviders([good]);
-    expect(provider).toEqual({ ...good, clientAuth: 'body' });
+    expect(provider).toEqual({
+      ...good,
+      clientAuth: 'body',
+      refreshAheadSeconds: 300,
+      activeWindowSeconds: 86_400,
+      keepAliveSeconds: 0,
+      refreshTokenWarnSeconds: 7 * 86_400,
+      reuseGraceSeconds: 0,
+    });
   });
 
   it('accepts optional validateUrl, scopes and basic client auth', () => {

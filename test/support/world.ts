@@ -85,6 +85,8 @@ export async function startWorld(
       clientSecret: provider.clientSecret,
       tokenUrl: provider.tokenUrl,
       validateUrl: provider.validateUrl,
+      // Scenarios decide when refreshes happen; tests of proactive refresh turn it on.
+      refreshAheadSeconds: 0,
       ...options.providerConfig,
     },
   ]);
