@@ -43,6 +43,8 @@ export interface FakeProviderOptions {
   /** Reuse detection for every family (override per family with setReuseDetection). Off by default (GitHub-style). */
   reuseDetection?: ReuseDetection;
   accessTokenLifetimeSeconds?: number;
+  /** `refresh_token_expires_in` of every refresh token issued (GitHub: about 6 months); presented later, it is refused. */
+  refreshTokenLifetimeSeconds?: number;
   clientId?: string;
   clientSecret?: string;
 }
@@ -52,6 +54,7 @@ export interface Grant {
   accessToken: string;
   refreshToken: string;
   expiresIn: number;
+  refreshTokenExpiresIn: number;
 }
 
 export interface FakeProviderStats {
@@ -173,6 +176,9 @@ export class FakeOAuthProvider {
   private readonly shutdown = new AbortController();
   private closing: Promise<void> | undefined;
   private readonly accessTokenLifetimeSeconds: number;
+  private readonly refreshTokenLifetimeSeconds: number;
+  /** Refresh token -> when it expires (epoch ms). */
+  private readonly refreshTokenExpiry = new Map<string, number>();
   private readonly latencyMs: Record<Endpoint, number>;
   private readonly faults: Record<Endpoint, QueuedFault[]> = { token: [], validate: [] };
   /** familyId -> the one refresh token currently accepted (absent once revoked). */
@@ -207,6 +213,7 @@ export class FakeOAuthProvider {
     this.clientSecret = options.clientSecret ?? 'fake-client-secret';
     this.accessTokenLifetimeSeconds =
       options.accessTokenLifetimeSeconds ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS;
+    this.refreshTokenLifetimeSeconds = options.refreshTokenLifetimeSeconds ?? REFRESH_TOKEN_LIFETIME_SECONDS;
     const latency = typeof options.latencyMs === 'object' ? options.latencyMs : { token: options.latencyMs, validate: options.latencyMs };
     this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs') };
     this.defaultReuseDetection = options.reuseDetection;
@@ -220,12 +227,13 @@ export class FakeOAuthProvider {
     });
   }
 
-  issueGrant(opts: { familyId?: string; accessTokenLifetimeSeconds?: number } = {}): Grant {
+  issueGrant(opts: { familyId?: string; accessTokenLifetimeSeconds?: number; refreshTokenLifetimeSeconds?: number } = {}): Grant {
     const familyId = opts.familyId ?? newFamilyId();
     const expiresIn = opts.accessTokenLifetimeSeconds ?? this.accessTokenLifetimeSeconds;
+    const refreshTokenExpiresIn = opts.refreshTokenLifetimeSeconds ?? this.refreshTokenLifetimeSeconds;
     const accessToken = this.mintAccessToken(familyId, expiresIn);
-    const refreshToken = this.mintRefreshToken(familyId);
-    return { familyId, accessToken, refreshToken, expiresIn };
+    const refreshToken = this.mintRefreshToken(familyId, refreshTokenExpiresIn);
+    return { familyId, accessToken, refreshToken, expiresIn, refreshTokenExpiresIn };
   }
 
   liveRefreshToken(familyId: string): string | undefined {
@@ -235,6 +243,11 @@ export class FakeOAuthProvider {
   isAccessTokenValid(accessToken: string): boolean {
     const record = this.accessTokens.get(accessToken);
     return record !== undefined && !record.revoked && Date.now() < record.expiresAt;
+  }
+
+  /** The family (link) of an access token the provider accepts now; undefined when unknown, expired or revoked. */
+  liveAccessTokenFamily(accessToken: string): string | undefined {
+    return this.isAccessTokenValid(accessToken) ? this.accessTokens.get(accessToken)?.familyId : undefined;
   }
 
   revokeFamily(familyId: string): void {
@@ -331,9 +344,10 @@ export class FakeOAuthProvider {
     return token;
   }
 
-  private mintRefreshToken(familyId: string): string {
+  private mintRefreshToken(familyId: string, lifetimeSeconds = this.refreshTokenLifetimeSeconds): string {
     const token = newRefreshToken();
     this.refreshTokenFamilies.set(token, familyId);
+    this.refreshTokenExpiry.set(token, Date.now() + lifetimeSeconds * 1000);
     this.liveRefreshTokens.set(familyId, token);
     this.issued.push(token);
     return token;
@@ -353,7 +367,7 @@ export class FakeOAuthProvider {
       access_token: accessToken,
       expires_in: expiresIn,
       refresh_token: this.mintRefreshToken(familyId),
-      refresh_token_expires_in: REFRESH_TOKEN_LIFETIME_SECONDS,
+      refresh_token_expires_in: this.refreshTokenLifetimeSeconds,
       scope: '',
       token_type: 'bearer',
     };
@@ -460,6 +474,10 @@ export class FakeOAuthProvider {
       return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
     }
     if (this.liveRefreshTokens.get(familyId) !== presented) return this.refuseDeadToken(presented, familyId);
+    if (Date.now() >= (this.refreshTokenExpiry.get(presented) ?? Infinity)) {
+      // GitHub refuses an expired refresh token exactly as a dead one.
+      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+    }
     return { status: 200, fields: this.rotate(familyId, keepRefreshToken) };
   }
 
