@@ -7,6 +7,7 @@ import { EXIT, print, UsageError, type Command } from './commands/args.js';
 import { codecKeyCommand } from './commands/codec-key.js';
 import { codecServerCommand } from './commands/codec-server.js';
 import { dbEncryptTokensCommand } from './commands/db.js';
+import { gitCredentialCommand } from './commands/git-credential.js';
 import { historyExportCommand } from './commands/history.js';
 import { linkPutCommand } from './commands/link-put.js';
 import { linkResetCommand, linksListCommand } from './commands/links.js';
@@ -30,6 +31,7 @@ const COMMANDS: Command[] = [
   linkResetCommand,
   historyExportCommand,
   dbEncryptTokensCommand,
+  gitCredentialCommand,
 ];
 
 function usage(): string {
