@@ -3,7 +3,7 @@ import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
 import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { getLink, markExchangeSent, restoreExchangeMarker } from '../store/links.js';
+import { getLink, markExchangeSent, restoreExchangeMarker, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
@@ -55,7 +55,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
       case 'tokens':
         record('exchanged');
         log.info({ outcome: 'exchanged', status: answer.status }, 'refresh token exchanged');
-        return { kind: 'exchanged', tokens: toTokenSet(verdict.tokens, row.refreshToken) };
+        return { kind: 'exchanged', tokens: toTokenSet(verdict.tokens, row) };
       case 'permanent':
         record('rejected');
         log.warn({ outcome: 'permanent', status: verdict.status, error: verdict.code }, 'provider refused the refresh token');
@@ -104,13 +104,16 @@ function tokenRequestBody(provider: ProviderConfig, refreshToken: string): strin
   return form.toString();
 }
 
-/** A provider that omits refresh_token keeps the old one alive (Google): keep it too. */
-function toTokenSet(tokens: ParsedTokens, previousRefreshToken: string): TokenSet {
+/** A provider that omits refresh_token keeps the old one alive (Google): keep it too, with its expiry. */
+function toTokenSet(tokens: ParsedTokens, previous: Pick<LinkRow, 'refreshToken' | 'refreshTokenExpiry'>): TokenSet {
+  const inSeconds = (seconds: number | undefined) => (seconds === undefined ? null : new Date(Date.now() + seconds * 1000).toISOString());
   return {
     accessToken: tokens.accessToken,
-    refreshToken: tokens.refreshToken ?? previousRefreshToken,
+    refreshToken: tokens.refreshToken ?? previous.refreshToken,
     tokenType: tokens.tokenType,
-    expiresAt: tokens.expiresIn === undefined ? null : new Date(Date.now() + tokens.expiresIn * 1000).toISOString(),
+    expiresAt: inSeconds(tokens.expiresIn),
+    refreshTokenExpiresAt:
+      tokens.refreshToken === undefined ? (previous.refreshTokenExpiry?.toISOString() ?? null) : inSeconds(tokens.refreshTokenExpiresIn),
     extra: { ...tokens.extra, ...(tokens.expiresIn === undefined ? {} : { expires_in: tokens.expiresIn }) },
   };
 }

@@ -18,7 +18,7 @@ export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot
     refreshTokenFingerprint: row.refreshToken ? fingerprint(row.refreshToken) : null,
     failureReason: row.failureReason,
     lastRefreshedAt: row.lastRefreshedAt ? row.lastRefreshedAt.toISOString() : null,
-    refreshTokenExpiresAt: null,
+    refreshTokenExpiresAt: row.refreshTokenExpiry ? row.refreshTokenExpiry.toISOString() : null,
     schedule: {
       refreshAheadSeconds: provider.refreshAheadSeconds,
       activeWindowSeconds: provider.activeWindowSeconds,

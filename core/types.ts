@@ -12,6 +12,11 @@ export interface TokenSet {
   refreshToken: string;
   tokenType: string;
   expiresAt: string | null;
+  /**
+   * When the refresh token itself expires (ISO), null when unknown. Absent in exchange results recorded
+   * before the column existed: read as unknown.
+   */
+  refreshTokenExpiresAt?: string | null;
   extra: Record<string, unknown>;
 }
 

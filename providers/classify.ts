@@ -15,8 +15,13 @@ export interface ParsedTokens {
   refreshToken: string | undefined;
   tokenType: string;
   expiresIn: number | undefined;
+  /** Seconds the refresh token itself lives (`refresh_token_expires_in`, GitHub); undefined when absent or not sane. */
+  refreshTokenExpiresIn: number | undefined;
   extra: Record<string, unknown>;
 }
+
+/** A refresh-token lifetime beyond this (ten years) is not believed. */
+const MAX_REFRESH_TOKEN_LIFETIME_SECONDS = 10 * 365 * 86_400;
 
 export type TokenAnswer =
   | { kind: 'tokens'; tokens: ParsedTokens }
@@ -105,6 +110,14 @@ function toTokens(fields: Record<string, unknown>): ParsedTokens | undefined {
     refreshToken,
     tokenType: typeof token_type === 'string' && token_type ? token_type : 'bearer',
     expiresIn: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined,
+    // Only meaningful alongside a new refresh token; without one the caller keeps the old token and its expiry.
+    refreshTokenExpiresIn: refreshToken === undefined ? undefined : saneSeconds(fields.refresh_token_expires_in, MAX_REFRESH_TOKEN_LIFETIME_SECONDS),
     extra,
   };
+}
+
+/** A positive number of seconds up to `max`, as a JSON number or a decimal string (form answers); else undefined. */
+function saneSeconds(value: unknown, max: number): number | undefined {
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  return Number.isFinite(seconds) && seconds > 0 && seconds <= max ? seconds : undefined;
 }

@@ -9,6 +9,8 @@ export interface LinkRow {
   accessToken: string;
   refreshToken: string;
   expiry: Date | null;
+  /** When the refresh token itself expires; null when unknown. */
+  refreshTokenExpiry: Date | null;
   extra: Record<string, unknown> | null;
   failureReason: string;
   tokenVersion: number;
@@ -23,7 +25,7 @@ export interface LinkRow {
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
   oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, created_at, updated_at,
-  oauth_access_token_key_id, oauth_refresh_token_key_id`;
+  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry`;
 
 type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token';
 
@@ -53,6 +55,7 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     accessToken: readToken(r, 'oauth_access_token', cipher),
     refreshToken: readToken(r, 'oauth_refresh_token', cipher),
     expiry: r.oauth_expiry,
+    refreshTokenExpiry: r.oauth_refresh_token_expiry,
     extra: r.oauth_extra,
     failureReason: r.oauth_refresh_failure_reason,
     tokenVersion: Number(r.token_version),
@@ -82,16 +85,17 @@ export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher
   const { access, refresh } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `INSERT INTO external_auth_links AS l (provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
-       oauth_access_token_key_id, oauth_refresh_token_key_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT (provider_id, user_id) DO UPDATE SET
        oauth_access_token = EXCLUDED.oauth_access_token, oauth_refresh_token = EXCLUDED.oauth_refresh_token,
        oauth_access_token_key_id = EXCLUDED.oauth_access_token_key_id, oauth_refresh_token_key_id = EXCLUDED.oauth_refresh_token_key_id,
        oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra,
+       oauth_refresh_token_expiry = EXCLUDED.oauth_refresh_token_expiry,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
-    [key.providerId, key.userId, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId],
+    [key.providerId, key.userId, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId, tokens.refreshTokenExpiresAt ?? null],
   );
   return toRow(rows[0], cipher);
 }
@@ -108,17 +112,28 @@ export async function writeRotatedTokens(
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7,
-       oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9,
+       oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9, oauth_refresh_token_expiry = $10,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
-    [key.providerId, key.userId, expectedVersion, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId],
+    [
+      key.providerId,
+      key.userId,
+      expectedVersion,
+      access.value,
+      refresh.value,
+      tokens.expiresAt,
+      tokens.extra,
+      access.keyId,
+      refresh.keyId,
+      tokens.refreshTokenExpiresAt ?? null,
+    ],
   );
   return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
 
-/** Compare-and-set write of a permanent failure: clears the dead refresh token and records why. */
+/** Compare-and-set write of a permanent failure: clears the dead refresh token (and its expiry) and records why. */
 export async function writeRefreshFailure(
   pool: Pool,
   key: LinkKey,
@@ -128,7 +143,7 @@ export async function writeRefreshFailure(
 ): Promise<LinkRow | undefined> {
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
-       oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_failure_reason = $4,
+       oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_token_expiry = NULL, oauth_refresh_failure_reason = $4,
        exchange_unanswered_at = NULL, token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,

@@ -20,6 +20,7 @@ describe('classifyTokenAnswer: tokens', () => {
         refreshToken: 'ghr_r',
         tokenType: 'bearer',
         expiresIn: 28800,
+        refreshTokenExpiresIn: 15897600,
         extra: { expires_in: 28800, scope: 'repo', refresh_token_expires_in: 15897600 },
       },
     });
@@ -45,6 +46,40 @@ describe('classifyTokenAnswer: tokens', () => {
   it('an empty refresh_token counts as none, and a non-positive expires_in as unknown', () => {
     const verdict = classifyTokenAnswer(200, json(), JSON.stringify({ access_token: 'ghu_a', refresh_token: '', expires_in: 0 }));
     expect(verdict).toMatchObject({ kind: 'tokens', tokens: { refreshToken: undefined, expiresIn: undefined } });
+  });
+});
+
+describe('classifyTokenAnswer: refresh_token_expires_in', () => {
+  const refreshLifetime = (fields: Record<string, unknown>) => {
+    const verdict = classifyTokenAnswer(200, json(), JSON.stringify({ access_token: 'ghu_a', refresh_token: 'ghr_r', ...fields }));
+    if (verdict.kind !== 'tokens') throw new Error(`not tokens: ${verdict.kind}`);
+    return verdict.tokens.refreshTokenExpiresIn;
+  };
+
+  it('reads it from a form answer (text) as a number', () => {
+    const verdict = classifyTokenAnswer(200, form(), 'access_token=ghu_a&refresh_token=ghr_r&refresh_token_expires_in=15897600&token_type=bearer');
+    expect(verdict).toMatchObject({ kind: 'tokens', tokens: { refreshTokenExpiresIn: 15897600 } });
+  });
+
+  it('absent leaves it unknown', () => {
+    expect(refreshLifetime({})).toBeUndefined();
+  });
+
+  it.each([0, -5, 'soon', '', '12abc', '1e3', true, null, [600], { s: 600 }, Number.MAX_SAFE_INTEGER, 11 * 365 * 86400])(
+    'ignores an insane value %j',
+    (value) => {
+      expect(refreshLifetime({ refresh_token_expires_in: value })).toBeUndefined();
+    },
+  );
+
+  it('accepts a positive number, as JSON number or decimal text', () => {
+    expect(refreshLifetime({ refresh_token_expires_in: 600 })).toBe(600);
+    expect(refreshLifetime({ refresh_token_expires_in: '600' })).toBe(600);
+  });
+
+  it('is ignored when the answer has no new refresh token (the old token, and its expiry, stay)', () => {
+    const verdict = classifyTokenAnswer(200, json(), JSON.stringify({ access_token: 'ghu_a', refresh_token_expires_in: 600 }));
+    expect(verdict).toMatchObject({ kind: 'tokens', tokens: { refreshToken: undefined, refreshTokenExpiresIn: undefined } });
   });
 });
 

@@ -5,7 +5,7 @@ import { linkOptions, linkSchema, parse, print, UsageError, validated, withClien
 
 export const linkPutCommand: Command = {
   path: ['link', 'put'],
-  usage: 'link put --provider P --user U --access-token A --refresh-token R (--expires-in SECONDS | --expires-at ISO)',
+  usage: 'link put --provider P --user U --access-token A --refresh-token R (--expires-in SECONDS | --expires-at ISO) [--refresh-expires-in SECONDS]',
   summary: 'store a link as the OAuth callback would, clear any failure, tell a running workflow to reload',
   async run(args) {
     const { values } = parse(args, {
@@ -14,6 +14,7 @@ export const linkPutCommand: Command = {
       'refresh-token': { type: 'string' },
       'expires-in': { type: 'string' },
       'expires-at': { type: 'string' },
+      'refresh-expires-in': { type: 'string' },
       'token-type': { type: 'string' },
     });
     const input = validated(
@@ -22,6 +23,8 @@ export const linkPutCommand: Command = {
         refreshToken: z.string().min(1),
         expiresIn: z.coerce.number().int().positive().max(10 * 365 * 86400).optional(),
         expiresAt: z.iso.datetime({ offset: true }).optional(),
+        /** The refresh token's own lifetime (the provider's refresh_token_expires_in); unknown without it. */
+        refreshExpiresIn: z.coerce.number().int().positive().max(10 * 365 * 86400).optional(),
         tokenType: z.string().min(1).default('bearer'),
       }),
       {
@@ -31,6 +34,7 @@ export const linkPutCommand: Command = {
         refreshToken: values['refresh-token'],
         expiresIn: values['expires-in'],
         expiresAt: values['expires-at'],
+        refreshExpiresIn: values['refresh-expires-in'],
         tokenType: values['token-type'],
       },
     );
@@ -45,6 +49,7 @@ export const linkPutCommand: Command = {
         refreshToken: input.refreshToken,
         tokenType: input.tokenType,
         expiresAt: expiresAt.toISOString(),
+        refreshTokenExpiresAt: input.refreshExpiresIn === undefined ? null : new Date(Date.now() + input.refreshExpiresIn * 1000).toISOString(),
         extra: { token_type: input.tokenType, ...(lifetime > 0 ? { expires_in: lifetime } : {}) },
       }, cipher),
     );
