@@ -36,7 +36,11 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
         if (!ours) log.warn({ outcome: 'adopted', rowVersion: row.tokenVersion }, 'refresh was refused but the row changed meanwhile; adopting it');
         return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider) };
       }
-      const reason = describeFailure(provider.id, input.providerError, input.unansweredSince ? new Date(input.unansweredSince) : null);
+      const reason = describeFailure(provider.id, input.providerError, {
+        unansweredAt: input.unansweredSince ? new Date(input.unansweredSince) : null,
+        refreshTokenExpiry: row.refreshTokenExpiry,
+        now: new Date(),
+      });
       const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason, deps.cipher);
       if (written) {
         log.warn({ outcome: 'reauth_required', reason }, 'refresh token refused; link needs re-authentication');
@@ -47,8 +51,20 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
   };
 }
 
-function describeFailure(providerId: string, providerError: string, unansweredAt: Date | null): string {
-  const base = `refreshing the ${providerId} token failed with: ${providerError}; the user must re-authenticate`;
-  if (!unansweredAt) return base;
+/** The provider's clock may run ahead of ours, and our expiry is counted from when its answer arrived. */
+export const REFRESH_EXPIRY_SKEW_MS = 60_000;
+
+export function describeFailure(
+  providerId: string,
+  providerError: string,
+  facts: { unansweredAt: Date | null; refreshTokenExpiry: Date | null; now: Date },
+): string {
+  const { unansweredAt, refreshTokenExpiry: expiry, now } = facts;
+  const expired = expiry !== null && now.getTime() >= expiry.getTime() - REFRESH_EXPIRY_SKEW_MS;
+  const base = expired
+    ? `refresh token expired at ${expiry.toISOString()}; the ${providerId} provider answered ${providerError}; the user must re-authenticate`
+    : `refreshing the ${providerId} token failed with: ${providerError}; the user must re-authenticate`;
+  // A request sent after the token expired cannot have rotated it.
+  if (!unansweredAt || (expired && unansweredAt.getTime() >= expiry.getTime())) return base;
   return `${base}. An earlier exchange request was sent at ${unansweredAt.toISOString()} and its answer was never recorded (no answer, or the worker stopped), so the provider may have rotated the refresh token then`;
 }
