@@ -105,7 +105,7 @@ export function createActivityDeps(options: {
     http: createProviderHttpClient(),
     logger: options.logger,
     cipher,
-    metrics: createMetrics(pool),
+    metrics: createMetrics(pool, options.providers),
   };
 }
 

@@ -1,8 +1,10 @@
-// Prometheus metrics of the worker: refresh outcomes, provider latencies, retries by failure class, and
-// links needing re-authentication; the Temporal SDK's own metrics are appended on the same endpoint.
+// Prometheus metrics of the worker: refresh outcomes, provider latencies, retries by failure class, links
+// needing re-authentication and links whose refresh token expires soon; the Temporal SDK's own metrics are
+// appended on the same endpoint.
 import { createServer, type Server } from 'node:http';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProviderConfig } from '../providers/config.js';
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -18,7 +20,8 @@ export interface ExtauthMetrics {
   retries: Counter<'provider' | 'step' | 'class'>;
 }
 
-export function createMetrics(pool: Pool): ExtauthMetrics {
+/** `providers`: their refreshTokenWarnSeconds decide which refresh tokens count as expiring soon. */
+export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' | 'refreshTokenWarnSeconds'>[] = []): ExtauthMetrics {
   const registry = new Registry();
   const exchanges = new Counter({ name: 'extauth_exchanges_total', help: 'Token endpoint calls by outcome (exchanged, rejected, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
   const validations = new Counter({ name: 'extauth_validations_total', help: 'Validation calls by outcome (valid, rate_limited, invalid, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
@@ -35,6 +38,25 @@ export function createMetrics(pool: Pool): ExtauthMetrics {
         `SELECT provider_id, count(*)::int AS n FROM external_auth_links WHERE oauth_refresh_failure_reason <> '' GROUP BY provider_id`,
       );
       this.reset();
+      for (const row of rows) this.set({ provider: row.provider_id }, row.n);
+    },
+  });
+  new Gauge({
+    name: 'extauth_refresh_tokens_expiring',
+    help: "Links whose refresh token expires within the provider's refreshTokenWarnSeconds (or has expired) and not yet refused: the user should re-authenticate soon",
+    labelNames: ['provider'],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query(
+        `SELECT l.provider_id, count(*)::int AS n
+         FROM external_auth_links l JOIN unnest($1::text[], $2::int[]) AS p(id, warn_seconds) ON p.id = l.provider_id
+         WHERE l.oauth_refresh_failure_reason = '' AND l.oauth_refresh_token <> ''
+           AND l.oauth_refresh_token_expiry < now() + make_interval(secs => p.warn_seconds)
+         GROUP BY l.provider_id`,
+        [providers.map((p) => p.id), providers.map((p) => p.refreshTokenWarnSeconds)],
+      );
+      this.reset();
+      for (const p of providers) this.set({ provider: p.id }, 0);
       for (const row of rows) this.set({ provider: row.provider_id }, row.n);
     },
   });

@@ -44,6 +44,8 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'extauth_validations_total', { provider, outcome: 'valid' })).toBe(1);
     expect(sample(text, 'extauth_exchange_duration_seconds_count', { provider, outcome: 'exchanged' })).toBe(1);
     expect(sample(text, 'extauth_links_reauth_required', { provider })).toBe(1);
+    // No refresh-token expiry known for these links: the configured provider reports 0, not nothing.
+    expect(sample(text, 'extauth_refresh_tokens_expiring', { provider })).toBe(0);
     for (const token of world.provider.issuedTokens()) expect(text).not.toContain(token);
   });
 });
