@@ -18,10 +18,12 @@ import {
   describeUpdate,
   getTokenUpdate,
   MAX_MIN_VALID_SECONDS,
+  MAX_WAIT_SECONDS,
   refreshNowUpdate,
   relinkedSignal,
   requestRefreshSignal,
   statusQuery,
+  touchedSignal,
   type CachedToken,
   type LinkWorkflowInput,
 } from '../workflows/messages.js';
@@ -98,24 +100,40 @@ export class ExtauthClient {
   private readonly reads: WorkflowClient;
   /** getToken calls in flight in this process, by link and margin: concurrent callers share one. */
   private readonly inflight = new Map<string, Promise<TokenGrant>>();
+  /** Links with a `touched` signal on its way. */
+  private readonly touching = new Set<string>();
 
-  /** A usable access token, refreshed if it has less than `minValidSeconds` left. Rejects with ExtauthError (never throws synchronously). */
-  async getToken({ provider, user, minValidSeconds = DEFAULT_MIN_VALID_SECONDS }: LinkRef & { minValidSeconds?: number }): Promise<TokenGrant> {
+  /**
+   * A usable access token, refreshed if it has less than `minValidSeconds` left. With `waitSeconds`, a link that
+   * needs re-authentication makes the call wait (without polling) until the user re-links or the time is up.
+   * Rejects with ExtauthError (never throws synchronously).
+   */
+  async getToken({
+    provider,
+    user,
+    minValidSeconds = DEFAULT_MIN_VALID_SECONDS,
+    waitSeconds = 0,
+  }: LinkRef & { minValidSeconds?: number; waitSeconds?: number }): Promise<TokenGrant> {
     if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
       throw new ExtauthError('invalid_request', `minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
     }
-    const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}`;
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+      throw new ExtauthError('invalid_request', `waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`);
+    }
+    const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}|${waitSeconds}`;
     let call = this.inflight.get(id);
     if (!call) {
-      call = this.withRequestDeadline(() => this.fetchToken({ provider, user }, minValidSeconds)).finally(() => this.inflight.delete(id));
+      call = this.withRequestDeadline(() => this.fetchToken({ provider, user }, minValidSeconds, waitSeconds), waitSeconds * 1000).finally(() =>
+        this.inflight.delete(id),
+      );
       this.inflight.set(id, call);
     }
     return call;
   }
 
   /** An agent never waits forever: past the deadline every call gives up and the request fails as unavailable. */
-  private async withRequestDeadline<T>(fn: () => Promise<T>): Promise<T> {
-    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  private async withRequestDeadline<T>(fn: () => Promise<T>, extraMs = 0): Promise<T> {
+    const timeoutMs = (this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) + extraMs;
     const deadline = Date.now() + timeoutMs;
     try {
       return await this.temporal.withDeadline(deadline, fn);
@@ -129,15 +147,31 @@ export class ExtauthClient {
   }
 
   /** The open run's token if it is validated and fresh enough by this host's clock, else the getToken update. */
-  private async fetchToken(link: LinkRef, minValidSeconds: number): Promise<TokenGrant> {
+  private async fetchToken(link: LinkRef, minValidSeconds: number, waitSeconds: number): Promise<TokenGrant> {
     const cached = await this.cachedToken(link);
-    if (cached && freshEnough(cached, minValidSeconds, Date.now())) return cached.grant;
+    if (cached && freshEnough(cached, minValidSeconds, Date.now())) {
+      this.touchIfDue(link, cached);
+      return cached.grant;
+    }
     // Turned away by the in-flight limit: other agents' refresh may have produced the token meanwhile.
     const recheck = async () => {
       const again = await this.cachedToken(link);
       return again && freshEnough(again, minValidSeconds, Date.now()) ? again.grant : undefined;
     };
-    return this.updateWithStart(link, getTokenUpdate, [{ minValidSeconds }], recheck);
+    return this.updateWithStart(link, getTokenUpdate, [waitSeconds ? { minValidSeconds, waitSeconds } : { minValidSeconds }], recheck);
+  }
+
+  /** Reads through the query leave no trace in the run: tell it now and then that the link is still in use. */
+  private touchIfDue(link: LinkRef, cached: CachedToken): void {
+    if (!cached.touchAfter || Date.now() < Date.parse(cached.touchAfter)) return;
+    const id = linkWorkflowId(toKey(link));
+    if (this.touching.has(id)) return;
+    this.touching.add(id);
+    this.temporal.workflow
+      .getHandle(id)
+      .signal(touchedSignal)
+      .catch(() => undefined) // best effort: the next read tries again
+      .finally(() => this.touching.delete(id));
   }
 
   private async cachedToken(link: LinkRef): Promise<CachedToken | null> {

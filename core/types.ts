@@ -48,7 +48,8 @@ export interface RefreshSchedule {
   refreshTokenWarnSeconds: number;
 }
 
-export type LinkState = 'ok' | 'refreshing' | 'degraded' | 'reauth_required';
+/** `refresh_expiring`: usable, but the refresh token itself expires within the provider's warning window. */
+export type LinkState = 'ok' | 'refreshing' | 'degraded' | 'refresh_expiring' | 'reauth_required';
 export type Validation = 'valid' | 'unvalidated' | 'rejected';
 
 /** The answer an agent gets. */
@@ -68,6 +69,8 @@ export interface LinkCounters {
   validations: number;
   adoptedFromRow: number;
   failedRequests: number;
+  /** Refreshes the run started on its own (ahead of expiry or keep-alive), included in `refreshes`. */
+  proactiveRefreshes: number;
 }
 
 /** What operators see: state and fingerprints, never a token. */
@@ -83,5 +86,11 @@ export interface LinkStatus {
   lastRefreshedAt: string | null;
   accessTokenFingerprint: string | null;
   refreshTokenFingerprint: string | null;
+  /** When the refresh token itself expires, when known. */
+  refreshTokenExpiresAt: string | null;
+  /** When the run will refresh on its own next (proactive or keep-alive), if it will. */
+  nextProactiveRefreshAt: string | null;
+  /** Agents waiting for the user to re-authenticate (`token --wait`). */
+  waitingForRelink: number;
   counters: LinkCounters;
 }

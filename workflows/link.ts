@@ -24,14 +24,17 @@ import {
   describeUpdate,
   getTokenUpdate,
   MAX_MIN_VALID_SECONDS,
+  MAX_WAIT_SECONDS,
   refreshNowUpdate,
   relinkedSignal,
   requestRefreshSignal,
   statusQuery,
+  touchedSignal,
   type GetTokenRequest,
   type LinkWorkflowInput,
 } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt } from './schedule.js';
 import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 import { currentDetails, linkState, linkStatus, type LinkView } from './view.js';
 
@@ -51,8 +54,25 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   /** Validation answered 'not_checked' (the provider has no validateUrl): later refreshes of this run skip it. */
   let validationUnchecked = false;
   let refreshing: Promise<void> | undefined;
-  let lastTouched = Date.now();
-  const counters: LinkCounters = { requests: 0, refreshes: 0, exchanges: 0, validations: 0, adoptedFromRow: 0, failedRequests: 0, ...input.carried?.counters };
+  const runStartedAt = Date.now();
+  let lastTouched = input.carried?.lastTouched ?? runStartedAt;
+  /** Bumped when a re-link's reload completes: agents waiting for re-authentication look again. */
+  let relinks = 0;
+  let waitingForRelink = 0;
+  let proactiveFailures = 0;
+  let proactiveRetryAt: number | undefined;
+  /** Token version whose coming refresh-token expiry was already logged. */
+  let warnedExpiryVersion: number | undefined;
+  const counters: LinkCounters = {
+    requests: 0,
+    refreshes: 0,
+    exchanges: 0,
+    validations: 0,
+    adoptedFromRow: 0,
+    failedRequests: 0,
+    proactiveRefreshes: 0,
+    ...input.carried?.counters,
+  };
 
   // Every operation that reads or writes the row runs in this chain, one after another.
   let tail: Promise<unknown> = Promise.resolve();
@@ -183,24 +203,58 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: link!.expiresAt, username, password };
   }
 
-  async function serveToken({ minValidSeconds }: GetTokenRequest): Promise<TokenGrant> {
+  async function serveOnce(minValidSeconds: number): Promise<TokenGrant> {
+    if (!refreshing) {
+      await ensureLoaded();
+      if (!refreshing && usable(minValidSeconds)) return grant();
+      if (!link!.hasRefreshToken) throw reauthRequired();
+    }
+    await sharedRefresh(false);
+    return grant(minValidSeconds);
+  }
+
+  async function serveToken({ minValidSeconds, waitSeconds = 0 }: GetTokenRequest): Promise<TokenGrant> {
     counters.requests++;
     lastTouched = Date.now();
-    try {
-      if (!refreshing) {
-        await ensureLoaded();
-        if (!refreshing && usable(minValidSeconds)) return grant();
-        if (!link!.hasRefreshToken) throw reauthRequired();
+    const waitUntil = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const relinksSeen = relinks;
+      let failure: unknown;
+      try {
+        return await serveOnce(minValidSeconds);
+      } catch (err) {
+        failure = toAgentFailure(err);
       }
-      await sharedRefresh(false);
-      return grant(minValidSeconds);
-    } catch (err) {
-      counters.failedRequests++;
-      throw toAgentFailure(err);
+      if (!(failure instanceof ApplicationFailure) || failure.type !== 'reauth_required' || Date.now() >= waitUntil) {
+        counters.failedRequests++;
+        throw failure;
+      }
+      // No polling: the relinked signal's reload bumps `relinks` and wakes this handler.
+      waitingForRelink++;
+      publish();
+      const relinked = await condition(() => relinks !== relinksSeen, waitUntil - Date.now());
+      waitingForRelink--;
+      publish();
+      if (!relinked) {
+        counters.failedRequests++;
+        throw agentFailure('reauth_required', `${failure.message} (waited ${waitSeconds} s; the user did not re-authenticate)`);
+      }
     }
   }
 
-  const view = (): LinkView => ({ key, link, validation, lastError, refreshing: refreshing !== undefined, counters });
+  const nextProactiveRefresh = () =>
+    refreshing ? undefined : proactiveRefreshDue({ link, lastTouched, retryAt: proactiveRetryAt, since: runStartedAt });
+  const view = (): LinkView => ({
+    key,
+    link,
+    validation,
+    lastError,
+    refreshing: refreshing !== undefined,
+    counters,
+    now: Date.now(),
+    nextProactiveRefreshAt: nextProactiveRefresh(),
+    waitingForRelink,
+  });
 
   /** Search attributes on state changes (one history event each), current details for the Web UI always. */
   let publishedState: LinkState | undefined;
@@ -224,9 +278,12 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const status = (): LinkStatus => linkStatus(view());
 
   setHandler(getTokenUpdate, serveToken, {
-    validator: ({ minValidSeconds }) => {
+    validator: ({ minValidSeconds, waitSeconds = 0 }) => {
       if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
         throw new RangeError(`minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
+      }
+      if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+        throw new RangeError(`waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`);
       }
     },
   });
@@ -254,27 +311,97 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     serialized(async () => {
       validation = 'valid';
       await load();
+      proactiveFailures = 0;
+      proactiveRetryAt = undefined;
+      relinks++;
     }).catch((err) => {
       warn('reloading the re-linked row failed', failureMessage(err));
       publish();
     });
   });
+  setHandler(touchedSignal, () => {
+    lastTouched = Date.now();
+  });
   setHandler(statusQuery, status);
   // Read-only (no command, no history event): safe to add to running and replayed runs.
   setHandler(cachedTokenQuery, () => {
     if (refreshing || pendingOps > 0 || !link?.accessToken || !link.hasRefreshToken || validation !== 'valid' || lastError) return null;
-    return { grant: grant(), expiresAt: link.expiresAt, lifetimeSeconds: link.lifetimeSeconds };
+    const schedule = link.schedule;
+    const touchAfter = schedule && schedule.refreshAheadSeconds > 0 ? new Date(lastTouched + (schedule.activeWindowSeconds * 1000) / 2).toISOString() : null;
+    return { grant: grant(), expiresAt: link.expiresAt, lifetimeSeconds: link.lifetimeSeconds, touchAfter };
   });
 
-  // Idle runs finish and long ones continue as new, so history stays bounded. Updates that arrive in
-  // the same activation as the timer run their handlers first and push lastTouched forward.
+  /** A refresh nobody asked for: failures are logged by refresh() and retried later with backoff, never thrown. */
+  function refreshOnOwn(): void {
+    counters.proactiveRefreshes++;
+    sharedRefresh(false).then(
+      () => {
+        proactiveFailures = 0;
+        proactiveRetryAt = undefined;
+      },
+      () => {
+        proactiveFailures++;
+        proactiveRetryAt = Date.now() + proactiveRetryDelayMs(proactiveFailures);
+        publish();
+      },
+    );
+  }
+
+  /** When the coming refresh-token expiry should be logged, unless it already was for this token version. */
+  function pendingExpiryWarning(): number | undefined {
+    return link && warnedExpiryVersion !== link.version ? refreshExpiryWarningAt(link) : undefined;
+  }
+
+  function warnRefreshTokenExpiry(): void {
+    warnedExpiryVersion = link!.version;
+    log.warn('refresh token expires soon; the user must re-authenticate before then unless a refresh renews it', {
+      provider: key.providerId,
+      link: key.userId,
+      refreshTokenExpiresAt: link!.refreshTokenExpiresAt,
+      tokenVersion: link!.version,
+    });
+    publish();
+  }
+
+  // Idle runs finish and long ones continue as new, so history stays bounded. A link with a schedule (proactive
+  // refresh, keep-alive, refresh-token expiry) also wakes for it; a run without one behaves as before schedules
+  // existed. Updates that arrive in the same activation as the timer run their handlers first and push
+  // lastTouched forward.
   for (;;) {
+    const due = nextProactiveRefresh();
+    if (due !== undefined && due <= Date.now()) {
+      refreshOnOwn();
+      continue;
+    }
+    const warnAt = pendingExpiryWarning();
+    if (warnAt !== undefined && warnAt <= Date.now()) {
+      warnRefreshTokenExpiry();
+      continue;
+    }
     const idleLeft = tuning.idleFinishMs - (Date.now() - lastTouched);
-    if (idleLeft <= 0 && !refreshing && allHandlersFinished()) return;
-    const suggested = await condition(() => workflowInfo().continueAsNewSuggested, Math.max(idleLeft, 1_000));
-    if (suggested) {
+    const openUntil = activeUntil({ link, lastTouched }) ?? -Infinity;
+    if (due === undefined && idleLeft <= 0 && openUntil <= Date.now() && !refreshing && allHandlersFinished()) return;
+    // Re-planned when a refresh ends or a re-link changes the plan; not on every refresh start (each re-plan is a new timer).
+    const plan = () => `${nextProactiveRefresh()}|${pendingExpiryWarning()}`;
+    const planned = plan();
+    const wasRefreshing = refreshing !== undefined;
+    // Runs recorded before schedules existed never have one, so they wake exactly as they did.
+    const scheduled = () => link?.schedule !== undefined;
+    const replan = () => scheduled() && !refreshing && (wasRefreshing || plan() !== planned);
+    const idleWake = Math.max(Date.now() + Math.max(idleLeft, scheduled() && wasRefreshing ? 60_000 : 1_000), openUntil);
+    const wakeAt = Math.min(due ?? Infinity, warnAt ?? Infinity, due === undefined ? idleWake : Infinity);
+    const woke = await condition(() => continueAsNewDue() || replan(), Math.max(wakeAt - Date.now(), 1));
+    if (woke && continueAsNewDue()) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation } });
+      return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation, lastTouched } });
     }
   }
 }
+
+/** The server's suggestion, or our own bound for runs that stay open on timers for days. */
+function continueAsNewDue(): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+}
+
+const MAX_HISTORY_EVENTS = 2_000;

@@ -7,15 +7,23 @@ export interface LinkWorkflowInput extends LinkKey {
   /** Overrides of the default timeouts and budgets (tests shorten them). */
   tuning?: Partial<Tuning>;
   /** Carried over continue-as-new so operators keep seeing totals. */
-  carried?: { counters?: Partial<LinkStatus['counters']>; validation?: LinkStatus['validation'] };
+  carried?: {
+    counters?: Partial<LinkStatus['counters']>;
+    validation?: LinkStatus['validation'];
+    /** Epoch ms of the last request, so a continued run keeps the link's activity window. */
+    lastTouched?: number;
+  };
 }
 
 export interface GetTokenRequest {
   /** The token must stay valid at least this long; capped to half the token's own lifetime. */
   minValidSeconds: number;
+  /** When the link needs re-authentication, wait this long for the user to re-link instead of failing at once. */
+  waitSeconds?: number;
 }
 
 export const MAX_MIN_VALID_SECONDS = 24 * 3600;
+export const MAX_WAIT_SECONDS = 24 * 3600;
 
 export const getTokenUpdate = defineUpdate<TokenGrant, [GetTokenRequest]>('getToken');
 /** Forces an exchange even if the token is fresh, and answers with the resulting status. */
@@ -25,6 +33,8 @@ export const describeUpdate = defineUpdate<LinkStatus, []>('describe');
 export const requestRefreshSignal = defineSignal<[]>('requestRefresh');
 /** Sent after the user re-authenticated and the row was rewritten: reload it, clear the failure. */
 export const relinkedSignal = defineSignal<[]>('relinked');
+/** An agent still uses the link (it reads through the cachedToken query, which cannot record that): keep it active. */
+export const touchedSignal = defineSignal<[]>('touched');
 export const statusQuery = defineQuery<LinkStatus>('status');
 
 /** What the open run holds, for fresh reads without an update: the caller checks expiry with its own clock. */
@@ -32,6 +42,8 @@ export interface CachedToken {
   grant: TokenGrant;
   expiresAt: string | null;
   lifetimeSeconds: number | null;
+  /** ISO time after which a client reading this should send `touched` so the run keeps refreshing ahead. */
+  touchAfter?: string | null;
 }
 /** Null whenever only the getToken update may answer: refreshing, not validated, failed, or nothing loaded. */
 export const cachedTokenQuery = defineQuery<CachedToken | null>('cachedToken');

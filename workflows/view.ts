@@ -1,5 +1,6 @@
 // What operators see of a link: its state, status and the Web UI's current details. Pure functions.
 import type { LinkCounters, LinkKey, LinkSnapshot, LinkState, LinkStatus, Validation } from '../core/types.js';
+import { refreshExpiryWarningAt } from './schedule.js';
 
 export interface LinkView {
   key: LinkKey;
@@ -8,12 +9,18 @@ export interface LinkView {
   lastError: string;
   refreshing: boolean;
   counters: LinkCounters;
+  /** Workflow time of this view. */
+  now: number;
+  nextProactiveRefreshAt: number | undefined;
+  waitingForRelink: number;
 }
 
-export function linkState({ link, validation, lastError, refreshing }: LinkView): LinkState {
+export function linkState({ link, validation, lastError, refreshing, now }: LinkView): LinkState {
   if (link && !link.hasRefreshToken && link.failureReason) return 'reauth_required';
   if (refreshing) return 'refreshing';
-  return validation !== 'valid' || lastError ? 'degraded' : 'ok';
+  if (validation !== 'valid' || lastError) return 'degraded';
+  const warnAt = refreshExpiryWarningAt(link);
+  return warnAt !== undefined && now >= warnAt ? 'refresh_expiring' : 'ok';
 }
 
 export function linkStatus(view: LinkView): LinkStatus {
@@ -29,6 +36,9 @@ export function linkStatus(view: LinkView): LinkStatus {
     lastRefreshedAt: link?.lastRefreshedAt ?? null,
     accessTokenFingerprint: link?.accessTokenFingerprint ?? null,
     refreshTokenFingerprint: link?.refreshTokenFingerprint ?? null,
+    refreshTokenExpiresAt: link?.refreshTokenExpiresAt ?? null,
+    nextProactiveRefreshAt: view.nextProactiveRefreshAt === undefined ? null : new Date(view.nextProactiveRefreshAt).toISOString(),
+    waitingForRelink: view.waitingForRelink,
     counters: view.counters,
   };
 }
@@ -39,9 +49,12 @@ export function currentDetails(view: LinkView): string {
   return [
     `**${linkState(view)}** · link \`${key.providerId}/${key.userId}\``,
     `expires: ${link?.expiresAt ?? 'unknown'} · last refresh: ${link?.lastRefreshedAt ?? 'never'} · token version ${link?.version ?? '-'}`,
+    link?.refreshTokenExpiresAt ? `refresh token expires: ${link.refreshTokenExpiresAt}` : '',
+    view.nextProactiveRefreshAt !== undefined ? `next refresh on its own: ${new Date(view.nextProactiveRefreshAt).toISOString()}` : '',
+    view.waitingForRelink ? `agents waiting for re-authentication: ${view.waitingForRelink}` : '',
     link?.failureReason ? `failure: ${link.failureReason}` : '',
     view.lastError ? `last error: ${view.lastError}` : '',
-    `requests ${counters.requests} · refreshes ${counters.refreshes} · validations ${counters.validations}`,
+    `requests ${counters.requests} · refreshes ${counters.refreshes} (${counters.proactiveRefreshes} on its own) · validations ${counters.validations}`,
   ]
     .filter(Boolean)
     .join('\n\n');

@@ -66,3 +66,11 @@ export async function withPool<T>(fn: (pool: pg.Pool) => Promise<T>, databaseUrl
     await pool.end();
   }
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** "90", "90s", "15m", "1h30m", "2d" → whole seconds; anything else is refused with the accepted forms. */
+export const durationSeconds = z
+  .string()
+  .regex(/^(\d{1,9}|(\d{1,9}[smhd])+)$/, 'a duration such as 90, 90s, 15m, 1h30m or 2d')
+  .transform((text) => (/^\d+$/.test(text) ? Number(text) : [...text.matchAll(/(\d+)([smhd])/g)].reduce((sum, [, n, unit]) => sum + Number(n) * DURATION_UNITS[unit!]!, 0)));

@@ -4,7 +4,7 @@ import { linkWorkflowId } from '../../core/ids.js';
 import { ExtauthProvider, ExtauthState } from '../../workflows/search-attributes.js';
 import { EXIT, linkOptions, linkSchema, parse, print, UsageError, validated, withClient, withPool, type Command } from './args.js';
 
-const STATES = ['ok', 'refreshing', 'degraded', 'reauth_required', 'idle'] as const;
+const STATES = ['ok', 'refreshing', 'degraded', 'refresh_expiring', 'reauth_required', 'idle'] as const;
 
 interface LinkLine {
   provider: string;

@@ -1,16 +1,16 @@
 import { z } from 'zod';
-import { MAX_MIN_VALID_SECONDS } from '../../workflows/messages.js';
+import { MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../../workflows/messages.js';
 import { DEFAULT_MIN_VALID_SECONDS } from '../index.js';
-import { EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
+import { durationSeconds, EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
 
 export const tokenCommand: Command = {
   path: ['token'],
-  usage: 'token --provider P --user U [--min-valid SECONDS] [--json]',
-  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30)',
+  usage: 'token --provider P --user U [--min-valid SECONDS] [--wait DURATION] [--json]',
+  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30); --wait: if the user must re-authenticate, wait up to DURATION (e.g. 10m) for it',
   async run(args) {
-    const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' } });
+    const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' }, wait: { type: 'string' } });
     const link = validated(linkSchema, values);
-    const { minValid } = validated(
+    const { minValid, wait } = validated(
       // Digits only: Number() would read "" as 0 and "0x10" as 16.
       z.object({
         minValid: z
@@ -19,10 +19,11 @@ export const tokenCommand: Command = {
           .transform(Number)
           .pipe(z.number().max(MAX_MIN_VALID_SECONDS))
           .default(DEFAULT_MIN_VALID_SECONDS),
+        wait: durationSeconds.pipe(z.number().max(MAX_WAIT_SECONDS, `at most ${MAX_WAIT_SECONDS / 3600}h`)).default(0),
       }),
-      { minValid: values['min-valid'] },
+      { minValid: values['min-valid'], wait: values.wait },
     );
-    const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid }));
+    const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid, waitSeconds: wait }));
     print(values.json ? grant : grant.accessToken);
     return EXIT.ok;
   },

@@ -1,0 +1,127 @@
+// A link's run refreshes ahead of expiry with a durable timer, so agents in steady state never wait on the
+// provider; links nobody asks for go quiet; keep-alive providers still get their idle refresh tokens used.
+import { describe, expect, it } from 'vitest';
+import { linkWorkflowId } from '../core/ids.js';
+import { statusQuery } from '../workflows/messages.js';
+import { until } from './support/helpers.js';
+import { uniqueUser, useWorld, type World } from './support/world.js';
+
+const LIFETIME_SECONDS = 12;
+const AHEAD_SECONDS = 4;
+
+// Refresh 4 s ahead; every token the fake issues lives 12 s.
+const ahead = useWorld({ provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS }, providerConfig: { refreshAheadSeconds: AHEAD_SECONDS } });
+// Same, but a link counts as active for 3 s after a request, and idle runs finish after 1 s.
+const shortWindow = useWorld({
+  tuning: { idleFinishMs: 1_000 },
+  provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS },
+  providerConfig: { refreshAheadSeconds: AHEAD_SECONDS, activeWindowSeconds: 3 },
+});
+// A provider that expires idle refresh tokens: use them every 3 s even when nobody asks, never refresh ahead.
+const keepAlive = useWorld({
+  tuning: { idleFinishMs: 1_000 },
+  providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 3, activeWindowSeconds: 1 },
+});
+
+const tokenCalls = (world: World, user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runStatus(world: World, user: string): Promise<string> {
+  return (await world.temporal.workflow.getHandle(linkWorkflowId(world.key(user))).describe()).status.name;
+}
+
+describe('proactive refresh', () => {
+  it('refreshes before expiry with no agent asking, and the next agent is served the new token without an exchange', async () => {
+    const user = uniqueUser('ahead');
+    const seeded = await ahead.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 8 });
+    const seededExpiry = Date.now() + 8_000;
+
+    const first = await ahead.client.getToken({ provider: ahead.providerId, user, minValidSeconds: 1 });
+    expect(first.accessToken).toBe(seeded.accessToken);
+    expect(tokenCalls(ahead, user)).toBe(0);
+
+    // Nobody asks again: the run's timer fires about 4 s before the seeded token expires.
+    await until(() => tokenCalls(ahead, user) >= 1, 20_000, 'a refresh nobody asked for');
+    await until(async () => (await ahead.row(user)).refreshToken === ahead.provider.liveRefreshToken(user), 10_000, 'the rotated token saved');
+    const row = await ahead.row(user);
+    expect(row.lastRefreshedAt!.getTime()).toBeLessThan(seededExpiry);
+    expect(row.refreshToken).toBe(ahead.provider.liveRefreshToken(user));
+    await until(async () => (await ahead.client.peekStatus({ provider: ahead.providerId, user }))?.state === 'ok', 10_000, 'validated');
+
+    const callsBefore = tokenCalls(ahead, user);
+    const next = await ahead.client.getToken({ provider: ahead.providerId, user, minValidSeconds: 1 });
+    expect(next.accessToken).not.toBe(seeded.accessToken);
+    expect(ahead.provider.isAccessTokenValid(next.accessToken)).toBe(true);
+    expect(tokenCalls(ahead, user)).toBe(callsBefore);
+
+    const status = await ahead.client.peekStatus({ provider: ahead.providerId, user });
+    expect(status?.counters.proactiveRefreshes).toBeGreaterThanOrEqual(1);
+    expect(status?.nextProactiveRefreshAt).not.toBeNull();
+  });
+
+  it('keeps refreshing on its own, once per token (no storm), while the link stays active', async () => {
+    const user = uniqueUser('steady');
+    await ahead.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 6 });
+    await ahead.client.getToken({ provider: ahead.providerId, user, minValidSeconds: 1 });
+
+    // Each 12 s token is refreshed about 8 s after it was issued: within 20 s, 2 or 3 refreshes, not more.
+    await sleep(20_000);
+    const calls = tokenCalls(ahead, user);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(3);
+    expect((await ahead.row(user)).refreshToken).toBe(ahead.provider.liveRefreshToken(user));
+    const status = await ahead.client.peekStatus({ provider: ahead.providerId, user });
+    expect(status?.counters.proactiveRefreshes).toBe(calls);
+    expect(status?.counters.requests).toBe(1);
+  });
+
+  it('a link nobody asked for within the active window is not refreshed, and its run finishes', async () => {
+    const user = uniqueUser('abandoned');
+    await shortWindow.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 8 });
+    await shortWindow.client.getToken({ provider: shortWindow.providerId, user, minValidSeconds: 1 });
+
+    // Due 4 s from now, but the link went quiet after 3 s: no provider traffic, and the run closes.
+    await until(async () => (await runStatus(shortWindow, user)) === 'COMPLETED', 20_000, 'the idle run finishing');
+    await sleep(Math.max(0, 9_000));
+    expect(tokenCalls(shortWindow, user)).toBe(0);
+  });
+
+  it('reads through the query fast path keep the link active (touched signal), so it is still refreshed ahead', async () => {
+    const user = uniqueUser('reader');
+    const seeded = await shortWindow.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 8 });
+    const tokens = new Set<string>();
+    const started = Date.now();
+    // An agent reading every 500 ms, always content with 1 s left: it never makes the run refresh by itself.
+    while (Date.now() - started < 9_000) {
+      const grant = await shortWindow.client.getToken({ provider: shortWindow.providerId, user, minValidSeconds: 1 });
+      expect(shortWindow.provider.isAccessTokenValid(grant.accessToken)).toBe(true);
+      tokens.add(grant.accessToken);
+      await sleep(500);
+    }
+    expect(tokens.has(seeded.accessToken)).toBe(true);
+    expect(tokens.size).toBeGreaterThanOrEqual(2);
+    const handle = shortWindow.temporal.workflow.getHandle(linkWorkflowId(shortWindow.key(user)));
+    const status = await handle.query(statusQuery);
+    // One run throughout: the touches kept it open (without them it would close 3 s after the first request).
+    const runs: string[] = [];
+    for await (const info of shortWindow.temporal.workflow.list({ query: `WorkflowId = '${linkWorkflowId(shortWindow.key(user))}'` })) runs.push(info.runId);
+    expect(runs).toHaveLength(1);
+    expect(status.counters.requests).toBe(1);
+    expect(status.counters.proactiveRefreshes).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('keep-alive', () => {
+  it('an idle link of a keep-alive provider is refreshed every keepAliveSeconds with nobody asking, and its run stays open', async () => {
+    const user = uniqueUser('keepalive');
+    await keepAlive.seedLink(user, { expiresInSeconds: 3_600 });
+    await keepAlive.client.status({ provider: keepAlive.providerId, user });
+
+    await until(() => tokenCalls(keepAlive, user) >= 2, 20_000, 'two keep-alive refreshes');
+    expect(await runStatus(keepAlive, user)).toBe('RUNNING');
+    await until(async () => (await keepAlive.row(user)).refreshToken === keepAlive.provider.liveRefreshToken(user), 10_000, 'row = live token');
+    const status = await keepAlive.client.peekStatus({ provider: keepAlive.providerId, user });
+    expect(status?.counters.requests).toBe(0);
+    expect(status?.counters.proactiveRefreshes).toBeGreaterThanOrEqual(2);
+  });
+});

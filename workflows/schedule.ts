@@ -1,0 +1,69 @@
+// When a link's run should act without being asked: proactive refresh, keep-alive, refresh-token expiry warning.
+// Pure functions of the run's state and the workflow clock, so the run and its tests agree.
+import type { LinkSnapshot } from '../core/types.js';
+
+export interface ScheduleInput {
+  link: LinkSnapshot | undefined;
+  /** Workflow time (ms) of the last agent request, touch or re-link. */
+  lastTouched: number;
+  /** Set after a proactive refresh failed: no proactive attempt before it. */
+  retryAt: number | undefined;
+  /** When the run started: keep-alive counts from it when the link was never refreshed. */
+  since: number;
+}
+
+/**
+ * Epoch ms at which the run should refresh on its own, or undefined when it should not. Proactive refresh runs
+ * only for active links (asked for within the window) and is due `refreshAheadSeconds` before expiry, capped at
+ * half the token's lifetime so short-lived tokens are not refreshed on every wake. Keep-alive refreshes an idle
+ * link's refresh token at least every `keepAliveSeconds`, and before the refresh token itself expires.
+ */
+export function proactiveRefreshDue({ link, lastTouched, retryAt, since }: ScheduleInput): number | undefined {
+  const schedule = link?.schedule;
+  if (!link || !schedule || !link.hasRefreshToken) return undefined;
+  const candidates: number[] = [];
+
+  const active = activeUntil({ link, lastTouched });
+  if (active !== undefined) {
+    const aheadMs = Math.min(schedule.refreshAheadSeconds, link.lifetimeSeconds ? link.lifetimeSeconds / 2 : Infinity) * 1000;
+    const due = Date.parse(link.expiresAt!) - aheadMs;
+    if (due < active) candidates.push(due);
+  }
+  if (schedule.keepAliveSeconds > 0) {
+    const base = link.lastRefreshedAt ? Date.parse(link.lastRefreshedAt) : since;
+    candidates.push(base + schedule.keepAliveSeconds * 1000);
+    const refreshExpiry = refreshTokenExpiry(link);
+    if (refreshExpiry !== undefined) {
+      const lifeLeft = refreshExpiry - base;
+      candidates.push(refreshExpiry - Math.min(schedule.refreshAheadSeconds * 1000 || 300_000, lifeLeft / 2));
+    }
+  }
+  if (candidates.length === 0) return undefined;
+  return Math.max(Math.min(...candidates), retryAt ?? -Infinity);
+}
+
+/**
+ * While a link with proactive refresh is active, its run stays open until this time even with nothing due yet, so
+ * agents' touches reach it and it can refresh ahead when the token nears expiry.
+ */
+export function activeUntil({ link, lastTouched }: Pick<ScheduleInput, 'link' | 'lastTouched'>): number | undefined {
+  const schedule = link?.schedule;
+  if (!link?.hasRefreshToken || !link.expiresAt || !schedule || schedule.refreshAheadSeconds === 0) return undefined;
+  return lastTouched + schedule.activeWindowSeconds * 1000;
+}
+
+/** Epoch ms from which the link counts as `refresh_expiring`, when its refresh token's expiry is known. */
+export function refreshExpiryWarningAt(link: LinkSnapshot | undefined): number | undefined {
+  const expiry = link?.hasRefreshToken ? refreshTokenExpiry(link) : undefined;
+  if (expiry === undefined || !link?.schedule) return undefined;
+  return expiry - link.schedule.refreshTokenWarnSeconds * 1000;
+}
+
+function refreshTokenExpiry(link: LinkSnapshot): number | undefined {
+  return link.refreshTokenExpiresAt ? Date.parse(link.refreshTokenExpiresAt) : undefined;
+}
+
+/** After the nth failed proactive refresh in a row: 30 s, 1 min, 2 min … at most 30 min (agents still refresh on demand). */
+export function proactiveRetryDelayMs(failuresInARow: number): number {
+  return Math.min(30_000 * 2 ** Math.max(0, failuresInARow - 1), 30 * 60_000);
+}
