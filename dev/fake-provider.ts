@@ -2,11 +2,12 @@
  * A fake GitHub-App-style OAuth2 provider: a rotating refresh-token endpoint
  * (`POST /login/oauth/access_token`) and a token validation endpoint (`GET /user`),
  * with injectable faults so tests can reproduce every awkward provider behaviour.
+ * The `flavor` option makes it behave as GitLab, Bitbucket, Microsoft Entra or Google instead (dev/fake-flavors.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FLAVORS, quotaHeaders, randomBase62, type FakeFlavor, type FieldValue, type FlavorName } from './fake-flavors.js';
 
 export type FakeFault =
   | { kind: 'status'; status: number; body?: string; contentType?: string }
@@ -24,7 +25,9 @@ export type FakeFault =
   | { kind: 'validate_401' }
   | { kind: 'validate_403' }
   | { kind: 'validate_403_rate_limited'; header: 'retry-after' | 'x-ratelimit-remaining' }
-  | { kind: 'validate_429' };
+  | { kind: 'validate_429' }
+  /** The flavor's own answer to a dead access token (GitHub 401, Google 400 invalid_token, Azure DevOps 401/203, …). */
+  | { kind: 'validate_refused' };
 
 export type MalformedShape = 'html_200' | 'truncated_json' | 'oversized' | 'missing_access_token' | 'non_utf8';
 
@@ -47,6 +50,8 @@ export interface FakeProviderOptions {
   refreshTokenLifetimeSeconds?: number;
   clientId?: string;
   clientSecret?: string;
+  /** Which provider it behaves as: paths, client auth, rotation, answer and error shapes. Default github. */
+  flavor?: FlavorName;
 }
 
 export interface Grant {
@@ -101,7 +106,7 @@ interface AccessTokenRecord {
 
 interface OAuthAnswer {
   status: number;
-  fields: Record<string, string | number>;
+  fields: Record<string, FieldValue>;
   headers?: Headers;
 }
 
@@ -110,9 +115,6 @@ interface ClientCredentials {
   secret?: string | undefined;
 }
 
-const TOKEN_PATH = '/login/oauth/access_token';
-const VALIDATE_PATH = '/user';
-const DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS = 28_800;
 const REFRESH_TOKEN_LIFETIME_SECONDS = 15_897_600;
 const MAX_BODY_BYTES = 64 * 1024;
 const ERROR_URI =
@@ -130,23 +132,9 @@ const VALIDATE_ONLY_FAULTS: ReadonlySet<FakeFault['kind']> = new Set([
   'validate_403',
   'validate_403_rate_limited',
   'validate_429',
+  'validate_refused',
 ]);
 
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-function randomBase62(length: number): string {
-  let out = '';
-  while (out.length < length) {
-    for (const byte of randomBytes(length)) {
-      // 248 = 4 * 62: rejecting larger bytes keeps the alphabet unbiased.
-      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
-    }
-  }
-  return out;
-}
-
-const newAccessToken = (): string => `ghu_${randomBase62(36)}`;
-const newRefreshToken = (): string => `ghr_${randomBase62(76)}`;
 const newFamilyId = (): string => `fam_${randomBase62(12)}`;
 
 export class FakeOAuthProvider {
@@ -155,6 +143,7 @@ export class FakeOAuthProvider {
   readonly validateUrl: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  readonly flavor: FakeFlavor;
   readonly stats: FakeProviderStats = {
     tokenCalls: 0,
     validateCalls: 0,
@@ -190,6 +179,8 @@ export class FakeOAuthProvider {
   private readonly defaultReuseDetection: ReuseDetection | undefined;
   private readonly reuseDetectionByFamily = new Map<string, ReuseDetection | false>();
   private readonly retired = new Map<string, RetiredRefreshToken>();
+  /** Rotated-away refresh tokens a `rotate-keep-old` flavor (Entra) still accepts while their family lives. */
+  private readonly stillAccepted = new Set<string>();
 
   static async start(options: FakeProviderOptions = {}): Promise<FakeOAuthProvider> {
     const server = createServer();
@@ -207,12 +198,13 @@ export class FakeOAuthProvider {
     this.server = server;
     const { port } = server.address() as AddressInfo;
     this.baseUrl = `http://127.0.0.1:${port}`;
-    this.tokenUrl = this.baseUrl + TOKEN_PATH;
-    this.validateUrl = this.baseUrl + VALIDATE_PATH;
+    this.flavor = FLAVORS[options.flavor ?? 'github'];
+    this.tokenUrl = this.baseUrl + this.flavor.tokenPath;
+    this.validateUrl = this.baseUrl + this.flavor.validatePath;
     this.clientId = options.clientId ?? 'fake-client-id';
     this.clientSecret = options.clientSecret ?? 'fake-client-secret';
     this.accessTokenLifetimeSeconds =
-      options.accessTokenLifetimeSeconds ?? DEFAULT_ACCESS_TOKEN_LIFETIME_SECONDS;
+      options.accessTokenLifetimeSeconds ?? this.flavor.accessTokenLifetimeSeconds;
     this.refreshTokenLifetimeSeconds = options.refreshTokenLifetimeSeconds ?? REFRESH_TOKEN_LIFETIME_SECONDS;
     const latency = typeof options.latencyMs === 'object' ? options.latencyMs : { token: options.latencyMs, validate: options.latencyMs };
     this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs') };
@@ -252,9 +244,18 @@ export class FakeOAuthProvider {
 
   revokeFamily(familyId: string): void {
     this.liveRefreshTokens.delete(familyId);
+    this.revokeAccessTokens(familyId);
+  }
+
+  /** Revokes every access token of the family (GitLab-style flavors do it on each refresh). */
+  private revokeAccessTokens(familyId: string): void {
     for (const record of this.accessTokens.values()) {
       if (record.familyId === familyId) record.revoked = true;
     }
+  }
+
+  private stillAcceptedIn(familyId: string, presented: string): boolean {
+    return this.liveRefreshTokens.has(familyId) && this.stillAccepted.has(presented);
   }
 
   /**
@@ -334,7 +335,7 @@ export class FakeOAuthProvider {
   // --- token issuance -------------------------------------------------------
 
   private mintAccessToken(familyId: string, lifetimeSeconds: number): string {
-    const token = newAccessToken();
+    const token = this.flavor.newAccessToken();
     this.accessTokens.set(token, {
       familyId,
       expiresAt: Date.now() + lifetimeSeconds * 1000,
@@ -345,7 +346,7 @@ export class FakeOAuthProvider {
   }
 
   private mintRefreshToken(familyId: string, lifetimeSeconds = this.refreshTokenLifetimeSeconds): string {
-    const token = newRefreshToken();
+    const token = this.flavor.newRefreshToken();
     this.refreshTokenFamilies.set(token, familyId);
     this.refreshTokenExpiry.set(token, Date.now() + lifetimeSeconds * 1000);
     this.liveRefreshTokens.set(familyId, token);
@@ -356,23 +357,27 @@ export class FakeOAuthProvider {
   /** A successful refresh: new access token and, unless kept, a new refresh token that kills the old one. */
   private rotate(familyId: string, keepRefreshToken: boolean): OAuthAnswer['fields'] {
     const expiresIn = this.accessTokenLifetimeSeconds;
+    if (this.flavor.refreshRevokesAccessTokens) this.revokeAccessTokens(familyId);
     const accessToken = this.mintAccessToken(familyId, expiresIn);
     this.stats.rotations++;
     this.onRotate?.(familyId);
-    if (keepRefreshToken) {
-      return { access_token: accessToken, expires_in: expiresIn, scope: '', token_type: 'bearer' };
-    }
+    const policy = keepRefreshToken ? 'omit' : this.flavor.refreshTokens;
+    if (policy === 'omit') return this.flavor.tokenAnswer({ access_token: accessToken, expires_in: expiresIn });
     const previous = this.liveRefreshTokens.get(familyId);
-    const answer = {
+    if (policy === 'same' && previous !== undefined) {
+      return this.flavor.tokenAnswer({ access_token: accessToken, expires_in: expiresIn, refresh_token: previous });
+    }
+    const refreshToken = this.mintRefreshToken(familyId);
+    const answer = this.flavor.tokenAnswer({
       access_token: accessToken,
       expires_in: expiresIn,
-      refresh_token: this.mintRefreshToken(familyId),
+      refresh_token: refreshToken,
       refresh_token_expires_in: this.refreshTokenLifetimeSeconds,
-      scope: '',
-      token_type: 'bearer',
-    };
-    if (previous !== undefined) {
-      this.retired.set(previous, { familyId, retiredAt: Date.now(), successor: answer.refresh_token, answer });
+    });
+    if (previous !== undefined && policy === 'rotate-keep-old') {
+      this.stillAccepted.add(previous);
+    } else if (previous !== undefined) {
+      this.retired.set(previous, { familyId, retiredAt: Date.now(), successor: refreshToken, answer });
     }
     return answer;
   }
@@ -384,8 +389,8 @@ export class FakeOAuthProvider {
     const live = this.liveRefreshTokens.get(familyId);
     if (detection && live === undefined) return oauthError(400, 'invalid_grant', 'The grant was revoked.');
     if (!detection || !retired) {
-      // GitHub answers a dead refresh token with HTTP 200 and an error body.
-      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+      // The provider's plain refusal (GitHub: HTTP 200 and an error body).
+      return this.flavor.deadRefreshToken();
     }
     const elapsedMs = Date.now() - retired.retiredAt;
     if (live !== undefined && live === retired.successor && elapsedMs <= (detection.graceMs ?? 0)) {
@@ -407,12 +412,12 @@ export class FakeOAuthProvider {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const path = new URL(req.url ?? '/', this.baseUrl).pathname;
-      if (path === TOKEN_PATH) {
+      if (this.flavor.isTokenPath(path)) {
         if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
         return await this.handleToken(req, res);
       }
-      if (path === VALIDATE_PATH) {
-        if (req.method !== 'GET') return sendMethodNotAllowed(res, 'GET');
+      if (this.flavor.isValidatePath(path)) {
+        if (!this.flavor.validateMethods.includes(req.method ?? '')) return sendMethodNotAllowed(res, this.flavor.validateMethods.join(', '));
         return await this.handleValidate(req, res);
       }
       sendJson(res, 404, { message: 'Not Found', documentation_url: DOCS_URL });
@@ -430,7 +435,7 @@ export class FakeOAuthProvider {
     const fault = this.takeFault('token', familyId);
     if (!(await this.delay('token', fault))) return;
 
-    const json = wantsJson(req);
+    const json = !this.flavor.formUnlessJson || wantsJson(req);
     if (this.answerCommonFault(res, fault)) return;
     if (fault?.kind === 'oauth_error') {
       const status = fault.status ?? (fault.error === 'bad_refresh_token' ? 200 : 400);
@@ -470,13 +475,13 @@ export class FakeOAuthProvider {
     const presented = form.get('refresh_token');
     if (!presented) return oauthError(400, 'invalid_request', 'Missing refresh_token.');
     const familyId = this.refreshTokenFamilies.get(presented);
-    if (familyId === undefined) {
-      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+    if (familyId === undefined) return this.flavor.deadRefreshToken();
+    if (this.liveRefreshTokens.get(familyId) !== presented && !this.stillAcceptedIn(familyId, presented)) {
+      return this.refuseDeadToken(presented, familyId);
     }
-    if (this.liveRefreshTokens.get(familyId) !== presented) return this.refuseDeadToken(presented, familyId);
     if (Date.now() >= (this.refreshTokenExpiry.get(presented) ?? Infinity)) {
-      // GitHub refuses an expired refresh token exactly as a dead one.
-      return oauthError(200, 'bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+      // GitHub refuses an expired refresh token exactly as a dead one (so does the flavor's provider here).
+      return this.flavor.deadRefreshToken();
     }
     return { status: 200, fields: this.rotate(familyId, keepRefreshToken) };
   }
@@ -490,14 +495,13 @@ export class FakeOAuthProvider {
     if (basic && inForm) {
       return oauthError(400, 'invalid_request', 'Use only one client authentication method.');
     }
+    if (this.flavor.clientAuth === 'basic' && !basic) return this.flavor.invalidClient(false);
     const credentials: ClientCredentials = basic ?? {
       id: form.get('client_id') ?? undefined,
       secret: form.get('client_secret') ?? undefined,
     };
     if (credentials.id === this.clientId && credentials.secret === this.clientSecret) return undefined;
-    const answer = oauthError(401, 'invalid_client', 'Client authentication failed.');
-    if (basic) answer.headers = { 'www-authenticate': 'Basic realm="fake-provider"' };
-    return answer;
+    return this.flavor.invalidClient(basic !== undefined);
   }
 
   private async handleValidate(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -523,10 +527,13 @@ export class FakeOAuthProvider {
       case 'validate_429':
         return sendJson(res, 429, rateLimitedBody());
     }
-    if (token !== undefined && familyId !== undefined && this.isAccessTokenValid(token)) {
-      return sendJson(res, 200, { login: `fake-user-${familyId}`, id: 123 }, quotaHeaders());
-    }
-    sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS_URL });
+    const record = token === undefined ? undefined : this.accessTokens.get(token);
+    const context = { clientId: this.clientId, requestHeaders: req.headers };
+    const answer =
+      fault?.kind !== 'validate_refused' && token !== undefined && record !== undefined && this.isAccessTokenValid(token)
+        ? this.flavor.validateOk({ ...context, familyId: record.familyId, remainingSeconds: Math.floor((record.expiresAt - Date.now()) / 1000) })
+        : this.flavor.validateRefused(context);
+    send(res, answer.status, answer.body, answer.contentType, answer.headers);
   }
 
   /** Faults that look the same on both endpoints. Returns true when it answered. */
@@ -646,15 +653,6 @@ function rateLimitedBody(): object {
 function rateLimitHeaders(kind: 'retry-after' | 'x-ratelimit-remaining'): Headers {
   if (kind === 'retry-after') return { 'retry-after': '60' };
   return { ...quotaHeaders(), 'x-ratelimit-remaining': '0', 'x-ratelimit-used': '5000' };
-}
-
-function quotaHeaders(): Headers {
-  return {
-    'x-ratelimit-limit': '5000',
-    'x-ratelimit-remaining': '4999',
-    'x-ratelimit-used': '1',
-    'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
-  };
 }
 
 /** GitHub's token endpoint answers form-encoded unless the client asks for JSON. */

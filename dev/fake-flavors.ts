@@ -1,0 +1,355 @@
+/**
+ * How the fake provider (dev/fake-provider.ts) behaves as each real provider: endpoint paths, the client
+ * authentication it insists on, what a refresh does to the refresh token, token and error shapes, and the
+ * validation endpoint's answers. Each flavor follows the provider's documentation (docs/providers.md lists
+ * the sources); what could not be confirmed there is marked "assumed".
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+
+export const FLAVOR_NAMES = ['github', 'gitlab', 'bitbucket', 'entra', 'google'] as const;
+export type FlavorName = (typeof FLAVOR_NAMES)[number];
+
+export type FieldValue = string | number | number[];
+export type Fields = Record<string, FieldValue>;
+type Headers = Record<string, string>;
+
+/** A token endpoint answer: fields sent as JSON (or form-encoded, for GitHub without Accept: application/json). */
+export interface FlavorOAuthAnswer {
+  status: number;
+  fields: Fields;
+  headers?: Headers;
+}
+
+/** An answer of the validation endpoint, already serialized. */
+export interface FlavorHttpAnswer {
+  status: number;
+  body: string;
+  contentType: string;
+  headers?: Headers;
+}
+
+/** What a successful refresh produced, before the provider shapes its answer. */
+export interface IssuedTokens {
+  access_token: string;
+  expires_in: number;
+  refresh_token?: string;
+  refresh_token_expires_in?: number;
+}
+
+export interface ValidationContext {
+  familyId: string;
+  clientId: string;
+  /** Seconds the presented access token has left. */
+  remainingSeconds: number;
+  /** Request headers, lower-case. */
+  requestHeaders: Record<string, string | string[] | undefined>;
+}
+
+export interface FakeFlavor {
+  name: FlavorName;
+  /** The token endpoint path the fake advertises (`tokenUrl`); `isTokenPath` accepts every path it serves it on. */
+  tokenPath: string;
+  isTokenPath(path: string): boolean;
+  validatePath: string;
+  isValidatePath(path: string): boolean;
+  validateMethods: readonly string[];
+  /** `either`: form fields or HTTP Basic (never both); `basic`: HTTP Basic only. */
+  clientAuth: 'either' | 'basic';
+  /**
+   * What a refresh does to the refresh token. rotate: a new one, the old one dies. rotate-keep-old: a new one,
+   * the old one stays valid. same: the same one again. omit: the answer carries none, the old one stays valid.
+   */
+  refreshTokens: 'rotate' | 'rotate-keep-old' | 'same' | 'omit';
+  /** A refresh kills the access tokens issued before it. */
+  refreshRevokesAccessTokens: boolean;
+  accessTokenLifetimeSeconds: number;
+  /** Token answers are form-encoded unless the client asks for JSON; otherwise always JSON. */
+  formUnlessJson: boolean;
+  newAccessToken(): string;
+  newRefreshToken(): string;
+  tokenAnswer(issued: IssuedTokens): Fields;
+  /** The answer to a refresh token the provider does not (or no longer) accept. */
+  deadRefreshToken(): FlavorOAuthAnswer;
+  /** The answer to missing or wrong client credentials (`basic`: they came as HTTP Basic). */
+  invalidClient(basic: boolean): FlavorOAuthAnswer;
+  validateOk(context: ValidationContext): FlavorHttpAnswer;
+  /** The validation endpoint's answer to an unknown, expired or revoked access token. */
+  validateRefused(context: Omit<ValidationContext, 'familyId' | 'remainingSeconds'>): FlavorHttpAnswer;
+}
+
+// --- shared helpers -------------------------------------------------------------
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length)) {
+      // 248 = 4 * 62: rejecting larger bytes keeps the alphabet unbiased.
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+const base64url = (bytes: number): string => randomBytes(bytes).toString('base64url');
+const exactly = (expected: string) => (path: string) => path === expected;
+
+function json(status: number, body: object, headers?: Headers): FlavorHttpAnswer {
+  return { status, body: JSON.stringify(body), contentType: 'application/json; charset=utf-8', headers };
+}
+
+function oauthError(status: number, fields: Fields, headers?: Headers): FlavorOAuthAnswer {
+  return { status, fields, headers };
+}
+
+/** GitHub's rate-limit headers on a normal answer. */
+export function quotaHeaders(): Headers {
+  return {
+    'x-ratelimit-limit': '5000',
+    'x-ratelimit-remaining': '4999',
+    'x-ratelimit-used': '1',
+    'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+  };
+}
+
+// --- the flavors ----------------------------------------------------------------
+
+export const GITHUB_ERROR_URI =
+  'https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors';
+export const GITHUB_DOCS_URL = 'https://docs.github.com/rest';
+/** GitHub's `refresh_token_expires_in`: about six months. */
+export const GITHUB_REFRESH_TOKEN_LIFETIME_SECONDS = 15_897_600;
+
+/**
+ * GitHub App user tokens (github.com and GHES): single-use rotation, 8 h access tokens, a dead refresh token
+ * answered with HTTP 200 `bad_refresh_token`, form-encoded answers unless JSON is asked for. GHES serves the REST
+ * API under /api/v3. (GitHub documents that a refresh also ends the old access token; the fake keeps it valid,
+ * as it always has.)
+ */
+const github: FakeFlavor = {
+  name: 'github',
+  tokenPath: '/login/oauth/access_token',
+  isTokenPath: exactly('/login/oauth/access_token'),
+  validatePath: '/user',
+  isValidatePath: (path) => path === '/user' || path === '/api/v3/user',
+  validateMethods: ['GET'],
+  clientAuth: 'either',
+  refreshTokens: 'rotate',
+  refreshRevokesAccessTokens: false,
+  accessTokenLifetimeSeconds: 28_800,
+  formUnlessJson: true,
+  newAccessToken: () => `ghu_${randomBase62(36)}`,
+  newRefreshToken: () => `ghr_${randomBase62(76)}`,
+  tokenAnswer({ access_token, expires_in, refresh_token, refresh_token_expires_in }): Fields {
+    if (refresh_token === undefined) return { access_token, expires_in, scope: '', token_type: 'bearer' };
+    const lifetime = refresh_token_expires_in ?? GITHUB_REFRESH_TOKEN_LIFETIME_SECONDS;
+    return { access_token, expires_in, refresh_token, refresh_token_expires_in: lifetime, scope: '', token_type: 'bearer' };
+  },
+  deadRefreshToken: () =>
+    oauthError(200, { error: 'bad_refresh_token', error_description: 'The refresh token passed is incorrect or expired.', error_uri: GITHUB_ERROR_URI }),
+  invalidClient: (basic) =>
+    oauthError(
+      401,
+      { error: 'invalid_client', error_description: 'Client authentication failed.', error_uri: GITHUB_ERROR_URI },
+      basic ? { 'www-authenticate': 'Basic realm="fake-provider"' } : undefined,
+    ),
+  validateOk: ({ familyId }) => json(200, { login: `fake-user-${familyId}`, id: 123 }, quotaHeaders()),
+  validateRefused: () => json(401, { message: 'Bad credentials', documentation_url: GITHUB_DOCS_URL }),
+};
+
+const DOORKEEPER_INVALID_GRANT =
+  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.';
+
+/**
+ * GitLab (gitlab.com and self-managed, Doorkeeper underneath): a refresh invalidates the existing access and refresh
+ * token; 2 h access tokens; JSON answers with `created_at`; token info at /oauth/token/info answering a dead token
+ * with 401 `invalid_token` (Doorkeeper's shape).
+ */
+const gitlab: FakeFlavor = {
+  name: 'gitlab',
+  tokenPath: '/oauth/token',
+  isTokenPath: exactly('/oauth/token'),
+  validatePath: '/oauth/token/info',
+  isValidatePath: exactly('/oauth/token/info'),
+  validateMethods: ['GET'],
+  clientAuth: 'either',
+  refreshTokens: 'rotate',
+  refreshRevokesAccessTokens: true,
+  accessTokenLifetimeSeconds: 7_200,
+  formUnlessJson: false,
+  newAccessToken: () => hex(32),
+  newRefreshToken: () => hex(32),
+  tokenAnswer: ({ access_token, expires_in, refresh_token }) => ({
+    access_token,
+    token_type: 'Bearer',
+    expires_in,
+    ...(refresh_token === undefined ? {} : { refresh_token }),
+    scope: 'api',
+    created_at: Math.floor(Date.now() / 1000),
+  }),
+  deadRefreshToken: () => oauthError(400, { error: 'invalid_grant', error_description: DOORKEEPER_INVALID_GRANT }),
+  invalidClient: () =>
+    oauthError(401, {
+      error: 'invalid_client',
+      error_description: 'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+    }),
+  validateOk: ({ clientId, remainingSeconds }) =>
+    json(200, {
+      resource_owner_id: 1,
+      scope: ['api'],
+      expires_in: remainingSeconds,
+      application: { uid: clientId },
+      created_at: Math.floor(Date.now() / 1000) - 1,
+    }),
+  validateRefused: () =>
+    json(
+      401,
+      { error: 'invalid_token', error_description: 'The access token is invalid', state: 'unauthorized' },
+      { 'www-authenticate': 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"' },
+    ),
+};
+
+/**
+ * Bitbucket Cloud: client credentials as HTTP Basic (the only form its documentation shows; that form fields are
+ * refused is assumed), 2 h access tokens, `invalid_grant` for a dead refresh token, 401 from /2.0/user. Whether a
+ * refresh rotates the refresh token is not documented; the fake answers the same one again (assumed).
+ */
+const bitbucket: FakeFlavor = {
+  name: 'bitbucket',
+  tokenPath: '/site/oauth2/access_token',
+  isTokenPath: exactly('/site/oauth2/access_token'),
+  validatePath: '/2.0/user',
+  isValidatePath: exactly('/2.0/user'),
+  validateMethods: ['GET'],
+  clientAuth: 'basic',
+  refreshTokens: 'same',
+  refreshRevokesAccessTokens: false,
+  accessTokenLifetimeSeconds: 7_200,
+  formUnlessJson: false,
+  newAccessToken: () => base64url(96),
+  newRefreshToken: () => randomBase62(24),
+  tokenAnswer: ({ access_token, expires_in, refresh_token }) => ({
+    access_token,
+    scopes: 'account repository',
+    token_type: 'bearer',
+    expires_in,
+    state: 'refresh_token',
+    ...(refresh_token === undefined ? {} : { refresh_token }),
+  }),
+  deadRefreshToken: () => oauthError(400, { error_description: 'Invalid refresh_token', error: 'invalid_grant' }),
+  invalidClient: () => oauthError(401, { error_description: 'Invalid OAuth client credentials', error: 'invalid_client' }),
+  validateOk: ({ familyId }) =>
+    json(200, { type: 'user', username: `fake-${familyId}`, display_name: 'Fake User', uuid: `{${randomUUID()}}`, account_id: '123' }),
+  validateRefused: () =>
+    json(401, { type: 'error', error: { message: 'Access token expired. Use your refresh token to obtain a new access token.' } }),
+};
+
+/** Microsoft Entra's error body: `error_codes`, trace and correlation ids, the AADSTS code in the description. */
+function entraError(status: number, error: string, code: number, text: string): FlavorOAuthAnswer {
+  const traceId = randomUUID();
+  const correlationId = randomUUID();
+  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return oauthError(status, {
+    error,
+    error_description: `AADSTS${code}: ${text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+    error_codes: [code],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+  });
+}
+
+/**
+ * Microsoft Entra ID issuing tokens for Azure DevOps: token endpoint /{tenant}/oauth2/v2.0/token, each refresh returns
+ * a new refresh token and the old one stays valid, ~1 h access tokens, `invalid_grant` with AADSTS codes; validation
+ * is Azure DevOps' profile endpoint, which answers a refused token with 401 (TF400813) when asked not to redirect
+ * (`X-TFS-FedAuthRedirect: Suppress`) and with 203 and a sign-in page otherwise.
+ */
+const entra: FakeFlavor = {
+  name: 'entra',
+  tokenPath: '/organizations/oauth2/v2.0/token',
+  isTokenPath: (path) => /^\/[A-Za-z0-9][A-Za-z0-9.-]*\/oauth2\/v2\.0\/token$/.test(path),
+  validatePath: '/_apis/profile/profiles/me',
+  isValidatePath: exactly('/_apis/profile/profiles/me'),
+  validateMethods: ['GET'],
+  clientAuth: 'either',
+  refreshTokens: 'rotate-keep-old',
+  refreshRevokesAccessTokens: false,
+  accessTokenLifetimeSeconds: 3_599,
+  formUnlessJson: false,
+  newAccessToken: () => `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.${base64url(180)}.${base64url(64)}`,
+  newRefreshToken: () => `1.AVEA${base64url(240)}`,
+  tokenAnswer: ({ access_token, expires_in, refresh_token }) => ({
+    token_type: 'Bearer',
+    scope: '499b84ac-1321-427f-aa17-267ca6975798/user_impersonation',
+    expires_in,
+    ext_expires_in: expires_in,
+    access_token,
+    ...(refresh_token === undefined ? {} : { refresh_token }),
+  }),
+  deadRefreshToken: () =>
+    entraError(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.'),
+  invalidClient: () => entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.'),
+  validateOk: ({ familyId }) =>
+    json(200, { displayName: 'Fake User', publicAlias: randomUUID(), emailAddress: `${familyId}@example.com`, coreRevision: 1, timeStamp: new Date().toISOString(), id: randomUUID(), revision: 1 }),
+  validateRefused: ({ requestHeaders }) => {
+    if (String(requestHeaders['x-tfs-fedauthredirect'] ?? '').toLowerCase() !== 'suppress') {
+      return { status: 203, body: '<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body></body></html>', contentType: 'text/html; charset=utf-8' };
+    }
+    return json(401, {
+      $id: '1',
+      innerException: null,
+      message: "TF400813: The user '' is not authorized to access this resource.",
+      typeName: 'Microsoft.TeamFoundation.Framework.Server.UnauthorizedRequestException, Microsoft.TeamFoundation.Framework.Server',
+      typeKey: 'UnauthorizedRequestException',
+      errorCode: 0,
+      eventId: 3000,
+    });
+  },
+};
+
+/**
+ * Google: a refresh returns a new access token and no refresh token (the old one stays valid), ~1 h access tokens,
+ * `invalid_grant` "Token has been expired or revoked."; tokeninfo (GET, or POST as google-auth-library sends it)
+ * answers a dead token with HTTP 400 `invalid_token`.
+ */
+const google: FakeFlavor = {
+  name: 'google',
+  tokenPath: '/token',
+  isTokenPath: exactly('/token'),
+  validatePath: '/tokeninfo',
+  isValidatePath: exactly('/tokeninfo'),
+  validateMethods: ['GET', 'POST'],
+  clientAuth: 'either',
+  refreshTokens: 'omit',
+  refreshRevokesAccessTokens: false,
+  accessTokenLifetimeSeconds: 3_599,
+  formUnlessJson: false,
+  newAccessToken: () => `ya29.a0${base64url(120)}`,
+  newRefreshToken: () => `1//0${base64url(75)}`,
+  tokenAnswer: ({ access_token, expires_in, refresh_token }) => ({
+    access_token,
+    expires_in,
+    ...(refresh_token === undefined ? {} : { refresh_token }),
+    scope: 'https://www.googleapis.com/auth/userinfo.email openid',
+    token_type: 'Bearer',
+  }),
+  deadRefreshToken: () => oauthError(400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }),
+  invalidClient: () => oauthError(401, { error: 'invalid_client', error_description: 'Unauthorized' }),
+  validateOk: ({ clientId, remainingSeconds }) =>
+    json(200, {
+      azp: clientId,
+      aud: clientId,
+      sub: '110169484474386276334',
+      scope: 'https://www.googleapis.com/auth/userinfo.email openid',
+      exp: String(Math.floor(Date.now() / 1000) + remainingSeconds),
+      expires_in: String(remainingSeconds),
+      access_type: 'offline',
+    }),
+  validateRefused: () => json(400, { error: 'invalid_token', error_description: 'Invalid Value' }),
+};
+
+export const FLAVORS: Record<FlavorName, FakeFlavor> = { github, gitlab, bitbucket, entra, google };
