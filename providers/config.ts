@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { PROVIDER_TYPES } from '../core/git.js';
+import { expandPreset, presetFieldsSchema } from './preset-fields.js';
 
 const providerSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64'),
-  type: z.enum(['github', 'gitlab', 'oauth2']),
+  /** The family: git credential mapping and how validation answers read (a preset sets it). */
+  type: z.enum(PROVIDER_TYPES),
   clientId: z.string().min(1),
   clientSecret: z.string().min(1),
   tokenUrl: z.url({ protocol: /^https?$/ }),
@@ -25,8 +28,11 @@ const providerSchema = z.object({
   reuseGraceSeconds: z.number().int().min(0).max(3_600).default(0),
 });
 
+/** An entry: its preset (if any) is expanded first, then the result must be a complete provider. */
+const providerEntrySchema = presetFieldsSchema.transform(expandPreset).pipe(providerSchema);
+
 const providersFileSchema = z
-  .array(providerSchema)
+  .array(providerEntrySchema)
   .min(1, 'at least one provider is needed')
   .superRefine((providers, ctx) => {
     const seen = new Set<string>();
@@ -37,7 +43,8 @@ const providersFileSchema = z
   });
 
 export type ProviderConfig = z.infer<typeof providerSchema>;
-export type ProviderInput = z.input<typeof providerSchema>;
+/** One providers-file entry as written: with a preset, the fields it fills are optional. */
+export type ProviderInput = Partial<z.input<typeof providerSchema>> & z.input<typeof presetFieldsSchema>;
 
 export class ProvidersConfigError extends Error {}
 

@@ -51,7 +51,7 @@ describe('parseProviders', () => {
   });
 
   it('names the index of the faulty provider and every faulty field at once', () => {
-    const err = configError(() => parseProviders([good, { ...good, id: 'gl', type: 'bitbucket', clientId: '' }]));
+    const err = configError(() => parseProviders([good, { ...good, id: 'gl', type: 'gitea', clientId: '' }]));
     expect(err.message).toMatch(/providers\[1\]\.type: .*github.*gitlab.*oauth2/);
     expect(err.message).toMatch(/providers\[1\]\.clientId: /);
     expect(err.message).not.toMatch(/providers\[0\]/);

@@ -1,0 +1,149 @@
+// Provider presets: a preset name (+ a base URL or tenant where the provider has several deployments) expands
+// to the provider's documented endpoints and behaviour. Sources are listed per preset and in docs/providers.md.
+import type { ProviderType } from '../core/git.js';
+
+export const PRESET_NAMES = ['github', 'gitlab', 'bitbucket', 'azure-devops', 'google', 'oauth2'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** What a preset may fill in; every field a providers-file entry sets explicitly wins over it. */
+export interface PresetDefaults {
+  type: ProviderType;
+  tokenUrl?: string;
+  validateUrl?: string;
+  clientAuth?: 'body' | 'basic';
+  scopes?: string[];
+  hosts?: string[];
+  keepAliveSeconds?: number;
+  refreshTokenWarnSeconds?: number;
+  reuseGraceSeconds?: number;
+}
+
+/** The inputs a preset derives its endpoints from (already validated as URLs / tenant names). */
+export interface PresetInput {
+  baseUrl?: string;
+  tenant?: string;
+}
+
+const DAY = 86_400;
+/** Refreshing an idle link monthly keeps refresh tokens that die of inactivity (or six months after issue) alive. */
+const MONTHLY_KEEP_ALIVE = 30 * DAY;
+
+/** The Azure DevOps resource (its Entra application id): `<resource>/.default` asks for the app's configured scopes. */
+export const AZURE_DEVOPS_RESOURCE = '499b84ac-1321-427f-aa17-267ca6975798';
+
+interface Preset {
+  /** Which of `baseUrl` / `tenant` the preset understands; any other is a configuration error. */
+  accepts: ReadonlyArray<keyof PresetInput>;
+  expand(input: PresetInput): PresetDefaults;
+}
+
+export const PRESETS: Record<PresetName, Preset> = {
+  // https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens
+  // Access tokens live 8 h, refresh tokens 6 months (`refresh_token_expires_in`), both single-use: rotation with no
+  // grace. GHES serves the same OAuth paths on its own host and the REST API under /api/v3.
+  github: {
+    accepts: ['baseUrl'],
+    expand({ baseUrl }) {
+      const base = trimSlash(baseUrl ?? 'https://github.com');
+      const dotCom = new URL(base).host === 'github.com';
+      return {
+        type: 'github',
+        tokenUrl: `${base}/login/oauth/access_token`,
+        validateUrl: dotCom ? 'https://api.github.com/user' : `${base}/api/v3/user`,
+        clientAuth: 'body',
+        hosts: [new URL(base).host],
+        // The refresh token expires six months after it was issued; each refresh issues a new one.
+        keepAliveSeconds: MONTHLY_KEEP_ALIVE,
+        reuseGraceSeconds: 0,
+      };
+    },
+  },
+  // https://docs.gitlab.com/api/oauth2/ — a refresh "invalidates the existing access_token and refresh_token"; access
+  // tokens live 2 h. Token info (GET /oauth/token/info) answers 401 {"error":"invalid_token"} for a dead token.
+  gitlab: {
+    accepts: ['baseUrl'],
+    expand({ baseUrl }) {
+      const base = trimSlash(baseUrl ?? 'https://gitlab.com');
+      return {
+        type: 'gitlab',
+        tokenUrl: `${base}/oauth/token`,
+        validateUrl: `${base}/oauth/token/info`,
+        clientAuth: 'body',
+        hosts: [new URL(base).host],
+        keepAliveSeconds: 0,
+        reuseGraceSeconds: 0,
+      };
+    },
+  },
+  // https://developer.atlassian.com/cloud/bitbucket/oauth-2/ — client credentials as HTTP Basic (`curl -u key:secret`),
+  // access tokens live 2 h; git over HTTPS takes `x-token-auth` + the access token.
+  bitbucket: {
+    accepts: [],
+    expand() {
+      return {
+        type: 'bitbucket',
+        tokenUrl: 'https://bitbucket.org/site/oauth2/access_token',
+        validateUrl: 'https://api.bitbucket.org/2.0/user',
+        clientAuth: 'basic',
+        hosts: ['bitbucket.org'],
+        keepAliveSeconds: 0,
+        reuseGraceSeconds: 0,
+      };
+    },
+  },
+  // Microsoft Entra ID for Azure DevOps:
+  // https://learn.microsoft.com/en-us/azure/devops/integrate/get-started/authentication/entra-oauth (no Microsoft
+  // accounts, hence the `organizations` tenant), https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens
+  // (refresh tokens rotate, the old one is not revoked, they expire after 90 days of inactivity). `baseUrl` is the
+  // authority (sovereign clouds), default https://login.microsoftonline.com.
+  'azure-devops': {
+    accepts: ['baseUrl', 'tenant'],
+    expand({ baseUrl, tenant }) {
+      const authority = trimSlash(baseUrl ?? 'https://login.microsoftonline.com');
+      return {
+        type: 'azure-devops',
+        tokenUrl: `${authority}/${tenant ?? 'organizations'}/oauth2/v2.0/token`,
+        // The token's audience is Azure DevOps, so Graph's /me would refuse it: ask Azure DevOps who the user is
+        // (https://learn.microsoft.com/en-us/rest/api/azure/devops/profile/profiles/get, scope vso.profile).
+        validateUrl: 'https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1',
+        clientAuth: 'body',
+        scopes: [`${AZURE_DEVOPS_RESOURCE}/.default`, 'offline_access'],
+        hosts: ['dev.azure.com'],
+        // 90 days of inactivity kill the refresh token: refresh an idle link well inside that.
+        keepAliveSeconds: MONTHLY_KEEP_ALIVE,
+        reuseGraceSeconds: 0,
+      };
+    },
+  },
+  // https://developers.google.com/identity/protocols/oauth2/web-server#offline and #expiration — refreshing returns no
+  // new refresh token (the old one stays), which expires after six months unused. Token info answers
+  // 400 {"error":"invalid_token"} for a dead token. Google hosts no git repositories: no hosts.
+  google: {
+    accepts: [],
+    expand() {
+      return {
+        type: 'google',
+        tokenUrl: 'https://oauth2.googleapis.com/token',
+        validateUrl: 'https://oauth2.googleapis.com/tokeninfo',
+        clientAuth: 'body',
+        keepAliveSeconds: MONTHLY_KEEP_ALIVE,
+        reuseGraceSeconds: 0,
+      };
+    },
+  },
+  // Any RFC 6749 provider: nothing assumed, the entry gives tokenUrl (and validateUrl, reuseGraceSeconds, …) itself.
+  oauth2: {
+    accepts: [],
+    expand() {
+      return { type: 'oauth2' };
+    },
+  },
+};
+
+export function isPresetName(value: unknown): value is PresetName {
+  return typeof value === 'string' && (PRESET_NAMES as readonly string[]).includes(value);
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
