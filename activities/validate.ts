@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey } from '../core/types.js';
-import { classifyValidation } from '../providers/classify.js';
+import { classifyValidationAnswer, validationRequest } from '../providers/validation.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
@@ -30,8 +30,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
     let answer;
     try {
       answer = await callProvider(deps.http, provider.validateUrl, {
-        method: 'GET',
-        headers: { authorization: `Bearer ${input.accessToken}`, accept: 'application/json', 'user-agent': 'extauth' },
+        ...validationRequest(provider.type, input.accessToken),
         timeoutMs: input.httpTimeoutMs,
       });
     } catch (err) {
@@ -41,7 +40,7 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
       throw ApplicationFailure.retryable(`validate endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
     }
 
-    const verdict = classifyValidation(answer.status, answer.headers);
+    const verdict = classifyValidationAnswer(provider.type, answer.status, answer.headers, answer.body);
     const retried = verdict === 'error' || (verdict === 'unauthorized' && attempt < input.unauthorizedAttempts);
     record(verdict === 'error' ? 'transient' : verdict, retried ? statusFailureClass(answer.status) : undefined);
     switch (verdict) {
@@ -53,13 +52,13 @@ export function makeValidateAccessToken(deps: ActivityDeps) {
         return 'invalid';
       case 'unauthorized':
         if (attempt >= input.unauthorizedAttempts) {
-          log.warn({ outcome: 'invalid', status: 401 }, 'provider kept answering 401 for the new access token');
+          log.warn({ outcome: 'invalid', status: answer.status }, 'provider kept refusing the new access token');
           return 'invalid';
         }
-        log.warn({ outcome: 'retry', status: 401 }, 'validation answered 401; retrying briefly (replication lag)');
+        log.warn({ outcome: 'retry', status: answer.status }, 'validation refused the token; retrying briefly (replication lag)');
         throw ApplicationFailure.create({
           type: ActivityFailure.AccessTokenRejected,
-          message: 'validate endpoint: HTTP 401',
+          message: `validate endpoint: HTTP ${answer.status}`,
           nextRetryDelay: UNAUTHORIZED_RETRY_DELAY_MS,
         });
       case 'error':
