@@ -65,7 +65,11 @@ export async function startWorld(
   options: {
     tuning?: Partial<Tuning>;
     provider?: FakeProviderOptions;
-    providerConfig?: Partial<ProviderInput>;
+    /**
+     * Overrides of the provider entry (or a function of the started fake giving them). With a `preset`, the entry
+     * starts from the preset instead of the fake's GitHub-style type and URLs; point the URLs at the fake yourself.
+     */
+    providerConfig?: Partial<ProviderInput> | ((provider: FakeOAuthProvider) => Partial<ProviderInput>);
     /** false: no payload encryption (only to prove that the plaintext checks can fail). */
     codec?: boolean;
     /** 0: no sticky cache, so every workflow task replays the run's whole history (a determinism stress). */
@@ -77,17 +81,17 @@ export async function startWorld(
   const providerId = `gh-${randomBytes(4).toString('hex')}`;
   const taskQueue = `extauth-test-${providerId}`;
   const provider = await FakeOAuthProvider.start(options.provider);
+  const overrides = typeof options.providerConfig === 'function' ? options.providerConfig(provider) : options.providerConfig;
+  const githubStyle = overrides?.preset === undefined ? { type: 'github' as const, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl } : {};
   const providers = parseProviders([
     {
       id: providerId,
-      type: 'github',
+      ...githubStyle,
       clientId: provider.clientId,
       clientSecret: provider.clientSecret,
-      tokenUrl: provider.tokenUrl,
-      validateUrl: provider.validateUrl,
       // Scenarios decide when refreshes happen; tests of proactive refresh turn it on.
       refreshAheadSeconds: 0,
-      ...options.providerConfig,
+      ...overrides,
     },
   ]);
   const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher });
