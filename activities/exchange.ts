@@ -7,6 +7,7 @@ import { getLink, markExchangeSent, restoreExchangeMarker, type LinkRow } from '
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
+import { graceRetryDelayMs } from './reuse-grace.js';
 import { requireProvider } from './lookup.js';
 
 export interface ExchangeInput extends LinkKey {
@@ -33,6 +34,9 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     const earlierUnanswered = row.exchangeUnansweredAt;
     if (!(await markExchangeSent(deps.pool, input, input.expectedVersion))) return { kind: 'link_changed' };
     const nothingRotated = () => restoreMarker(deps, input, earlierUnanswered, log);
+    const sentAt = Date.now();
+    // Inside the provider's reuse grace window (if it has one), replaying an ambiguous request is answered, not punished.
+    const graceRetry = () => graceRetryDelayMs(provider.reuseGraceSeconds, sentAt, earlierUnanswered);
     const record = callRecorder(deps, 'exchange', input.providerId);
     let answer;
     try {
@@ -46,8 +50,13 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
       if (!(err instanceof HttpCallError)) throw err;
       record('transient', err.failureClass);
       if (!err.maybeSent) await nothingRotated();
-      log.warn({ outcome: 'transient', cause: err.message, maybeRotated: err.maybeSent }, 'token exchange got no answer; will retry');
-      throw ApplicationFailure.retryable(`token endpoint: ${err.message}`, ActivityFailure.ProviderUnavailable);
+      const graceRetryMs = err.maybeSent ? graceRetry() : undefined;
+      log.warn({ outcome: 'transient', cause: err.message, maybeRotated: err.maybeSent, graceRetryMs }, 'token exchange got no answer; will retry');
+      throw ApplicationFailure.create({
+        type: ActivityFailure.ProviderUnavailable,
+        message: `token endpoint: ${err.message}`,
+        nextRetryDelay: graceRetryMs,
+      });
     }
 
     const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
@@ -69,8 +78,9 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
         record('transient', statusFailureClass(verdict.status));
         if (!verdict.maybeRotated) await nothingRotated();
         // Retry-After: 0 (or none) leaves the delay to the declared backoff; a zero delay would not be a retry delay at all.
-        const delay = verdict.retryAfterMs ? Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS) : undefined;
-        log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason, retryAfterMs: delay }, 'token endpoint failed; will retry');
+        const graceRetryMs = verdict.maybeRotated ? graceRetry() : undefined;
+        const delay = graceRetryMs ?? (verdict.retryAfterMs ? Math.min(verdict.retryAfterMs, MAX_HONOURED_RETRY_AFTER_MS) : undefined);
+        log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason, retryAfterMs: delay, graceRetryMs }, 'token endpoint failed; will retry');
         throw ApplicationFailure.create({
           type: ActivityFailure.ProviderUnavailable,
           message: `token endpoint: ${verdict.reason}`,
