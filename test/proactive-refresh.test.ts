@@ -2,9 +2,11 @@
 // provider; links nobody asks for go quiet; keep-alive providers still get their idle refresh tokens used.
 import { describe, expect, it } from 'vitest';
 import { linkWorkflowId } from '../core/ids.js';
+import { putLink } from '../store/links.js';
 import { statusQuery } from '../workflows/messages.js';
+import { ExtauthState } from '../workflows/search-attributes.js';
 import { until } from './support/helpers.js';
-import { uniqueUser, useWorld, type World } from './support/world.js';
+import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
 
 const LIFETIME_SECONDS = 12;
 const AHEAD_SECONDS = 4;
@@ -22,6 +24,9 @@ const keepAlive = useWorld({
   tuning: { idleFinishMs: 1_000 },
   providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 3, activeWindowSeconds: 1 },
 });
+
+// Warn 5 s before a refresh token expires.
+const warning = useWorld({ providerConfig: { refreshTokenWarnSeconds: 5 } });
 
 const tokenCalls = (world: World, user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -123,5 +128,36 @@ describe('keep-alive', () => {
     const status = await keepAlive.client.peekStatus({ provider: keepAlive.providerId, user });
     expect(status?.counters.requests).toBe(0);
     expect(status?.counters.proactiveRefreshes).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('refresh-token expiry warning', () => {
+  it('a run turns refresh_expiring (status and ExtauthState) and logs one warning when the refresh token nears its expiry', async () => {
+    const user = uniqueUser('rt-expiring');
+    const grant = warning.provider.issueGrant({ familyId: user });
+    const refreshTokenExpiresAt = new Date(Date.now() + 9_000).toISOString();
+    await putLink(warning.pool, warning.key(user), {
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      tokenType: 'bearer',
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      extra: { expires_in: 3_600 },
+      refreshTokenExpiresAt,
+    });
+    const link = { provider: warning.providerId, user };
+
+    const before = await warning.client.status(link);
+    expect(before.state).toBe('ok');
+    expect(before.refreshTokenExpiresAt).toBe(refreshTokenExpiresAt);
+
+    await until(async () => (await warning.client.peekStatus(link))?.state === 'refresh_expiring', 20_000, 'refresh_expiring');
+    const handle = warning.temporal.workflow.getHandle(linkWorkflowId(warning.key(user)));
+    await until(async () => (await handle.describe()).typedSearchAttributes.get(ExtauthState) === 'refresh_expiring', 10_000, 'ExtauthState');
+    const warnings = () => logLines.filter((line) => line.includes('refresh token expires soon') && line.includes(user));
+    await until(() => warnings().length > 0, 10_000, 'the warning logged');
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toContain(refreshTokenExpiresAt);
+    // Still served meanwhile: the refresh token works until it expires.
+    expect((await warning.client.getToken(link)).accessToken).toBe(grant.accessToken);
   });
 });
