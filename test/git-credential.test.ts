@@ -1,15 +1,15 @@
 // `extauth git-credential`: the protocol, host mapping, and real `git clone`s from a local HTTPS git host that only
 // accepts the fake provider's live access tokens.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerForHost } from '../client/git-credential/hosts.js';
 import { CredentialProtocolError, formatCredentialAnswer, parseCredentialRequest } from '../client/git-credential/protocol.js';
 import { FakeGitHost, selfSignedCertificate } from '../dev/fake-git-host.js';
 import { parseProviders, ProvidersConfigError } from '../providers/config.js';
 import { cliEnv } from './support/cli.js';
-import { createBareRepo, EXTAUTH_BIN, isolatedGitEnv, runWithInput } from './support/git.js';
+import { createBareRepo, EXTAUTH_BIN, GIT_CREDENTIAL_EXTAUTH_BIN, isolatedGitEnv, runWithInput } from './support/git.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 
 const LONG = 240_000; // a loaded 2-core machine: several node processes and a Temporal round trip per git run
@@ -18,6 +18,8 @@ const dir = mkdtempSync(join(tmpdir(), 'extauth-git-'));
 const home = join(dir, 'home');
 const repos = join(dir, 'repos');
 const providersFile = join(dir, 'providers.json');
+/** Where an installed package's bins are (`npm install -g`, node_modules/.bin): holds `git-credential-extauth`. */
+const installedBin = join(dir, 'installed-bin');
 let world: World;
 let gitHost: FakeGitHost;
 let certFile: string;
@@ -28,6 +30,8 @@ let env: Record<string, string>;
 beforeAll(async () => {
   mkdirSync(home);
   mkdirSync(repos);
+  mkdirSync(installedBin);
+  symlinkSync(GIT_CREDENTIAL_EXTAUTH_BIN, join(installedBin, 'git-credential-extauth')); // as npm links a bin
   const cert = await selfSignedCertificate(dir);
   certFile = cert.certFile;
   commit = await createBareRepo(repos, 'repo', isolatedGitEnv(home));
@@ -59,10 +63,49 @@ afterAll(async () => {
 
 const helperCommand = (user: string) => `!'${process.execPath}' '${EXTAUTH_BIN}' git-credential --user ${user}`;
 
-function clone(user: string) {
+/** PATH without any folder holding a `git-credential-extauth` (npx puts node_modules/.bin first), node's kept. */
+function pathWithoutInstalledHelper(): string {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && !existsSync(join(d, 'git-credential-extauth')));
+  return [dirname(process.execPath), ...dirs].join(delimiter);
+}
+
+/** git's environment with the package's bins installed on PATH, or (`installed: false`) nowhere git can find them. */
+const gitEnvWith = ({ installed }: { installed: boolean }) => ({
+  ...env,
+  PATH: installed ? [installedBin, pathWithoutInstalledHelper()].join(delimiter) : pathWithoutInstalledHelper(),
+});
+
+function clone(user: string, helperValue = helperCommand(user), cloneEnv = env) {
   const target = join(dir, `clone-${user}`);
-  const args = ['-c', `http.sslCAInfo=${certFile}`, '-c', 'credential.helper=', '-c', `credential.helper=${helperCommand(user)}`];
-  return { target, result: runWithInput('git', [...args, 'clone', `${gitHost.url}/repo.git`, target], { env, cwd: dir, timeoutMs: LONG - 10_000 }) };
+  const args = ['-c', `http.sslCAInfo=${certFile}`, '-c', 'credential.helper=', '-c', `credential.helper=${helperValue}`];
+  return { target, result: runWithInput('git', [...args, 'clone', `${gitHost.url}/repo.git`, target], { env: cloneEnv, cwd: dir, timeoutMs: LONG - 10_000 }) };
+}
+
+/** The clone has the commit, after exactly one exchange, and the host saw only the fresh access token. */
+async function expectClonedWithFreshToken(
+  user: string,
+  seeded: { accessToken: string; refreshToken: string },
+  attemptsBefore: number,
+  { target, result }: ReturnType<typeof clone>,
+) {
+  const { code, stdout, stderr } = await result;
+  expect(code, stderr).toBe(0);
+  const head = await runWithInput('git', ['-C', target, 'rev-parse', 'HEAD'], { env });
+  expect(head.stdout.trim()).toBe(commit);
+
+  const row = await world.row(user);
+  expect(row.accessToken).not.toBe(seeded.accessToken);
+  expect(row.refreshToken).not.toBe(seeded.refreshToken);
+  expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
+  expect(world.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
+  const attempts = gitHost.attempts.slice(attemptsBefore);
+  expect(attempts.length).toBeGreaterThan(0);
+  for (const attempt of attempts) {
+    expect(attempt.accepted).toBe(true);
+    expect(attempt.credentials).toEqual({ username: row.accessToken, password: '' });
+  }
+  expect(world.provider.liveAccessTokenFamily(row.accessToken)).toBe(user);
+  expectNoToken(stdout, stderr);
 }
 
 function helper(args: string[], input: string, helperEnv = env) {
@@ -80,25 +123,7 @@ describe('git clone through the helper', () => {
     const seeded = await world.seedLink(user, { expiresInSeconds: -5 });
     const before = gitHost.attempts.length;
 
-    const { target, result } = clone(user);
-    const { code, stdout, stderr } = await result;
-    expect(code, stderr).toBe(0);
-    const head = await runWithInput('git', ['-C', target, 'rev-parse', 'HEAD'], { env });
-    expect(head.stdout.trim()).toBe(commit);
-
-    const row = await world.row(user);
-    expect(row.accessToken).not.toBe(seeded.accessToken);
-    expect(row.refreshToken).not.toBe(seeded.refreshToken);
-    expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
-    expect(world.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
-    const attempts = gitHost.attempts.slice(before);
-    expect(attempts.length).toBeGreaterThan(0);
-    for (const attempt of attempts) {
-      expect(attempt.accepted).toBe(true);
-      expect(attempt.credentials).toEqual({ username: row.accessToken, password: '' });
-    }
-    expect(world.provider.liveAccessTokenFamily(row.accessToken)).toBe(user);
-    expectNoToken(stdout, stderr);
+    await expectClonedWithFreshToken(user, seeded, before, clone(user));
   }, LONG);
 
   it('a link needing re-authentication: the clone fails at once with the helper saying so, no token anywhere', async () => {
@@ -120,6 +145,34 @@ describe('git clone through the helper', () => {
     expect(direct.code).toBe(3);
     expect(direct.stdout).toBe('');
     expect(direct.stderr.trim().split('\n')).toHaveLength(1);
+  }, LONG);
+});
+
+describe('credential.helper "extauth …": git runs the installed git-credential-extauth bin', () => {
+  // The issue's exact line. git reads a helper not starting with `!` or `/` as `git credential-<first word> <rest>`:
+  // `git credential-extauth git-credential --user U get`, an executable git finds in its exec path or on PATH.
+  for (const form of ['git-credential --user', '--user']) {
+    it(`credential.helper=extauth ${form} U: the clone gets a fresh token`, async () => {
+      const user = uniqueUser('git-bin');
+      const seeded = await world.seedLink(user, { expiresInSeconds: -5 });
+      const before = gitHost.attempts.length;
+      await expectClonedWithFreshToken(user, seeded, before, clone(user, `extauth ${form} ${user}`, gitEnvWith({ installed: true })));
+    }, LONG);
+  }
+
+  it('without the package\'s bins on PATH git cannot find the helper: the clone fails, no exchange, no token sent', async () => {
+    const user = uniqueUser('git-nobin');
+    await world.seedLink(user, { expiresInSeconds: -5 });
+    const before = gitHost.attempts.length;
+
+    const { result } = clone(user, `extauth git-credential --user ${user}`, gitEnvWith({ installed: false }));
+    const { code, stdout, stderr } = await result;
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("'credential-extauth' is not a git command");
+    expect(stderr).toMatch(/terminal prompts disabled/);
+    expect(gitHost.attempts.slice(before)).toEqual([]);
+    expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
+    expectNoToken(stdout, stderr);
   }, LONG);
 });
 

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const EXTAUTH_BIN = fileURLToPath(new URL('../../bin/extauth.js', import.meta.url));
+/** The bin git finds for `credential.helper "extauth …"`: it runs `git credential-extauth … <action>`. */
+export const GIT_CREDENTIAL_EXTAUTH_BIN = fileURLToPath(new URL('../../bin/git-credential-extauth.js', import.meta.url));
 
 export interface RunResult {
   code: number | null;
