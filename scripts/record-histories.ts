@@ -42,6 +42,10 @@ const TASK_QUEUE = 'extauth-record';
 const GITHUB = 'rec-github';
 /** A provider without validateUrl: validateAccessToken answers 'not_checked'. */
 const NO_VALIDATE = 'rec-novalidate';
+/** Refreshes 2 s ahead of expiry while a link was asked for within 4 s; warns 5 s before a refresh token expires. */
+const PROACTIVE = 'rec-proactive';
+/** Keep-alive every 3 s for idle links, no refresh ahead. */
+const KEEP_ALIVE = 'rec-keepalive';
 /** Short budgets, and runs that finish 2 s after their last request, so every exported run is closed. */
 const TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
@@ -71,7 +75,7 @@ interface Ctx {
   /** A second dev server that suggests continue-as-new after a few events (started on demand). */
   continueAsNewStack(): Promise<{ stack: Stack; address: string }>;
   address: string;
-  seed(key: LinkKey, expiresInSeconds: number): Promise<void>;
+  seed(key: LinkKey, expiresInSeconds: number, options?: { refreshTokenExpiresInSeconds?: number }): Promise<void>;
 }
 
 /** One exported run: written to `<scenario>[.<part>][.<suffix>].json`. */
@@ -258,6 +262,58 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'proactive-refresh',
+    covers:
+      'a token expiring in 5 s, asked for once: the run refreshes it 2 s ahead with nobody asking (timer, exchange, persist, validate), then finishes once the link is no longer active',
+    async run({ main, seed, provider }) {
+      const k = key(PROACTIVE, 'proactive-refresh');
+      await seed(k, 5);
+      await main.client.getToken({ ...ref(k), minValidSeconds: 1 });
+      check(!provider.stats.tokenCallsByFamily.get(k.userId), 'served without an exchange');
+      await until(() => provider.stats.tokenCallsByFamily.get(k.userId) === 1, 30_000, 'the refresh nobody asked for');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'keep-alive',
+    covers:
+      'an idle link of a keep-alive provider whose refresh token expires in 8 s: the expiry warning (refresh_expiring), then keep-alive refreshes every 3 s with nobody asking, until continue-as-new is not needed and the run is reset by the recorder',
+    async run({ main, seed, provider, pool }) {
+      const k = key(KEEP_ALIVE, 'keep-alive');
+      await seed(k, 3600, { refreshTokenExpiresInSeconds: 8 });
+      await main.client.status(ref(k));
+      await until(() => (provider.stats.tokenCallsByFamily.get(k.userId) ?? 0) >= 2, 30_000, 'two keep-alive refreshes');
+      // Keep-alive runs never finish by themselves: end this one the way an operator would (link reset).
+      const { rows } = await pool.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [k.providerId, k.userId]);
+      check(rows.length === 1, 'the row exists');
+      await main.temporal.workflow.getHandle(linkWorkflowId(k)).terminate('recorded: keep-alive runs do not finish by themselves');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'wait-for-relink',
+    covers: 'revoked grant; an agent waits for a re-link (getToken waitSeconds); putLink + relinked signal wake it; it is served the new grant',
+    async run({ main, seed, provider, pool }) {
+      const k = key(GITHUB, 'wait-for-relink');
+      await seed(k, -10);
+      provider.revokeFamily(k.userId);
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      const waiting = main.client.getToken({ ...ref(k), waitSeconds: 60 });
+      for (let i = 0; i < 100 && (await main.client.peekStatus(ref(k)))?.waitingForRelink !== 1; i++) await sleep(100);
+      const grant = provider.issueGrant({ familyId: `${k.userId}-relinked` });
+      await putLink(pool, k, {
+        accessToken: grant.accessToken,
+        refreshToken: grant.refreshToken,
+        tokenType: 'bearer',
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        extra: { expires_in: grant.expiresIn },
+      });
+      check(await main.client.relinked(ref(k)), 'relinked signal delivered');
+      check((await waiting).accessToken === grant.accessToken, 'the waiting agent got the new grant');
+      return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
     name: 'skip-unchecked-validation',
     covers:
       'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run. The pair for the `skip-unchecked-validation` patch (docs/versioning.md): .old recorded before it (validates twice), the plain file with it (patch marker, validates once)',
@@ -414,7 +470,28 @@ async function main(): Promise<void> {
     const providerInput = [
       { id: GITHUB, type: 'github', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl },
       { id: NO_VALIDATE, type: 'oauth2', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl },
-    ];
+      {
+        id: PROACTIVE,
+        type: 'github',
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        tokenUrl: provider.tokenUrl,
+        validateUrl: provider.validateUrl,
+        refreshAheadSeconds: 2,
+        activeWindowSeconds: 4,
+      },
+      {
+        id: KEEP_ALIVE,
+        type: 'github',
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        tokenUrl: provider.tokenUrl,
+        validateUrl: provider.validateUrl,
+        refreshAheadSeconds: 0,
+        keepAliveSeconds: 3,
+        refreshTokenWarnSeconds: 5,
+      },
+    ].map((entry) => ({ refreshAheadSeconds: 0, ...entry })); // the scenarios recorded before proactive refresh keep it off
     const providers = parseProviders(providerInput);
     const providersFile = join(dir, 'providers.json');
     await writeFile(providersFile, JSON.stringify(providerInput));
@@ -440,7 +517,7 @@ async function main(): Promise<void> {
           cleanups.push(() => stack.close());
           return { stack, address: server.address };
         })()),
-      async seed(k, expiresInSeconds) {
+      async seed(k, expiresInSeconds, { refreshTokenExpiresInSeconds } = {}) {
         const grant = provider.issueGrant({ familyId: k.userId });
         await putLink(seedDeps.pool, k, {
           accessToken: grant.accessToken,
@@ -448,6 +525,8 @@ async function main(): Promise<void> {
           tokenType: 'bearer',
           expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
           extra: { expires_in: grant.expiresIn },
+          refreshTokenExpiresAt:
+            refreshTokenExpiresInSeconds === undefined ? undefined : new Date(Date.now() + refreshTokenExpiresInSeconds * 1000).toISOString(),
         });
       },
     };
