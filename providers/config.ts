@@ -19,7 +19,7 @@ const providerSchema = z.object({
   /** The workflow refreshes this long before the access token expires; 0 turns proactive refresh off. */
   refreshAheadSeconds: z.number().int().min(0).max(86_400).default(300),
   /** A link no agent asked for within this window stops refreshing ahead (no provider traffic for abandoned links). */
-  activeWindowSeconds: z.number().int().min(60).max(365 * 86_400).default(86_400),
+  activeWindowSeconds: z.number().int().min(1).max(365 * 86_400).default(86_400),
   /** Providers that expire idle refresh tokens: an idle link is still refreshed at least this often; 0 = off. */
   keepAliveSeconds: z.number().int().min(0).max(365 * 86_400).default(0),
   /** Warn (log, metric, ExtauthState) this long before the refresh token itself expires. */
