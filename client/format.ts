@@ -7,6 +7,7 @@ export function formatStatus(s: LinkStatus): string {
     `link        ${s.providerId}/${s.userId}`,
     `state       ${s.state}${s.validation !== 'valid' ? ` (validation: ${s.validation})` : ''}`,
     `expires     ${s.expiresAt ?? 'unknown'}`,
+    `refresh exp ${s.refreshTokenExpiresAt ?? 'unknown'}`,
     `refreshed   ${s.lastRefreshedAt ?? 'never by extauth'}`,
     `failure     ${s.failureReason || '-'}`,
     `last error  ${s.lastError || '-'}`,
