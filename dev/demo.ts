@@ -8,6 +8,8 @@ import type { FakeOAuthProvider } from './fake-provider.js';
 export const DEMO_USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
 /** Its grant is revoked at the provider: the one demo link that ends in reauth_required. */
 export const DEMO_REVOKED_USER = 'mallory';
+/** No agent asks for it after the demo opens its run: its tokens are refreshed ahead of expiry by the run alone. */
+export const DEMO_UNATTENDED_USER = 'frank';
 export const DEMO_TOKEN_LIFETIME_SECONDS = 40;
 const AGENTS = 4;
 
@@ -19,10 +21,10 @@ export interface DemoTally {
 }
 
 export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, providerId: string): Promise<void> {
-  for (const [i, user] of [...DEMO_USERS, DEMO_REVOKED_USER].entries()) {
+  for (const [i, user] of [...DEMO_USERS, DEMO_REVOKED_USER, DEMO_UNATTENDED_USER].entries()) {
     const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: DEMO_TOKEN_LIFETIME_SECONDS });
     // Staggered expiry, some already expired, so refreshes start at once and keep coming.
-    const expiresIn = user === DEMO_REVOKED_USER ? -5 : -5 + i * 8;
+    const expiresIn = user === DEMO_REVOKED_USER ? -5 : user === DEMO_UNATTENDED_USER ? DEMO_TOKEN_LIFETIME_SECONDS : -5 + i * 8;
     await putLink(pool, { providerId, userId: user }, {
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
@@ -77,18 +79,21 @@ export function startDemo(options: {
   let stopped = false;
   const stopFaults = injectFaults(provider);
   const agents = Array.from({ length: AGENTS }, () => agent(client, providerId, tally, () => stopped));
+  // Opens frank's run once (as a status check would); from then on nobody asks for frank's token.
+  client.status({ provider: providerId, user: DEMO_UNATTENDED_USER }).catch(() => undefined);
 
   const tty = process.stdout.isTTY;
   const line = () =>
     `demo: requests=${tally.requests} served=${tally.served} refreshes=${provider.stats.rotations} ` +
-    `retries=${provider.stats.faultsServed} reauth=${tally.reauth} unavailable=${tally.unavailable}`;
+    `retries=${provider.stats.faultsServed} reauth=${tally.reauth} unavailable=${tally.unavailable} ` +
+    `${DEMO_UNATTENDED_USER}_refreshed_unasked=${provider.stats.tokenCallsByFamily.get(DEMO_UNATTENDED_USER) ?? 0}`;
   const summary = setInterval(() => {
     if (tty) process.stdout.write(`\r\x1b[K${line()}`);
     else console.log(line());
   }, tty ? 1_000 : 5_000);
   console.log(
     `demo: ${AGENTS} agents on ${DEMO_USERS.length + 1} links of provider "${providerId}" (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS}s; ` +
-      `"${DEMO_REVOKED_USER}" was revoked and needs re-authentication)${options.uiUrl ? `; watch them at ${options.uiUrl}` : ''}`,
+      `"${DEMO_REVOKED_USER}" was revoked and needs re-authentication; nobody asks for "${DEMO_UNATTENDED_USER}", whose run refreshes it ahead of expiry)${options.uiUrl ? `; watch them at ${options.uiUrl}` : ''}`,
   );
 
   return {

@@ -60,4 +60,10 @@ describe('Temporal Web UI', () => {
     const html = await page.content();
     expect(html).not.toMatch(/gh[ur]_[A-Za-z0-9]{30,}/);
   }, 180_000);
+
+  it("the demo's unattended link (frank) is refreshed ahead of expiry by its run, with no agent asking", async () => {
+    // frank's 40 s token is refreshed 20 s before it expires; the demo's summary line counts those exchanges.
+    const refreshed = () => Math.max(0, ...[...dev.output().matchAll(/frank_refreshed_unasked=(\d+)/g)].map((m) => Number(m[1])));
+    await expect.poll(refreshed, { timeout: 90_000, interval: 1_000 }).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 });
