@@ -25,6 +25,11 @@ const keepAlive = useWorld({
   providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 3, activeWindowSeconds: 1 },
 });
 
+// Keep-alive every second, and runs continue as new past 60 history events.
+const bounded = useWorld({
+  tuning: { idleFinishMs: 1_000, maxHistoryEvents: 60 },
+  providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 1, activeWindowSeconds: 1 },
+});
 // Warn 5 s before a refresh token expires.
 const warning = useWorld({ providerConfig: { refreshTokenWarnSeconds: 5 } });
 
@@ -128,6 +133,30 @@ describe('keep-alive', () => {
     const status = await keepAlive.client.peekStatus({ provider: keepAlive.providerId, user });
     expect(status?.counters.requests).toBe(0);
     expect(status?.counters.proactiveRefreshes).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('bounded history', () => {
+  it('a run kept open by its schedule continues as new past maxHistoryEvents, carrying its counters', async () => {
+    const user = uniqueUser('bounded');
+    await bounded.seedLink(user, { expiresInSeconds: 3_600 });
+    await bounded.client.status({ provider: bounded.providerId, user });
+    const runs = async () => {
+      const found: { status: string; historyLength: number }[] = [];
+      for await (const info of bounded.temporal.workflow.list({ query: `WorkflowId = '${linkWorkflowId(bounded.key(user))}'` })) {
+        found.push({ status: info.status.name, historyLength: info.historyLength });
+      }
+      return found;
+    };
+    await until(async () => (await runs()).some((r) => r.status === 'CONTINUED_AS_NEW'), 60_000, 'a run continued as new');
+    const continued = (await runs()).filter((r) => r.status === 'CONTINUED_AS_NEW');
+    // The bound is checked when the run wakes, so it ends a little past 60 events, never far past.
+    for (const run of continued) expect(run.historyLength).toBeLessThan(100);
+    const status = await bounded.client.peekStatus({ provider: bounded.providerId, user });
+    expect(status?.state).not.toBe('reauth_required');
+    // Carried over: the first run alone needed several refreshes to pass 60 events.
+    expect(status!.counters.proactiveRefreshes).toBeGreaterThanOrEqual(2);
+    await until(async () => (await bounded.row(user)).refreshToken === bounded.provider.liveRefreshToken(user), 10_000, 'row = live token');
   });
 });
 

@@ -331,6 +331,12 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return { grant: grant(), expiresAt: link.expiresAt, lifetimeSeconds: link.lifetimeSeconds, touchAfter };
   });
 
+  /** The server's suggestion, or our own bound for runs that stay open on timers for days. */
+  function continueAsNewDue(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > tuning.maxHistoryEvents;
+  }
+
   /** A refresh nobody asked for: failures are logged by refresh() and retried later with backoff, never thrown. */
   function refreshOnOwn(): void {
     counters.proactiveRefreshes++;
@@ -398,10 +404,3 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 }
 
-/** The server's suggestion, or our own bound for runs that stay open on timers for days. */
-function continueAsNewDue(): boolean {
-  const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
-}
-
-const MAX_HISTORY_EVENTS = 2_000;

@@ -16,6 +16,8 @@ export interface Tuning {
   unauthorizedAttempts: number;
   /** A run with no request for this long finishes; the next request starts a fresh one. */
   idleFinishMs: number;
+  /** A run kept open by its schedule continues as new past this many history events (or when the server suggests it). */
+  maxHistoryEvents: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -27,6 +29,7 @@ export const DEFAULT_TUNING: Tuning = {
   retryMaxMs: 5_000,
   unauthorizedAttempts: 5,
   idleFinishMs: 10 * 60_000,
+  maxHistoryEvents: 2_000,
 };
 
 /** The HTTP call must give up before Temporal would start another attempt that may rotate the token again. */
