@@ -278,6 +278,15 @@ const cases: PresetCase[] = [
     git: (token) => ({ username: token, password: '' }),
     refusal: /invalid_grant: Token has been expired or revoked\. \(HTTP 400\)/,
   },
+  {
+    // Generic RFC 6749: nothing assumed; the GitLab fake (Doorkeeper) answers in plain RFC 6749 shapes.
+    preset: 'oauth2',
+    flavor: 'gitlab',
+    entry: (fake) => ({ preset: 'oauth2', tokenUrl: fake.tokenUrl, validateUrl: fake.validateUrl }),
+    rotates: true,
+    git: (token) => ({ username: token, password: '' }),
+    refusal: /invalid_grant: The provided authorization grant is invalid.* \(HTTP 400\)/,
+  },
 ];
 
 describe.each(cases)('preset $preset end to end (fake flavor $flavor)', ({ flavor, entry, rotates, git, refusal }) => {
