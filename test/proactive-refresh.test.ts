@@ -117,6 +117,8 @@ describe('proactive refresh', () => {
     for await (const info of shortWindow.temporal.workflow.list({ query: `WorkflowId = '${linkWorkflowId(shortWindow.key(user))}'` })) runs.push(info.runId);
     expect(runs).toHaveLength(1);
     expect(status.counters.requests).toBe(1);
+    // Steady state: every refresh was the run's own; no agent's request waited on the provider.
+    expect(status.counters.refreshes).toBe(status.counters.proactiveRefreshes);
     expect(status.counters.proactiveRefreshes).toBeGreaterThanOrEqual(1);
   });
 });
