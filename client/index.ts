@@ -25,6 +25,7 @@ import {
   statusQuery,
   touchedSignal,
   type CachedToken,
+  type GetTokenRequest,
   type LinkWorkflowInput,
 } from '../workflows/messages.js';
 import type { Tuning } from '../workflows/policies.js';
@@ -158,7 +159,9 @@ export class ExtauthClient {
       const again = await this.cachedToken(link);
       return again && freshEnough(again, minValidSeconds, Date.now()) ? again.grant : undefined;
     };
-    return this.updateWithStart(link, getTokenUpdate, [waitSeconds ? { minValidSeconds, waitSeconds } : { minValidSeconds }], recheck);
+    // The clock is read for each attempt: a request retried after the in-flight limit judges freshness anew.
+    const args = (): [GetTokenRequest] => [{ minValidSeconds, nowMs: Date.now(), ...(waitSeconds ? { waitSeconds } : {}) }];
+    return this.updateWithStart(link, getTokenUpdate, args, recheck);
   }
 
   /** Reads through the query leave no trace in the run: tell it now and then that the link is still in use. */
@@ -232,7 +235,7 @@ export class ExtauthClient {
   private async updateWithStart<R, A extends unknown[]>(
     link: LinkRef,
     update: UpdateDefinition<R, A>,
-    args: A,
+    args: A | (() => A),
     recheck?: () => Promise<R | undefined>,
   ): Promise<R> {
     const key = toKey(link);
@@ -247,7 +250,7 @@ export class ExtauthClient {
         staticSummary: linkSummary(key),
       });
       try {
-        return await this.temporal.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation });
+        return await this.temporal.workflow.executeUpdateWithStart(update, { args: typeof args === 'function' ? args() : args, startWorkflowOperation });
       } catch (err) {
         if (isInFlightLimit(err) && Date.now() < patience) {
           attempt--;

@@ -24,6 +24,7 @@ import {
   describeUpdate,
   getTokenUpdate,
   MAX_MIN_VALID_SECONDS,
+  MAX_CLOCK_SKEW_MS,
   MAX_WAIT_SECONDS,
   refreshNowUpdate,
   relinkedSignal,
@@ -43,10 +44,14 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const tuning = { ...DEFAULT_TUNING, ...input.tuning };
   const options = activityOptions(tuning);
   const { exchangeRefreshToken } = proxyActivities<ExtauthActivities>(options.exchange);
-  const { persistRotatedTokens } = proxyLocalActivities<ExtauthActivities>(options.persist);
-  const { validateAccessToken } = proxyLocalActivities<ExtauthActivities>(options.validate);
-  const { loadLink } = proxyLocalActivities<ExtauthActivities>(options.load);
-  const { recordRefreshFailure } = proxyLocalActivities<ExtauthActivities>(options.recordFailure);
+  // Local activities let SDK 1.24's core write a history that no replay matches when a query is answered while one is
+  // in flight and updates arrive in the next task (docs/reliability.md, "Update storms and nondeterminism"). New runs
+  // use normal activities; runs recorded before the patch replay with local ones.
+  const rowActivities = patched('row-activities-not-local') ? proxyActivities : proxyLocalActivities;
+  const { persistRotatedTokens } = rowActivities<ExtauthActivities>(options.persist);
+  const { validateAccessToken } = rowActivities<ExtauthActivities>(options.validate);
+  const { loadLink } = rowActivities<ExtauthActivities>(options.load);
+  const { recordRefreshFailure } = rowActivities<ExtauthActivities>(options.recordFailure);
 
   let link: LinkSnapshot | undefined;
   let validation: Validation = input.carried?.validation ?? 'valid';
@@ -97,8 +102,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return link?.expiresAt ? (Date.parse(link.expiresAt) - Date.now()) / 1000 : Infinity;
   }
 
-  function usable(minValidSeconds: number): boolean {
-    return !!link?.accessToken && validation === 'valid' && freshEnough(link, minValidSeconds, Date.now());
+  /** `nowMs`: the agent's clock as sent with its request (recorded in history, so replay decides alike). */
+  function usable(minValidSeconds: number, nowMs = Date.now()): boolean {
+    return !!link?.accessToken && validation === 'valid' && freshEnough(link, minValidSeconds, nowMs);
   }
 
   function reauthRequired(): ApplicationFailure {
@@ -196,24 +202,24 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 
   /** Without a refresh token (refused for good) the stored access token is served only while it still meets the request. */
-  function grant(minValidSeconds = 0): TokenGrant {
-    if (!link?.hasRefreshToken && !usable(minValidSeconds)) throw reauthRequired();
+  function grant(minValidSeconds = 0, nowMs?: number): TokenGrant {
+    if (!link?.hasRefreshToken && !usable(minValidSeconds, nowMs)) throw reauthRequired();
     if (validation !== 'valid') throw agentFailure('provider_unavailable', lastError || 'the access token is not validated yet');
     const { username, password } = gitCredentials(link!.providerType, link!.accessToken);
     return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: link!.expiresAt, username, password };
   }
 
-  async function serveOnce(minValidSeconds: number): Promise<TokenGrant> {
+  async function serveOnce(minValidSeconds: number, nowMs: number | undefined): Promise<TokenGrant> {
     if (!refreshing) {
       await ensureLoaded();
-      if (!refreshing && usable(minValidSeconds)) return grant();
+      if (!refreshing && usable(minValidSeconds, nowMs)) return grant();
       if (!link!.hasRefreshToken) throw reauthRequired();
     }
     await sharedRefresh(false);
-    return grant(minValidSeconds);
+    return grant(minValidSeconds, nowMs);
   }
 
-  async function serveToken({ minValidSeconds, waitSeconds = 0 }: GetTokenRequest): Promise<TokenGrant> {
+  async function serveToken({ minValidSeconds, waitSeconds = 0, nowMs }: GetTokenRequest): Promise<TokenGrant> {
     counters.requests++;
     lastTouched = Date.now();
     const waitUntil = Date.now() + waitSeconds * 1000;
@@ -221,18 +227,19 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       const relinksSeen = relinks;
       let failure: unknown;
       try {
-        return await serveOnce(minValidSeconds);
+        return await serveOnce(minValidSeconds, nowMs);
       } catch (err) {
         failure = toAgentFailure(err);
       }
-      if (!(failure instanceof ApplicationFailure) || failure.type !== 'reauth_required' || Date.now() >= waitUntil) {
+      // Decided by whether the agent asked to wait and whether the wait's timer fired, never by reading the clock.
+      if (!(failure instanceof ApplicationFailure) || failure.type !== 'reauth_required' || waitSeconds === 0) {
         counters.failedRequests++;
         throw failure;
       }
       // No polling: the relinked signal's reload bumps `relinks` and wakes this handler.
       waitingForRelink++;
       publish();
-      const relinked = await condition(() => relinks !== relinksSeen, waitUntil - Date.now());
+      const relinked = await condition(() => relinks !== relinksSeen, Math.max(waitUntil - Date.now(), 1));
       waitingForRelink--;
       publish();
       if (!relinked) {
@@ -251,7 +258,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     lastError,
     refreshing: refreshing !== undefined,
     counters,
-    now: Date.now(),
+    refreshExpiring: link !== undefined && link.hasRefreshToken && warnedExpiryVersion === link.version,
     nextProactiveRefreshAt: nextProactiveRefresh(),
     waitingForRelink,
   });
@@ -278,12 +285,18 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const status = (): LinkStatus => linkStatus(view());
 
   setHandler(getTokenUpdate, serveToken, {
-    validator: ({ minValidSeconds, waitSeconds = 0 }) => {
+    validator: ({ minValidSeconds, waitSeconds = 0, nowMs }) => {
       if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
         throw new RangeError(`minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
       }
       if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
         throw new RangeError(`waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`);
+      }
+      // Validators run only when a request arrives (a refused one leaves no history), so reading the clock is safe here.
+      if (nowMs !== undefined && !(Math.abs(nowMs - Date.now()) <= MAX_CLOCK_SKEW_MS)) {
+        throw new RangeError(
+          `the agent's clock is ${Math.round((nowMs - Date.now()) / 1000)} s off the server's (at most ${MAX_CLOCK_SKEW_MS / 1000} s allowed): fix its time synchronisation`,
+        );
       }
     },
   });
@@ -373,34 +386,46 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   // refresh, keep-alive, refresh-token expiry) also wakes for it; a run without one behaves as before schedules
   // existed. Updates that arrive in the same activation as the timer run their handlers first and push
   // lastTouched forward.
+  //
+  // Every action here is taken because its timer fired (an event in history), never because the clock passed a
+  // threshold: a worker's workflow clock can lag the one a replay sees (it does after a cache miss under load),
+  // and a decision that reads it would then take another branch in replay.
   for (;;) {
     const due = nextProactiveRefresh();
-    if (due !== undefined && due <= Date.now()) {
-      refreshOnOwn();
-      continue;
-    }
     const warnAt = pendingExpiryWarning();
-    if (warnAt !== undefined && warnAt <= Date.now()) {
-      warnRefreshTokenExpiry();
-      continue;
-    }
     const idleLeft = tuning.idleFinishMs - (Date.now() - lastTouched);
     const openUntil = activeUntil({ link, lastTouched }) ?? -Infinity;
-    if (due === undefined && idleLeft <= 0 && openUntil <= Date.now() && !refreshing && allHandlersFinished()) return;
-    // Re-planned when a refresh ends or a re-link changes the plan; not on every refresh start (each re-plan is a new timer).
-    const plan = () => `${nextProactiveRefresh()}|${pendingExpiryWarning()}`;
-    const planned = plan();
     const wasRefreshing = refreshing !== undefined;
     // Runs recorded before schedules existed never have one, so they wake exactly as they did.
     const scheduled = () => link?.schedule !== undefined;
+    // The earliest of: the refresh due, the expiry warning, and (when nothing keeps the run open) the idle finish.
+    const idleAt = due === undefined ? Math.max(Date.now() + Math.max(idleLeft, scheduled() && wasRefreshing ? 60_000 : 1_000), openUntil) : Infinity;
+    const [next, wakeAt] = (
+      [
+        ['refresh', due ?? Infinity],
+        ['warn', warnAt ?? Infinity],
+        ['idle', idleAt],
+      ] as const
+    ).reduce((a, b) => (b[1] < a[1] ? b : a));
+    // Re-planned when a refresh ends or a re-link changes the plan; not on every refresh start (each re-plan is a new timer).
+    const plan = () => `${nextProactiveRefresh()}|${pendingExpiryWarning()}`;
+    const planned = plan();
+    const touchedAtPlan = lastTouched;
+    // An agent waiting for a re-link holds the run open: wake when it is done rather than every second.
+    const waitersAtPlan = waitingForRelink > 0;
     const replan = () => scheduled() && !refreshing && (wasRefreshing || plan() !== planned);
-    const idleWake = Math.max(Date.now() + Math.max(idleLeft, scheduled() && wasRefreshing ? 60_000 : 1_000), openUntil);
-    const wakeAt = Math.min(due ?? Infinity, warnAt ?? Infinity, due === undefined ? idleWake : Infinity);
-    const woke = await condition(() => continueAsNewDue() || replan(), Math.max(wakeAt - Date.now(), 1));
+    const waitersDone = () => waitersAtPlan && allHandlersFinished();
+    const timeoutMs = Math.max(wakeAt - Date.now(), waitersAtPlan ? 60_000 : 1);
+    const woke = await condition(() => continueAsNewDue() || replan() || waitersDone(), timeoutMs);
     if (woke && continueAsNewDue()) {
       await condition(allHandlersFinished);
       return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation, lastTouched } });
     }
+    if (woke || refreshing || plan() !== planned) continue;
+    if (next === 'refresh') refreshOnOwn();
+    else if (next === 'warn') warnRefreshTokenExpiry();
+    // Idle (and no longer active) as planned: nobody asked meanwhile and the loaded link did not change the plan.
+    else if (lastTouched === touchedAtPlan && (activeUntil({ link, lastTouched }) ?? -Infinity) === openUntil && allHandlersFinished()) return;
   }
 }
 

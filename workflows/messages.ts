@@ -20,10 +20,17 @@ export interface GetTokenRequest {
   minValidSeconds: number;
   /** When the link needs re-authentication, wait this long for the user to re-link instead of failing at once. */
   waitSeconds?: number;
+  /**
+   * The agent's clock (epoch ms) when it asked: freshness is judged with it, so the decision is part of history
+   * and a replay cannot judge otherwise. Absent in requests recorded before it existed (the workflow clock is used).
+   */
+  nowMs?: number;
 }
 
 export const MAX_MIN_VALID_SECONDS = 24 * 3600;
 export const MAX_WAIT_SECONDS = 24 * 3600;
+/** An agent whose clock is further off than this is refused (its requests would judge freshness wrongly). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export const getTokenUpdate = defineUpdate<TokenGrant, [GetTokenRequest]>('getToken');
 /** Forces an exchange even if the token is fresh, and answers with the resulting status. */

@@ -1,6 +1,5 @@
 // What operators see of a link: its state, status and the Web UI's current details. Pure functions.
 import type { LinkCounters, LinkKey, LinkSnapshot, LinkState, LinkStatus, Validation } from '../core/types.js';
-import { refreshExpiryWarningAt } from './schedule.js';
 
 export interface LinkView {
   key: LinkKey;
@@ -9,18 +8,17 @@ export interface LinkView {
   lastError: string;
   refreshing: boolean;
   counters: LinkCounters;
-  /** Workflow time of this view. */
-  now: number;
+  /** The run's refresh-token expiry warning fired for the current token (a timer, not a clock reading). */
+  refreshExpiring: boolean;
   nextProactiveRefreshAt: number | undefined;
   waitingForRelink: number;
 }
 
-export function linkState({ link, validation, lastError, refreshing, now }: LinkView): LinkState {
+export function linkState({ link, validation, lastError, refreshing, refreshExpiring }: LinkView): LinkState {
   if (link && !link.hasRefreshToken && link.failureReason) return 'reauth_required';
   if (refreshing) return 'refreshing';
   if (validation !== 'valid' || lastError) return 'degraded';
-  const warnAt = refreshExpiryWarningAt(link);
-  return warnAt !== undefined && now >= warnAt ? 'refresh_expiring' : 'ok';
+  return refreshExpiring ? 'refresh_expiring' : 'ok';
 }
 
 export function linkStatus(view: LinkView): LinkStatus {
