@@ -21,7 +21,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +36,7 @@ import { formatCodecKey, generateCodecKey, makeCodecKeys, parseCodecKey } from '
 import { FakeOAuthProvider, type FakeFault } from '../dev/fake-provider.js';
 import { startEmbeddedPostgres } from '../dev/postgres.js';
 import { startTemporalDevServer } from '../dev/temporal.js';
+import { historyToJSONText } from '../client/commands/history.js';
 import { parseProviders } from '../providers/config.js';
 import { getLink, putLink } from '../store/links.js';
 import { migrateUp } from '../store/migrate.js';
@@ -53,6 +54,8 @@ const MIN_VALID_SECONDS = 30;
  * provider rotated, and the answer died with the process before Temporal recorded it.
  */
 const KILL_WINDOW_MS = 1_000;
+/** How long the final check waits for a link whose run is still saving a rotation it just made. */
+const SETTLE_MS = 20_000;
 const TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
   exchangeBudgetMs: 60_000,
@@ -256,6 +259,8 @@ async function main(): Promise<number> {
     let getToken: (user: string) => Promise<{ accessToken: string }>;
     const kills: number[] = [];
     let stopKiller = () => undefined as void;
+    /** Writes the histories of runs whose workflow task failed (with the codec key that decrypts them) to a folder. */
+    let exportFailingRuns: (lines: string[], outDir: string) => Promise<void> = async () => undefined;
     if (opts.against === 'extauth') {
       const codecKey = formatCodecKey(generateCodecKey('soak'));
       const [temporal, bundle] = await Promise.all([
@@ -305,6 +310,20 @@ async function main(): Promise<number> {
       cleanup.unshift(() => connection.close());
       const client = new ExtauthClient(new Client({ connection, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(codecKey, 'soak key'))) }), { taskQueue, tuning: TUNING });
       getToken = (user) => client.getToken({ provider: PROVIDER_ID, user, minValidSeconds: MIN_VALID_SECONDS });
+      exportFailingRuns = async (lines, outDir) => {
+        await mkdir(outDir, { recursive: true });
+        await writeFile(join(outDir, 'codec.key'), codecKey);
+        for (const line of lines) {
+          const { runId } = JSON.parse(line) as { runId?: string };
+          if (!runId) continue;
+          let workflowId: string | undefined;
+          for await (const run of client.temporal.workflow.list({ query: `RunId = '${runId}'` })) workflowId = run.workflowId;
+          if (!workflowId) continue;
+          const history = await client.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+          await writeFile(join(outDir, `${runId}.json`), historyToJSONText(history));
+          say(`history of failing run ${workflowId} ${runId} written to ${outDir}`);
+        }
+      };
       if (opts.killEvery > 0) {
         const timer = setInterval(() => {
           const alive = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
@@ -377,11 +396,22 @@ async function main(): Promise<number> {
     let killWindow = 0;
     let falseReauths = 0;
     const perLink: string[] = [];
+    // Runs keep refreshing ahead of expiry after the agents stop: a rotation that is minted but not yet saved is in
+    // flight, not lost. Such a link is looked at again until its row catches up (a lost rotation never does).
+    const rowFollowsLive = async (link: LinkState) => {
+      const until = Date.now() + SETTLE_MS;
+      for (;;) {
+        const row = await getLink(pool, { providerId: PROVIDER_ID, userId: link.user });
+        const live = provider.liveRefreshToken(link.user);
+        const follows = live !== undefined && row?.refreshToken === live;
+        // The reference refreshes only when asked: nothing of it is still in flight.
+        if (follows || link.permanent || opts.against !== 'extauth' || Date.now() > until) return { row, live, follows };
+        await sleep(250);
+      }
+    };
     for (const link of links) {
-      const row = await getLink(pool, { providerId: PROVIDER_ID, userId: link.user });
-      const live = provider.liveRefreshToken(link.user);
+      const { row, live, follows } = await rowFollowsLive(link);
       const tripped = provider.stats.trippedFamilies.has(link.user);
-      const follows = live !== undefined && row?.refreshToken === live;
       let verdict = 'ok';
       if (!follows && !link.permanent && (tripped || live !== undefined)) {
         const undelivered = provider.stats.undeliveredRotations.get(link.user) ?? 0;
@@ -408,7 +438,10 @@ async function main(): Promise<number> {
     }
     const leaked = leakedTokens(workerLines, new Set(provider.issuedTokens()));
     const retries = retriesByClass(workerLines);
-    const failingTasks = workerLines.filter((l) => l.includes('Failing workflow task')).length;
+    const failingTaskLines = workerLines.filter((l) => l.includes('Failing workflow task'));
+    const failingTasks = failingTaskLines.length;
+    for (const line of failingTaskLines.slice(0, 3)) say(`failing workflow task: ${line.trim().slice(0, 600)}`);
+    if (process.env.EXTAUTH_SOAK_HISTORIES && failingTasks > 0) await exportFailingRuns(failingTaskLines, process.env.EXTAUTH_SOAK_HISTORIES);
 
     process.stdout.write(`${perLink.join('\n')}\n\n`);
     const table: Array<[string, string | number]> = [
