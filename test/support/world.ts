@@ -38,7 +38,7 @@ export const FAST_TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
   exchangeBudgetMs: 15_000,
   validateAttemptMs: 2_000,
-  validateBudgetMs: 3_000,
+  validateBudgetMs: 8_000,
   retryInitialMs: 100,
   retryMaxMs: 500,
 };
