@@ -1,0 +1,3 @@
+export async function noop(label: string): Promise<string> {
+  return `done ${label}`;
+}
