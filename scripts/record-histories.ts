@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { historyToJSONText } from '../client/commands/history.js';
 import { ExtauthClient, ExtauthError } from '../client/index.js';
@@ -26,7 +25,7 @@ import { extauthDataConverter } from '../codec/data-converter.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
-import { FakeOAuthProvider } from '../dev/fake-provider.js';
+import { FakeOAuthProvider, type Grant } from '../dev/fake-provider.js';
 import { startEmbeddedPostgres } from '../dev/postgres.js';
 import { startTemporalDevServer, type DevTemporal } from '../dev/temporal.js';
 import { parseProviders, type ProviderConfig } from '../providers/config.js';
@@ -70,12 +69,12 @@ interface Ctx {
   provider: FakeOAuthProvider;
   providersFile: string;
   databaseUrl: string;
-  pool: Pool;
   main: Stack;
   /** A second dev server that suggests continue-as-new after a few events (started on demand). */
   continueAsNewStack(): Promise<{ stack: Stack; address: string }>;
   address: string;
-  seed(key: LinkKey, expiresInSeconds: number, options?: { refreshTokenExpiresInSeconds?: number }): Promise<void>;
+  /** Stores a link as the OAuth callback would: a new grant of the user's family, or `grant` (a re-authentication). */
+  seed(key: LinkKey, expiresInSeconds: number, options?: { refreshTokenExpiresInSeconds?: number; grant?: Grant }): Promise<Grant>;
 }
 
 /** One exported run: written to `<scenario>[.<part>][.<suffix>].json`. */
@@ -174,19 +173,12 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'relink-after-failure',
     covers: 'permanent failure, then the user re-links (putLink + relinked signal): reload, exchange with the new grant, ok',
-    async run({ main, seed, provider, pool }) {
+    async run({ main, seed, provider }) {
       const k = key(GITHUB, 'relink-after-failure');
       await seed(k, -10);
       provider.revokeFamily(k.userId);
       await expectCode(main.client.getToken(ref(k)), 'reauth_required');
-      const grant = provider.issueGrant({ familyId: k.userId });
-      await putLink(pool, k, {
-        accessToken: grant.accessToken,
-        refreshToken: grant.refreshToken,
-        tokenType: 'bearer',
-        expiresAt: new Date(Date.now() - 10_000).toISOString(),
-        extra: { expires_in: grant.expiresIn },
-      });
+      await seed(k, -10);
       check(await main.client.relinked(ref(k)), 'relinked signal delivered to the open run');
       await main.client.getToken(ref(k));
       check(provider.stats.tokenCallsByFamily.get(k.userId) === 2, 'a refused exchange, then one with the new grant');
@@ -277,15 +269,12 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'keep-alive',
     covers:
-      'an idle link of a keep-alive provider whose refresh token expires in 8 s: the expiry warning (refresh_expiring), then keep-alive refreshes every 3 s with nobody asking, until continue-as-new is not needed and the run is reset by the recorder',
-    async run({ main, seed, provider, pool }) {
+      'an idle link of a keep-alive provider whose refresh token expires in 8 s: the expiry warning (refresh_expiring), then keep-alive refreshes every 3 s with nobody asking; keep-alive runs never finish by themselves, so the recorder terminates it',
+    async run({ main, seed, provider }) {
       const k = key(KEEP_ALIVE, 'keep-alive');
       await seed(k, 3600, { refreshTokenExpiresInSeconds: 8 });
       await main.client.status(ref(k));
       await until(() => (provider.stats.tokenCallsByFamily.get(k.userId) ?? 0) >= 2, 30_000, 'two keep-alive refreshes');
-      // Keep-alive runs never finish by themselves: end this one the way an operator would (link reset).
-      const { rows } = await pool.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [k.providerId, k.userId]);
-      check(rows.length === 1, 'the row exists');
       await main.temporal.workflow.getHandle(linkWorkflowId(k)).terminate('recorded: keep-alive runs do not finish by themselves');
       return [{ stack: main, workflowId: linkWorkflowId(k) }];
     },
@@ -293,21 +282,14 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'wait-for-relink',
     covers: 'revoked grant; an agent waits for a re-link (getToken waitSeconds); putLink + relinked signal wake it; it is served the new grant',
-    async run({ main, seed, provider, pool }) {
+    async run({ main, seed, provider }) {
       const k = key(GITHUB, 'wait-for-relink');
       await seed(k, -10);
       provider.revokeFamily(k.userId);
       await expectCode(main.client.getToken(ref(k)), 'reauth_required');
       const waiting = main.client.getToken({ ...ref(k), waitSeconds: 60 });
       for (let i = 0; i < 100 && (await main.client.peekStatus(ref(k)))?.waitingForRelink !== 1; i++) await sleep(100);
-      const grant = provider.issueGrant({ familyId: `${k.userId}-relinked` });
-      await putLink(pool, k, {
-        accessToken: grant.accessToken,
-        refreshToken: grant.refreshToken,
-        tokenType: 'bearer',
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        extra: { expires_in: grant.expiresIn },
-      });
+      const grant = await seed(k, 3_600, { grant: provider.issueGrant({ familyId: `${k.userId}-relinked` }) });
       check(await main.client.relinked(ref(k)), 'relinked signal delivered');
       check((await waiting).accessToken === grant.accessToken, 'the waiting agent got the new grant');
       return [{ stack: main, workflowId: linkWorkflowId(k) }];
@@ -506,7 +488,6 @@ async function main(): Promise<void> {
       provider,
       providersFile,
       databaseUrl: postgres.databaseUrl,
-      pool: seedDeps.pool,
       main: mainStack,
       address: temporal.address,
       continueAsNewStack: () =>
@@ -517,8 +498,7 @@ async function main(): Promise<void> {
           cleanups.push(() => stack.close());
           return { stack, address: server.address };
         })()),
-      async seed(k, expiresInSeconds, { refreshTokenExpiresInSeconds } = {}) {
-        const grant = provider.issueGrant({ familyId: k.userId });
+      async seed(k, expiresInSeconds, { refreshTokenExpiresInSeconds, grant = provider.issueGrant({ familyId: k.userId }) } = {}) {
         await putLink(seedDeps.pool, k, {
           accessToken: grant.accessToken,
           refreshToken: grant.refreshToken,
@@ -528,6 +508,7 @@ async function main(): Promise<void> {
           refreshTokenExpiresAt:
             refreshTokenExpiresInSeconds === undefined ? undefined : new Date(Date.now() + refreshTokenExpiresInSeconds * 1000).toISOString(),
         });
+        return grant;
       },
     };
 

@@ -2,7 +2,6 @@
 // provider; links nobody asks for go quiet; keep-alive providers still get their idle refresh tokens used.
 import { describe, expect, it } from 'vitest';
 import { linkWorkflowId } from '../core/ids.js';
-import { putLink } from '../store/links.js';
 import { statusQuery } from '../workflows/messages.js';
 import { ExtauthState } from '../workflows/search-attributes.js';
 import { until } from './support/helpers.js';
@@ -165,16 +164,8 @@ describe('bounded history', () => {
 describe('refresh-token expiry warning', () => {
   it('a run turns refresh_expiring (status and ExtauthState) and logs one warning when the refresh token nears its expiry', async () => {
     const user = uniqueUser('rt-expiring');
-    const grant = warning.provider.issueGrant({ familyId: user });
     const refreshTokenExpiresAt = new Date(Date.now() + 9_000).toISOString();
-    await putLink(warning.pool, warning.key(user), {
-      accessToken: grant.accessToken,
-      refreshToken: grant.refreshToken,
-      tokenType: 'bearer',
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      extra: { expires_in: 3_600 },
-      refreshTokenExpiresAt,
-    });
+    const grant = await warning.seedLink(user, { expiresInSeconds: 3_600, lifetimeSeconds: 3_600, refreshTokenExpiresAt });
     const link = { provider: warning.providerId, user };
 
     const before = await warning.client.status(link);

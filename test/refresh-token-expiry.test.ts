@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeFailure } from '../activities/record-failure.js';
 import type { Grant } from '../dev/fake-provider.js';
-import { putLink, writeRefreshFailure } from '../store/links.js';
+import { writeRefreshFailure } from '../store/links.js';
 import { cliEnv, runCli } from './support/cli.js';
 import { agentError, until } from './support/helpers.js';
 import { uniqueUser, useWorld } from './support/world.js';
@@ -27,17 +27,8 @@ const get = (user: string) => world.client.getToken({ provider: world.providerId
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000);
 
 /** Stores a grant as the OAuth callback would, with an expired access token and the given refresh-token expiry. */
-async function seed(user: string, refreshTokenExpiresAt: Date | null, grant?: Grant): Promise<Grant> {
-  grant ??= world.provider.issueGrant({ familyId: user });
-  await putLink(world.pool, world.key(user), {
-    accessToken: grant.accessToken,
-    refreshToken: grant.refreshToken,
-    tokenType: 'bearer',
-    expiresAt: inSeconds(-10).toISOString(),
-    refreshTokenExpiresAt: refreshTokenExpiresAt?.toISOString() ?? null,
-    extra: { expires_in: grant.expiresIn },
-  });
-  return grant;
+function seed(user: string, refreshTokenExpiresAt: Date | null, grant?: Grant): Promise<Grant> {
+  return world.seedLink(user, { expiresInSeconds: -10, refreshTokenExpiresAt: refreshTokenExpiresAt?.toISOString() ?? null, grant });
 }
 
 async function expiringGauge(): Promise<number | undefined> {

@@ -3,7 +3,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { putLink } from '../store/links.js';
 import { cliEnv, runCli } from './support/cli.js';
 import { agentError, until } from './support/helpers.js';
 import { uniqueUser, useWorld } from './support/world.js';
@@ -23,14 +22,7 @@ async function revokedLink(label: string): Promise<string> {
 
 /** What the OAuth callback does when the user signs in again: a new grant stored, the run told. */
 async function relink(user: string) {
-  const grant = world.provider.issueGrant({ familyId: `${user}-relinked` });
-  await putLink(world.pool, world.key(user), {
-    accessToken: grant.accessToken,
-    refreshToken: grant.refreshToken,
-    tokenType: 'bearer',
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    extra: { expires_in: 3_600 },
-  });
+  const grant = await world.seedLink(user, { expiresInSeconds: 3_600, grant: world.provider.issueGrant({ familyId: `${user}-relinked` }) });
   expect(await world.client.relinked({ provider: world.providerId, user })).toBe(true);
   return grant;
 }

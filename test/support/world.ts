@@ -53,7 +53,17 @@ export interface World {
   worker: Worker;
   temporal: Client;
   /** Stores a link as the OAuth callback would, with tokens the fake provider issued. */
-  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number }): Promise<Grant>;
+  seedLink(
+    user: string,
+    opts?: {
+      expiresInSeconds?: number;
+      lifetimeSeconds?: number;
+      /** The refresh token's own expiry (ISO) as the callback stores it; null or absent: unknown. */
+      refreshTokenExpiresAt?: string | null;
+      /** A grant already issued (e.g. of another family, as after a re-authentication); default: a new one for `user`. */
+      grant?: Grant;
+    },
+  ): Promise<Grant>;
   row(user: string): Promise<LinkRow>;
   key(user: string): LinkKey;
   /** Tokens issued by the fake provider that appear in any captured log line. */
@@ -122,13 +132,14 @@ export async function startWorld(
     worker,
     temporal,
     key,
-    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds } = {}) {
-      const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
+    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds, refreshTokenExpiresAt, grant } = {}) {
+      grant ??= provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
       await putLink(deps.pool, key(user), {
         accessToken: grant.accessToken,
         refreshToken: grant.refreshToken,
         tokenType: 'bearer',
         expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+        refreshTokenExpiresAt,
         extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
       }, deps.cipher);
       return grant;
