@@ -17,8 +17,7 @@ import {
   cachedTokenQuery,
   describeUpdate,
   getTokenUpdate,
-  MAX_MIN_VALID_SECONDS,
-  MAX_WAIT_SECONDS,
+  getTokenRequestProblem,
   refreshNowUpdate,
   relinkedSignal,
   requestRefreshSignal,
@@ -115,12 +114,8 @@ export class ExtauthClient {
     minValidSeconds = DEFAULT_MIN_VALID_SECONDS,
     waitSeconds = 0,
   }: LinkRef & { minValidSeconds?: number; waitSeconds?: number }): Promise<TokenGrant> {
-    if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
-      throw new ExtauthError('invalid_request', `minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
-    }
-    if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
-      throw new ExtauthError('invalid_request', `waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`);
-    }
+    const problem = getTokenRequestProblem({ minValidSeconds, waitSeconds });
+    if (problem) throw new ExtauthError('invalid_request', problem);
     const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}|${waitSeconds}`;
     let call = this.inflight.get(id);
     if (!call) {

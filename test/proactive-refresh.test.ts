@@ -68,6 +68,22 @@ describe('proactive refresh', () => {
     expect(status?.nextProactiveRefreshAt).not.toBeNull();
   });
 
+  it('a refresh ahead of expiry that fails logs a structured warning (provider, link, cause) and is not thrown', async () => {
+    const user = uniqueUser('ahead-fails');
+    await ahead.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 6 });
+    await ahead.client.getToken({ provider: ahead.providerId, user, minValidSeconds: 1 });
+    // The provider refuses every new access token: the refresh the run starts on its own fails after validation.
+    ahead.provider.injectFault('validate', { kind: 'validate_refused' }, { familyId: user, times: 1_000 });
+
+    const warnings = () => logLines.filter((line) => line.includes('refresh ahead of expiry failed') && line.includes(user));
+    await until(() => warnings().length > 0, 30_000, 'the warning logged');
+    const entry = JSON.parse(warnings()[0]!) as Record<string, unknown>;
+    expect(entry).toMatchObject({ provider: ahead.providerId, link: user, cause: expect.stringMatching(/rejected/) });
+    const status = await ahead.client.peekStatus({ provider: ahead.providerId, user });
+    expect(status?.state).toBe('degraded');
+    expect(status?.counters.proactiveRefreshes).toBe(1);
+  });
+
   it('keeps refreshing on its own, once per token (no storm), while the link stays active', async () => {
     const user = uniqueUser('steady');
     await ahead.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 6 });

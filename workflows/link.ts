@@ -23,9 +23,8 @@ import {
   cachedTokenQuery,
   describeUpdate,
   getTokenUpdate,
-  MAX_MIN_VALID_SECONDS,
+  getTokenRequestProblem,
   MAX_CLOCK_SKEW_MS,
-  MAX_WAIT_SECONDS,
   refreshNowUpdate,
   relinkedSignal,
   requestRefreshSignal,
@@ -285,13 +284,10 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const status = (): LinkStatus => linkStatus(view());
 
   setHandler(getTokenUpdate, serveToken, {
-    validator: ({ minValidSeconds, waitSeconds = 0, nowMs }) => {
-      if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
-        throw new RangeError(`minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`);
-      }
-      if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
-        throw new RangeError(`waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`);
-      }
+    validator: (request) => {
+      const problem = getTokenRequestProblem(request);
+      if (problem) throw new RangeError(problem);
+      const { nowMs } = request;
       // Validators run only when a request arrives (a refused one leaves no history), so reading the clock is safe here.
       if (nowMs !== undefined && !(Math.abs(nowMs - Date.now()) <= MAX_CLOCK_SKEW_MS)) {
         throw new RangeError(
@@ -350,7 +346,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return info.continueAsNewSuggested || info.historyLength > tuning.maxHistoryEvents;
   }
 
-  /** A refresh nobody asked for: failures are logged by refresh() and retried later with backoff, never thrown. */
+  /** A refresh nobody asked for: a failure is logged and retried later with backoff, never thrown. */
   function refreshOnOwn(): void {
     counters.proactiveRefreshes++;
     sharedRefresh(false).then(
@@ -358,9 +354,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         proactiveFailures = 0;
         proactiveRetryAt = undefined;
       },
-      () => {
+      (err) => {
         proactiveFailures++;
-        proactiveRetryAt = Date.now() + proactiveRetryDelayMs(proactiveFailures);
+        const delayMs = proactiveRetryDelayMs(proactiveFailures);
+        proactiveRetryAt = Date.now() + delayMs;
+        warn(`refresh ahead of expiry failed; the run tries again in ${delayMs / 1000} s, agents still refresh on demand`, failureMessage(err));
         publish();
       },
     );

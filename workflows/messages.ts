@@ -32,6 +32,17 @@ export const MAX_WAIT_SECONDS = 24 * 3600;
 /** An agent whose clock is further off than this is refused (its requests would judge freshness wrongly). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
+/** What is wrong with a getToken request's bounds, if anything: the client checks before sending, the workflow on arrival. */
+export function getTokenRequestProblem({ minValidSeconds, waitSeconds = 0 }: Pick<GetTokenRequest, 'minValidSeconds' | 'waitSeconds'>): string | undefined {
+  if (!Number.isFinite(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > MAX_MIN_VALID_SECONDS) {
+    return `minValidSeconds must be between 0 and ${MAX_MIN_VALID_SECONDS}`;
+  }
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+    return `waitSeconds must be between 0 and ${MAX_WAIT_SECONDS}`;
+  }
+  return undefined;
+}
+
 export const getTokenUpdate = defineUpdate<TokenGrant, [GetTokenRequest]>('getToken');
 /** Forces an exchange even if the token is fresh, and answers with the resulting status. */
 export const refreshNowUpdate = defineUpdate<LinkStatus, []>('refreshNow');

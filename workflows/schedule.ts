@@ -1,5 +1,5 @@
 // When a link's run should act without being asked: proactive refresh, keep-alive, refresh-token expiry warning.
-// Pure functions of the run's state and the workflow clock, so the run and its tests agree.
+// Pure functions of the run's state (no clock reading), so the run and its tests agree.
 import type { LinkSnapshot } from '../core/types.js';
 
 export interface ScheduleInput {
