@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from '../../config/env.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
 import { ExtauthError } from '../errors.js';
-import { providerForHost } from '../git-credential/hosts.js';
+import { listsHost, providerForHost } from '../git-credential/hosts.js';
 import {
   CredentialProtocolError,
   formatCredentialAnswer,
@@ -102,8 +102,8 @@ function hostProvider(host: string): ProviderConfig | undefined {
  */
 function forcedProviderServes(providerId: string, host: string): boolean {
   const file = endpoints().providersFile;
-  const hosts = file ? loadProvidersFile(file).find((p) => p.id === providerId)?.hosts : undefined;
-  return !hosts || hosts.some((h) => h.toLowerCase() === host);
+  const provider = file ? loadProvidersFile(file).find((p) => p.id === providerId) : undefined;
+  return !provider?.hosts || listsHost(provider, host);
 }
 
 function reauthMessage(provider: string, user: string, reason: string): string {

@@ -7,8 +7,7 @@ import { ProvidersConfigError, type ProviderConfig } from '../../providers/confi
  * configuration error: the token of one would be sent to the other's host.
  */
 export function providerForHost(providers: readonly ProviderConfig[], host: string): ProviderConfig | undefined {
-  const wanted = host.toLowerCase();
-  const matches = providers.filter((p) => p.hosts?.some((h) => h.toLowerCase() === wanted));
+  const matches = providers.filter((p) => listsHost(p, host));
   if (matches.length > 1) {
     throw new ProvidersConfigError(
       `git host "${host}" is listed in the hosts of several providers (${matches.map((p) => p.id).join(', ')}): ` +
@@ -16,4 +15,10 @@ export function providerForHost(providers: readonly ProviderConfig[], host: stri
     );
   }
   return matches[0];
+}
+
+/** Whether the provider's `hosts` lists `host` (exactly, case-insensitive); false without `hosts`. */
+export function listsHost(provider: Pick<ProviderConfig, 'hosts'>, host: string): boolean {
+  const wanted = host.toLowerCase();
+  return provider.hosts?.some((h) => h.toLowerCase() === wanted) ?? false;
 }
