@@ -3,12 +3,12 @@ import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
 import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { getLink, markExchangeSent, restoreExchangeMarker, type LinkRow } from '../store/links.js';
+import { getLink, markExchangeSent, restoreExchangeMarker, type ExchangeMarker, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
 import { graceRetryDelayMs } from './reuse-grace.js';
-import { requireProvider } from './lookup.js';
+import { callingRun, requireProvider } from './lookup.js';
 
 export interface ExchangeInput extends LinkKey {
   /** The row version the workflow read; the refresh token is read from that row, never passed around. */
@@ -32,8 +32,10 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
     // Set by an earlier request whose answer never got recorded: it may have rotated the token.
     const earlierUnanswered = row.exchangeUnansweredAt;
-    if (!(await markExchangeSent(deps.pool, input, input.expectedVersion))) return { kind: 'link_changed' };
-    const nothingRotated = () => restoreMarker(deps, input, earlierUnanswered, log);
+    const earlierMarker = { at: earlierUnanswered, runId: row.exchangeRunId };
+    const { runId } = callingRun();
+    if (!(await markExchangeSent(deps.pool, input, input.expectedVersion, runId))) return { kind: 'link_changed' };
+    const nothingRotated = () => restoreMarker(deps, input, earlierMarker, log);
     const sentAt = Date.now();
     // Inside the provider's reuse grace window (if it has one), replaying an ambiguous request is answered, not punished.
     const graceRetry = () => graceRetryDelayMs(provider.reuseGraceSeconds, sentAt, earlierUnanswered);
@@ -129,9 +131,9 @@ function toTokenSet(tokens: ParsedTokens, previous: Pick<LinkRow, 'refreshToken'
 }
 
 /** Best effort: a marker left set only makes a later refusal's reason mention a possible rotation. */
-async function restoreMarker(deps: ActivityDeps, input: ExchangeInput, value: Date | null, log: ActivityDeps['logger']): Promise<void> {
+async function restoreMarker(deps: ActivityDeps, input: ExchangeInput, marker: ExchangeMarker, log: ActivityDeps['logger']): Promise<void> {
   try {
-    await restoreExchangeMarker(deps.pool, input, input.expectedVersion, value);
+    await restoreExchangeMarker(deps.pool, input, input.expectedVersion, marker);
   } catch (err) {
     log.warn({ cause: (err as Error).message }, 'could not clear the sent-exchange marker');
   }

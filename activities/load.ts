@@ -1,9 +1,10 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, LinkSnapshot } from '../core/types.js';
 import { getLink } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
-import { requireProvider } from './lookup.js';
+import { callingRun, requireProvider } from './lookup.js';
+import { recoverRotatedTokens } from './recover.js';
 import { toSnapshot } from './snapshot.js';
 
 export function makeLoadLink(deps: ActivityDeps) {
@@ -11,6 +12,10 @@ export function makeLoadLink(deps: ActivityDeps) {
     const provider = requireProvider(deps, key.providerId);
     const row = await getLink(deps.pool, key, deps.cipher);
     if (!row) throw ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
-    return toSnapshot(row, provider);
+    const { workflowId, runId } = callingRun();
+    // Another run sent an exchange and ended without writing its answer: the answer may be in that run's history.
+    const endedMidRefresh = row.exchangeUnansweredAt !== null && row.exchangeRunId !== null && row.exchangeRunId !== runId;
+    const current = endedMidRefresh ? ((await recoverRotatedTokens(deps, Context.current().client, workflowId, key, row)) ?? row) : row;
+    return toSnapshot(current, provider);
   };
 }

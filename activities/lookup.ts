@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { ActivityDeps } from './deps.js';
@@ -12,4 +12,11 @@ export function requireProvider(deps: ActivityDeps, providerId: string): Provide
     );
   }
   return provider;
+}
+
+/** The link workflow run that called this activity (extauth's activities are only ever called by one). */
+export function callingRun(): { workflowId: string; runId: string } {
+  const run = Context.current().info.workflowExecution;
+  if (!run) throw ApplicationFailure.nonRetryable('extauth activities run only inside a link workflow', ActivityFailure.LinkNotFound);
+  return run;
 }

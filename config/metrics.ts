@@ -18,6 +18,8 @@ export interface ExtauthMetrics {
   validations: Counter<'provider' | 'outcome'>;
   validateSeconds: Histogram<'provider' | 'outcome'>;
   retries: Counter<'provider' | 'step' | 'class'>;
+  /** Rotated tokens written from the history of a run that ended before saving them. */
+  recoveredRotations: Counter<'provider'>;
 }
 
 /** `providers`: their refreshTokenWarnSeconds decide which refresh tokens count as expiring soon. */
@@ -26,6 +28,12 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
   const exchanges = new Counter({ name: 'extauth_exchanges_total', help: 'Token endpoint calls by outcome (exchanged, rejected, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
   const validations = new Counter({ name: 'extauth_validations_total', help: 'Validation calls by outcome (valid, rate_limited, invalid, transient)', labelNames: ['provider', 'outcome'], registers: [registry] });
   const retries = new Counter({ name: 'extauth_retries_total', help: 'Failed attempts that the retry policy retries, by step and failure class', labelNames: ['provider', 'step', 'class'], registers: [registry] });
+  const recoveredRotations = new Counter({
+    name: 'extauth_recovered_rotations_total',
+    help: 'Rotated tokens recovered from the history of a run that ended (failed, terminated) before saving them',
+    labelNames: ['provider'],
+    registers: [registry],
+  });
   const exchangeSeconds = new Histogram({ name: 'extauth_exchange_duration_seconds', help: 'Token endpoint call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const validateSeconds = new Histogram({ name: 'extauth_validate_duration_seconds', help: 'Validation call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
   new Gauge({
@@ -60,7 +68,7 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
       for (const row of rows) this.set({ provider: row.provider_id }, row.n);
     },
   });
-  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries };
+  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations };
 }
 
 /** Serves GET /metrics: ours, then the Temporal SDK's (scraped from its local Prometheus exporter). */

@@ -16,6 +16,8 @@ export interface LinkRow {
   tokenVersion: number;
   lastRefreshedAt: Date | null;
   exchangeUnansweredAt: Date | null;
+  /** The workflow run that sent that exchange; null for markers written before this column existed. */
+  exchangeRunId: string | null;
   createdAt: Date;
   updatedAt: Date;
   /** Id of the database key each token is encrypted with at rest; null: stored in plaintext. */
@@ -24,7 +26,7 @@ export interface LinkRow {
 }
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
-  oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, created_at, updated_at,
+  oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, exchange_run_id, created_at, updated_at,
   oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry`;
 
 type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token';
@@ -61,6 +63,7 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     tokenVersion: Number(r.token_version),
     lastRefreshedAt: r.last_refreshed_at,
     exchangeUnansweredAt: r.exchange_unanswered_at,
+    exchangeRunId: r.exchange_run_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     accessTokenKeyId: r.oauth_access_token_key_id,
@@ -92,7 +95,7 @@ export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher
        oauth_access_token_key_id = EXCLUDED.oauth_access_token_key_id, oauth_refresh_token_key_id = EXCLUDED.oauth_refresh_token_key_id,
        oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra,
        oauth_refresh_token_expiry = EXCLUDED.oauth_refresh_token_expiry,
-       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
+       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId, tokens.refreshTokenExpiresAt ?? null],
@@ -113,7 +116,7 @@ export async function writeRotatedTokens(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7,
        oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9, oauth_refresh_token_expiry = $10,
-       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL,
+       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
@@ -144,7 +147,7 @@ export async function writeRefreshFailure(
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_token_expiry = NULL, oauth_refresh_failure_reason = $4,
-       exchange_unanswered_at = NULL, token_version = token_version + 1, updated_at = now()
+       exchange_unanswered_at = NULL, exchange_run_id = NULL, token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, expectedVersion, reason],
@@ -152,27 +155,32 @@ export async function writeRefreshFailure(
   return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
 
-/** Notes that an exchange was sent and got no answer; does not bump the version (tokens unchanged). */
+/** An exchange in flight or unanswered: when it was sent, and by which workflow run. */
+export interface ExchangeMarker {
+  at: Date | null;
+  runId: string | null;
+}
+
 /**
  * Set right before an exchange request goes out; cleared when its answer is written (persist, re-link) or
  * restored when the answer proves nothing rotated. If it is still set at the next attempt, the earlier
  * request's answer was never recorded (a crash, a reset, a timeout): the provider may have rotated then.
  * Returns false when the row moved on from `expectedVersion`. The token version stays: tokens are unchanged.
  */
-export async function markExchangeSent(pool: Pool, key: LinkKey, expectedVersion: number): Promise<boolean> {
+export async function markExchangeSent(pool: Pool, key: LinkKey, expectedVersion: number, runId: string): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `UPDATE external_auth_links SET exchange_unanswered_at = now()
+    `UPDATE external_auth_links SET exchange_unanswered_at = now(), exchange_run_id = $4
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
-    [key.providerId, key.userId, expectedVersion],
+    [key.providerId, key.userId, expectedVersion, runId],
   );
   return rowCount === 1;
 }
 
-export async function restoreExchangeMarker(pool: Pool, key: LinkKey, expectedVersion: number, value: Date | null): Promise<void> {
+export async function restoreExchangeMarker(pool: Pool, key: LinkKey, expectedVersion: number, marker: ExchangeMarker): Promise<void> {
   await pool.query(
-    `UPDATE external_auth_links SET exchange_unanswered_at = $4
+    `UPDATE external_auth_links SET exchange_unanswered_at = $4, exchange_run_id = $5
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
-    [key.providerId, key.userId, expectedVersion, value],
+    [key.providerId, key.userId, expectedVersion, marker.at, marker.runId],
   );
 }
 

@@ -416,7 +416,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     const timeoutMs = Math.max(wakeAt - Date.now(), waitersAtPlan ? 60_000 : 1);
     const woke = await condition(() => continueAsNewDue() || replan() || waitersDone(), timeoutMs);
     if (woke && continueAsNewDue()) {
-      await condition(allHandlersFinished);
+      // A refresh the run started on its own is no handler: its exchange's answer must be persisted by this run.
+      await condition(() => allHandlersFinished() && !refreshing);
       return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation, lastTouched } });
     }
     if (woke || refreshing || plan() !== planned) continue;
