@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import proto from '@temporalio/proto';
 import type { LinkKey, TokenSet } from '../core/types.js';
-import { getLink, writeRotatedTokens, type LinkRow } from '../store/links.js';
+import { forgetExchangeRun, getLink, writeRotatedTokens, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import type { ExchangeInput, ExchangeResult } from './exchange.js';
 
@@ -18,7 +18,8 @@ type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
  * A run other than the current one marked an exchange of the row's refresh token as sent and never wrote its
  * answer. If that run's history holds the answer (new tokens), they are written now, compare-and-set on the
  * version that run read, and the written row is returned. Undefined: nothing to recover (no answer in that
- * history, its history is gone, or the row moved on meanwhile); the row is then used as it is.
+ * history, or its history is gone: the row then stops naming the run), or the row moved on meanwhile; the row is
+ * then used as it is.
  */
 export async function recoverRotatedTokens(
   deps: ActivityDeps,
@@ -35,11 +36,13 @@ export async function recoverRotatedTokens(
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err; // the server is unreachable: the activity retries
     log.warn("the run that sent the last exchange is no longer in Temporal's retention; its answer, if any, cannot be recovered");
+    await forgetExchangeRun(deps.pool, key, row.tokenVersion, runId);
     return undefined;
   }
   const tokens = await answeredExchange(client, events, row.tokenVersion);
   if (!tokens) {
     log.info('the run that sent the last exchange recorded no answer to it; nothing to recover');
+    await forgetExchangeRun(deps.pool, key, row.tokenVersion, runId);
     return undefined;
   }
   const written = await writeRotatedTokens(deps.pool, key, row.tokenVersion, tokens, deps.cipher);

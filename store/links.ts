@@ -184,6 +184,34 @@ export async function restoreExchangeMarker(pool: Pool, key: LinkKey, expectedVe
   );
 }
 
+/**
+ * Links whose last exchange was sent more than `olderThanSeconds` ago by a run that has not written its answer:
+ * candidates for recovery if that run has ended (see activities/recover.ts).
+ */
+export async function listStrandedExchanges(
+  pool: Pool,
+  providerIds: readonly string[],
+  olderThanSeconds: number,
+  limit = 100,
+): Promise<Array<LinkKey & { runId: string }>> {
+  const { rows } = await pool.query(
+    `SELECT provider_id, user_id, exchange_run_id FROM external_auth_links
+     WHERE provider_id = ANY($1) AND exchange_run_id IS NOT NULL AND exchange_unanswered_at < now() - make_interval(secs => $2)
+     ORDER BY exchange_unanswered_at LIMIT $3`,
+    [providerIds, olderThanSeconds, limit],
+  );
+  return rows.map((r) => ({ providerId: r.provider_id, userId: r.user_id, runId: r.exchange_run_id }));
+}
+
+/** That run's history held no answer to recover: the marker stays (the exchange may have rotated), the run is forgotten. */
+export async function forgetExchangeRun(pool: Pool, key: LinkKey, expectedVersion: number, runId: string): Promise<void> {
+  await pool.query(
+    `UPDATE external_auth_links SET exchange_run_id = NULL
+     WHERE provider_id = $1 AND user_id = $2 AND token_version = $3 AND exchange_run_id = $4`,
+    [key.providerId, key.userId, expectedVersion, runId],
+  );
+}
+
 /** The token columns of one row exactly as stored (ciphertext or plaintext), for re-encryption. */
 export interface StoredTokens extends LinkKey {
   tokenVersion: number;

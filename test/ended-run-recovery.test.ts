@@ -2,8 +2,11 @@
 // operator here; failed on a nondeterminism error in production) leaves the rotated tokens only in its history.
 // The next run of the link recovers them from there instead of exchanging the dead refresh token.
 import type { PoolClient } from 'pg';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sweepStrandedExchanges } from '../client/stranded-sweep.js';
 import { linkWorkflowId } from '../core/ids.js';
+import { listStrandedExchanges } from '../store/links.js';
 import { until } from './support/helpers.js';
 import { logLines, uniqueUser, useWorld } from './support/world.js';
 
@@ -23,42 +26,50 @@ async function blockedBy(lockerPid: number): Promise<number | undefined> {
   return rows[0]?.pid;
 }
 
+/**
+ * A refresh whose run ends after the provider answered and before persist wrote the answer: persist is held on a
+ * row lock, the run is terminated, the held statement cancelled (the server retries nothing for a closed run).
+ */
+async function strandRotation(user: string): Promise<{ endedRunId: string; rotated: string }> {
+  const handle = world.temporal.workflow.getHandle(linkWorkflowId(world.key(user)));
+  // A refresh nobody waits on (signal-with-start), so no agent retries into a new run while the test holds the row.
+  await world.client.requestRefresh({ provider: world.providerId, user });
+  const { runId: endedRunId } = await handle.describe();
+  // The exchange marked the row (committed) and is waiting on the provider: lock the row so that persist blocks.
+  await until(async () => (await world.row(user)).exchangeUnansweredAt !== null, 10_000, 'the exchange to be sent');
+  locker = await world.pool.connect();
+  await locker.query('BEGIN');
+  await locker.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2 FOR UPDATE', [world.providerId, user]);
+  const lockerPid: number = (await locker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  let pid: number | undefined;
+  await until(async () => (pid = await blockedBy(lockerPid)) !== undefined, 15_000, 'persist to wait for the row');
+
+  const rotated = world.provider.liveRefreshToken(user)!; // the provider rotated: the stored refresh token is dead
+  await handle.terminate('test: the run ends between the exchange and persist');
+  await world.pool.query('SELECT pg_cancel_backend($1)', [pid]);
+  await locker.query('ROLLBACK');
+  locker.release();
+  locker = undefined;
+  return { endedRunId, rotated };
+}
+
+const recoveredCount = async () => (await world.metrics.recoveredRotations.get()).values.find((v) => v.labels.provider === world.providerId)?.value ?? 0;
+
 describe('rotated tokens of a run that ended before persisting them', () => {
   it('are recovered from its history by the next run: the agent gets them, with no second exchange and no re-authentication', async () => {
     const user = uniqueUser('ended');
     await world.seedLink(user, { expiresInSeconds: -60 });
     const before = await world.row(user);
     const handle = world.temporal.workflow.getHandle(linkWorkflowId(world.key(user)));
-
-    // A refresh nobody waits on (signal-with-start), so no agent retries into a new run while the test holds the row.
-    await world.client.requestRefresh({ provider: world.providerId, user });
-    const { runId: endedRunId } = await handle.describe();
-    // The exchange marked the row (committed) and is waiting on the provider: lock the row so that persist blocks.
-    await until(async () => (await world.row(user)).exchangeUnansweredAt !== null, 10_000, 'the exchange to be sent');
-    locker = await world.pool.connect();
-    await locker.query('BEGIN');
-    await locker.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2 FOR UPDATE', [world.providerId, user]);
-    const lockerPid: number = (await locker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-    let pid: number | undefined;
-    await until(async () => (pid = await blockedBy(lockerPid)) !== undefined, 15_000, 'persist to wait for the row');
-
-    // The provider rotated: the stored refresh token is dead from here on.
-    const rotated = world.provider.liveRefreshToken(user);
-    expect(rotated).toBeDefined();
+    const { endedRunId, rotated } = await strandRotation(user);
     expect(rotated).not.toBe(before.refreshToken);
-    await handle.terminate('test: the run ends between the exchange and persist');
-    // The ended run's persist never writes (its statement is cancelled; the server does not retry it for a closed run).
-    await world.pool.query('SELECT pg_cancel_backend($1)', [pid]);
-    await locker.query('ROLLBACK');
-    locker.release();
-    locker = undefined;
 
     const stranded = await world.row(user);
     expect(stranded.refreshToken).toBe(before.refreshToken); // what the database would keep without recovery: a dead token
     expect(stranded.exchangeRunId).toBe(endedRunId);
     expect(stranded.exchangeUnansweredAt).not.toBeNull();
     const exchangesBefore = world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
-    const recoveredBefore = (await world.metrics.recoveredRotations.get()).values.find((v) => v.labels.provider === world.providerId)?.value ?? 0;
+    const recoveredBefore = await recoveredCount();
 
     const grant = await world.client.getToken({ provider: world.providerId, user });
 
@@ -72,8 +83,7 @@ describe('rotated tokens of a run that ended before persisting them', () => {
     expect(world.provider.isAccessTokenValid(grant.accessToken)).toBe(true);
     expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(exchangesBefore); // served from the recovered answer
     expect(world.provider.stats.trippedFamilies.has(user)).toBe(false);
-    const recovered = (await world.metrics.recoveredRotations.get()).values.find((v) => v.labels.provider === world.providerId)?.value ?? 0;
-    expect(recovered).toBe(recoveredBefore + 1);
+    expect(await recoveredCount()).toBe(recoveredBefore + 1);
     const logged = logLines.filter((line) => line.includes('recovered rotated tokens') && line.includes(user));
     expect(logged).toHaveLength(1);
     expect(logged[0]).toContain(endedRunId);
@@ -100,5 +110,22 @@ describe('rotated tokens of a run that ended before persisting them', () => {
     const looked = logLines.filter((line) => line.includes('recorded no answer to it') && line.includes(user));
     expect(looked).toHaveLength(1);
     expect(looked[0]).toContain(endedRunId);
+  }, 60_000);
+  it('of a link nobody asks for are recovered by the sweep, which opens a run for it', async () => {
+    const user = uniqueUser('ended-idle');
+    await world.seedLink(user, { expiresInSeconds: -60 });
+    const { rotated } = await strandRotation(user);
+    const recoveredBefore = await recoveredCount();
+    const sweep = { pool: world.pool, temporal: world.temporal, extauth: world.client, logger: pino({ level: 'silent' }), providerIds: [world.providerId], strandedAfterSeconds: 0 };
+
+    expect(await sweepStrandedExchanges(sweep)).toBe(1);
+
+    const row = await world.row(user);
+    expect(row.refreshToken).toBe(rotated);
+    expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
+    expect(row.exchangeRunId).toBeNull();
+    expect(await recoveredCount()).toBe(recoveredBefore + 1);
+    // Nothing left for the next pass: the link no longer has a stranded exchange.
+    expect((await listStrandedExchanges(world.pool, [world.providerId], 0)).some((s) => s.userId === user)).toBe(false);
   }, 60_000);
 });
