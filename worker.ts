@@ -1,6 +1,6 @@
 // Creates the extauth worker: connection, task queue, workflow bundle and activities wired to their dependencies.
 import proto from '@temporalio/proto';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import pg from 'pg';
@@ -31,11 +31,16 @@ export interface ExtauthWorkerOptions {
   deps: ActivityDeps;
   /** Undefined only in the test that proves plaintext checks can fail: production always encrypts. */
   codecKeys: CodecKeys | undefined;
-  /** A prebuilt bundle (tests build one per run); by default the workflows are bundled at start. */
-  workflowBundlePath?: string;
+  /** A prebuilt bundle, as code or a file path (tests build one per run); by default the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundleOption;
   /** Runs kept in memory (default: EXTAUTH_MAX_CACHED_WORKFLOWS, else the SDK's heap-based default). */
   maxCachedWorkflows?: number;
+  /** false only in the control of test/faults/nondeterminism.test.ts, which proves that test can fail: production always fails such a run. */
+  failOnNondeterminism?: boolean;
 }
+
+/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Still open"); '*' is linkWorkflow, the only workflow here. */
+export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
   await ensureSearchAttributes(options.connection, options.namespace);
@@ -45,8 +50,9 @@ export async function createExtauthWorker(options: ExtauthWorkerOptions): Promis
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps),
     ...(options.codecKeys ? { dataConverter: extauthDataConverter(options.codecKeys) } : {}),
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     ...cacheOption(options.maxCachedWorkflows),
+    ...(options.failOnNondeterminism === false ? {} : { workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES }),
   });
 }
 

@@ -59,7 +59,7 @@ async function handle(msg: ChildRequest): Promise<void> {
     taskQueue: c.taskQueue,
     deps,
     codecKeys,
-    workflowBundlePath: c.extauthBundlePath,
+    workflowBundle: { codePath: c.extauthBundlePath },
   });
   const bare = !c.bare ? undefined : await Worker.create({
     connection,

@@ -368,7 +368,7 @@ async function startStack(options: { address: string; bundlePath: string; databa
       taskQueue,
       deps,
       codecKeys: keys,
-      workflowBundlePath: options.bundlePath,
+      workflowBundle: { codePath: options.bundlePath },
     });
     const running = worker.run();
     let stopped: Promise<void> | undefined;

@@ -1,7 +1,7 @@
 // A per-file test world: a fake provider, a worker on its own task queue against the shared real
 // Temporal server and Postgres, a client, and every log line captured for secret checks.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
@@ -50,8 +50,14 @@ export interface World {
   client: ExtauthClient;
   pool: Pool;
   metrics: ExtauthMetrics;
+  /** The running worker (the latest, after replaceWorker). */
   worker: Worker;
   temporal: Client;
+  /**
+   * Shuts the worker down (its sticky cache goes with it) and starts another on the same task queue with the same
+   * activities: by default with the real workflows, or with another bundle (e.g. a deliberately broken one).
+   */
+  replaceWorker(options?: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean }): Promise<void>;
   /** Stores a link as the OAuth callback would, with tokens the fake provider issued. */
   seedLink(
     user: string,
@@ -107,16 +113,24 @@ export async function startWorld(
   const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher });
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
-  const worker = await createExtauthWorker({
-    codecKeys,
-    connection: nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-    workflowBundlePath: inject('workflowBundlePath'),
-    maxCachedWorkflows: options.maxCachedWorkflows,
-  });
-  const running = worker.run();
+  const startWorker = async (bundle: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean } = {}) => {
+    const worker = await createExtauthWorker({
+      codecKeys,
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      deps,
+      workflowBundle: bundle.workflowBundle ?? { codePath: inject('workflowBundlePath') },
+      maxCachedWorkflows: options.maxCachedWorkflows,
+      failOnNondeterminism: bundle.failOnNondeterminism,
+    });
+    return { worker, running: worker.run() };
+  };
+  let current = await startWorker();
+  const stopWorker = async () => {
+    current.worker.shutdown();
+    await current.running;
+  };
   const connection = await Connection.connect({ address: inject('temporalAddress') });
   const temporal = new Client({ connection, namespace: 'default', dataConverter: codecKeys && extauthDataConverter(codecKeys) });
   const client = new ExtauthClient(temporal, { taskQueue, tuning: { ...FAST_TUNING, ...options.tuning } });
@@ -129,9 +143,15 @@ export async function startWorld(
     client,
     pool: deps.pool,
     metrics: deps.metrics,
-    worker,
+    get worker() {
+      return current.worker;
+    },
     temporal,
     key,
+    async replaceWorker(bundle) {
+      await stopWorker();
+      current = await startWorker(bundle);
+    },
     async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds, refreshTokenExpiresAt, grant } = {}) {
       grant ??= provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
       await putLink(deps.pool, key(user), {
@@ -154,8 +174,7 @@ export async function startWorld(
       return provider.issuedTokens().filter((token) => text.includes(token));
     },
     async stop() {
-      worker.shutdown();
-      await running;
+      await stopWorker();
       await Promise.allSettled([nativeConnection.close(), connection.close(), closeActivityDeps(deps), provider.close()]);
     },
   };
