@@ -13,6 +13,8 @@ import { createActivities, type ActivityDeps } from './activities/index.js';
 import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
+import { ExtauthClient } from './client/index.js';
+import { startStrandedSweep } from './client/stranded-sweep.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -146,7 +148,9 @@ export async function launchWorker(options: {
     deps,
     codecKeys: options.codecKeys,
   });
+  const sweep = startWorkerSweep(worker, deps, options);
   const done = worker.run().finally(async () => {
+    await sweep.stop();
     await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
   });
   return {
@@ -158,4 +162,20 @@ export async function launchWorker(options: {
       await done;
     },
   };
+}
+
+/**
+ * The worker's share of recovery: links of its providers whose run ended between an exchange's answer and
+ * persist, and that nobody asks for, get a run opened (client/stranded-sweep.ts).
+ */
+export function startWorkerSweep(worker: Worker, deps: ActivityDeps, options: { taskQueue: string; logger: Logger }): { stop(): Promise<void> } {
+  const temporal = worker.client;
+  if (!temporal) throw new Error('the worker has no client: it was created without a connection');
+  return startStrandedSweep({
+    pool: deps.pool,
+    temporal,
+    extauth: new ExtauthClient(temporal, { taskQueue: options.taskQueue }),
+    logger: options.logger,
+    providerIds: deps.providers.ids(),
+  });
 }

@@ -20,7 +20,7 @@ import { codecKeysFromEnv } from '../../../codec/keys.js';
 import { readEnv, resolveEndpoints } from '../../../config/env.js';
 import { createLogger, installTemporalLogging } from '../../../config/logger.js';
 import { loadProvidersFile } from '../../../providers/config.js';
-import { createActivityDeps, ensureSearchAttributes, WORKFLOWS_PATH } from '../../../worker.js';
+import { createActivityDeps, ensureSearchAttributes, startWorkerSweep, WORKFLOW_FAILURE_ERROR_TYPES, WORKFLOWS_PATH } from '../../../worker.js';
 
 export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
 export interface PauseSpec {
@@ -93,7 +93,10 @@ const worker = await Worker.create({
   activities,
   dataConverter: extauthDataConverter(codecKeysFromEnv(process.env)),
   ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
+  workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES,
 });
+const sweep = startWorkerSweep(worker, deps, { taskQueue: endpoints.taskQueue, logger });
 logger.info({ taskQueue: endpoints.taskQueue, hooked: true }, 'worker started');
 await worker.run();
+await sweep.stop();
 process.exit(0);
