@@ -261,6 +261,8 @@ async function main(): Promise<number> {
     let stopKiller = () => undefined as void;
     /** Writes the histories of runs whose workflow task failed (with the codec key that decrypts them) to a folder. */
     let exportFailingRuns: (lines: string[], outDir: string) => Promise<void> = async () => undefined;
+    /** Link runs that ended FAILED (a history that does not replay fails its run; the next request opens a new one). */
+    let countFailedRuns: () => Promise<number | string> = async () => 'n/a';
     if (opts.against === 'extauth') {
       const codecKey = formatCodecKey(generateCodecKey('soak'));
       const [temporal, bundle] = await Promise.all([
@@ -310,6 +312,7 @@ async function main(): Promise<number> {
       cleanup.unshift(() => connection.close());
       const client = new ExtauthClient(new Client({ connection, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(codecKey, 'soak key'))) }), { taskQueue, tuning: TUNING });
       getToken = (user) => client.getToken({ provider: PROVIDER_ID, user, minValidSeconds: MIN_VALID_SECONDS });
+      countFailedRuns = async () => (await client.temporal.workflow.count(`TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Failed'`)).count;
       exportFailingRuns = async (lines, outDir) => {
         await mkdir(outDir, { recursive: true });
         await writeFile(join(outDir, 'codec.key'), codecKey);
@@ -442,6 +445,8 @@ async function main(): Promise<number> {
     const failingTasks = failingTaskLines.length;
     for (const line of failingTaskLines.slice(0, 3)) say(`failing workflow task: ${line.trim().slice(0, 600)}`);
     if (process.env.EXTAUTH_SOAK_HISTORIES && failingTasks > 0) await exportFailingRuns(failingTaskLines, process.env.EXTAUTH_SOAK_HISTORIES);
+    const failedRuns = await countFailedRuns();
+    const recoveredLines = workerLines.filter((l) => l.includes('recovered rotated tokens from the history')).length;
 
     process.stdout.write(`${perLink.join('\n')}\n\n`);
     const table: Array<[string, string | number]> = [
@@ -463,6 +468,8 @@ async function main(): Promise<number> {
       ['rotations lost in the kill window (exempt, see docs)', killWindow],
       ['reuse detection tripped (families)', provider.stats.trippedFamilies.size],
       ['"Failing workflow task" log lines', failingTasks],
+      ['link runs ended as failed (unreplayable history)', failedRuns],
+      ['rotations recovered from an ended run', recoveredLines],
       ['lost rotations', lost],
       ['false re-auths', falseReauths],
       ['stale tokens served', stale],
