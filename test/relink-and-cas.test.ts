@@ -10,10 +10,19 @@ import type { Grant } from '../dev/fake-provider.js';
 import { putLink, writeRefreshFailure, writeRotatedTokens } from '../store/links.js';
 import { getTokenUpdate, MAX_MIN_VALID_SECONDS } from '../workflows/messages.js';
 import { agentError, until } from './support/helpers.js';
-import { uniqueUser, useWorld } from './support/world.js';
+import { logLines, uniqueUser, useWorld } from './support/world.js';
 
 const world = useWorld();
 
+/** What a caller that skips ExtauthClient's own checks sends along with its update. */
+const rawStart = (user: string) =>
+  new WithStartWorkflowOperation('linkWorkflow', {
+    workflowId: linkWorkflowId(world.key(user)),
+    taskQueue: world.taskQueue,
+    args: [{ ...world.key(user) }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+const refusals = (user: string) => logLines.filter((line) => line.includes('getToken request refused') && line.includes(user));
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const get = (user: string, minValidSeconds = 60) => world.client.getToken({ provider: world.providerId, user, minValidSeconds });
 const asTokenSet = (grant: Grant): TokenSet => ({
@@ -164,17 +173,11 @@ describe('requests the service refuses', () => {
   it('the workflow itself refuses a bad minValidSeconds from a caller that skips the client checks', async () => {
     const user = uniqueUser('rawbad');
     await world.seedLink(user);
-    const startWorkflowOperation = new WithStartWorkflowOperation('linkWorkflow', {
-      workflowId: linkWorkflowId(world.key(user)),
-      taskQueue: world.taskQueue,
-      args: [{ ...world.key(user) }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
     let raw: unknown;
     try {
       await world.temporal.workflow.executeUpdateWithStart(getTokenUpdate, {
         args: [{ minValidSeconds: MAX_MIN_VALID_SECONDS + 1 }],
-        startWorkflowOperation,
+        startWorkflowOperation: rawStart(user),
       });
     } catch (err) {
       raw = err;
@@ -183,5 +186,29 @@ describe('requests the service refuses', () => {
     expect(mapped).toBeInstanceOf(ExtauthError);
     expect((mapped as ExtauthError).code).toBe('invalid_request');
     expect(tokenCalls(user)).toBe(0);
+    await until(() => refusals(user).length > 0, 5_000, 'the refusal to be logged'); // the server side's only trace of it
+    expect(refusals(user)).toHaveLength(1);
+  });
+
+  it('the workflow refuses a request from an agent whose clock is 10 minutes off, saying so, and logs the refusal', async () => {
+    const user = uniqueUser('skewed');
+    await world.seedLink(user);
+    let raw: unknown;
+    try {
+      await world.temporal.workflow.executeUpdateWithStart(getTokenUpdate, {
+        args: [{ minValidSeconds: 60, nowMs: Date.now() - 600_000 }],
+        startWorkflowOperation: rawStart(user),
+      });
+    } catch (err) {
+      raw = err;
+    }
+    const mapped = toExtauthError(raw) as ExtauthError;
+    expect(mapped.code).toBe('invalid_request');
+    expect(mapped.reason).toMatch(/clock is -60\d s off the server's .*fix its time synchronisation/);
+    expect(tokenCalls(user)).toBe(0);
+    await until(() => refusals(user).length > 0, 5_000, 'the refusal to be logged');
+    const logged = refusals(user);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('fix its time synchronisation');
   });
 });

@@ -283,14 +283,19 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
 
   const status = (): LinkStatus => linkStatus(view());
 
+  /** A refused request leaves no history: this warning is the server side's only trace of it. */
+  function refuse(problem: string): never {
+    log.warn('getToken request refused', { provider: key.providerId, link: key.userId, cause: problem });
+    throw new RangeError(problem);
+  }
   setHandler(getTokenUpdate, serveToken, {
     validator: (request) => {
       const problem = getTokenRequestProblem(request);
-      if (problem) throw new RangeError(problem);
+      if (problem) refuse(problem);
       const { nowMs } = request;
       // Validators run only when a request arrives (a refused one leaves no history), so reading the clock is safe here.
       if (nowMs !== undefined && !(Math.abs(nowMs - Date.now()) <= MAX_CLOCK_SKEW_MS)) {
-        throw new RangeError(
+        refuse(
           `the agent's clock is ${Math.round((nowMs - Date.now()) / 1000)} s off the server's (at most ${MAX_CLOCK_SKEW_MS / 1000} s allowed): fix its time synchronisation`,
         );
       }
