@@ -41,7 +41,7 @@ export interface ExtauthWorkerOptions {
   failOnNondeterminism?: boolean;
 }
 
-/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Still open"); '*' is linkWorkflow, the only workflow here. */
+/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*' is linkWorkflow, the only workflow here. */
 export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {

@@ -1,4 +1,4 @@
-// A history that cannot be replayed (an sdk-core bug writes some: docs/reliability.md, "Still open") must fail the
+// A history that cannot be replayed (an sdk-core bug writes some: docs/reliability.md, "Unreplayable histories") must fail the
 // link's run, so that the next request starts a new run from the row, instead of retrying its workflow task forever.
 // Stand-in for such a history: a run that recorded an exchange, then replayed by a worker whose linkWorkflow has one
 // extra timer before the exchange (test/replay/broken-workflow). The control, without the worker option, proves that
