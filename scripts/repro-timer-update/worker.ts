@@ -1,4 +1,6 @@
 // A worker in its own process, so the repro can SIGKILL it. Args: <address> <taskQueue> <bundlePath> <name>
+// Env REPRO_FAIL_ON_NONDETERMINISM=1: workflowFailureErrorTypes { '*': ['NondeterminismError'] } (a nondeterminism error
+// fails the run instead of failing (and retrying) its workflow task).
 import { NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
 import * as activities from './activities.js';
 
@@ -16,6 +18,7 @@ const worker = await Worker.create({
   taskQueue,
   workflowBundle: { codePath: bundlePath },
   activities,
+  ...(process.env.REPRO_FAIL_ON_NONDETERMINISM === '1' ? { workflowFailureErrorTypes: { '*': ['NondeterminismError'] } } : {}),
 });
 console.log('READY');
 await worker.run();
