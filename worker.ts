@@ -14,7 +14,7 @@ import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 import { ExtauthClient } from './client/index.js';
-import { startStrandedSweep } from './client/stranded-sweep.js';
+import { startRecoverySweep } from './client/recovery-sweep.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -165,17 +165,23 @@ export async function launchWorker(options: {
 }
 
 /**
- * The worker's share of recovery: links of its providers whose run ended between an exchange's answer and
- * persist, and that nobody asks for, get a run opened (client/stranded-sweep.ts).
+ * The worker's share of recovery (client/recovery-sweep.ts): stuck link runs of its task queue are ended and
+ * replaced, and links of its providers whose run ended between an exchange's answer and persist get a run opened.
  */
-export function startWorkerSweep(worker: Worker, deps: ActivityDeps, options: { taskQueue: string; logger: Logger }): { stop(): Promise<void> } {
+export function startWorkerSweep(
+  worker: Worker,
+  deps: ActivityDeps,
+  options: { taskQueue: string; logger: Logger; intervalMs?: number },
+): { stop(): Promise<void> } {
   const temporal = worker.client;
   if (!temporal) throw new Error('the worker has no client: it was created without a connection');
-  return startStrandedSweep({
+  return startRecoverySweep({
     pool: deps.pool,
     temporal,
     extauth: new ExtauthClient(temporal, { taskQueue: options.taskQueue }),
     logger: options.logger,
+    taskQueue: options.taskQueue,
     providerIds: deps.providers.ids(),
+    intervalMs: options.intervalMs,
   });
 }

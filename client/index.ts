@@ -54,8 +54,11 @@ const CLOSING_RUN_RETRIES = 5;
 /** How long a request keeps retrying the workflow's in-flight update limit (the refresh's own budgets are shorter). */
 const IN_FLIGHT_LIMIT_PATIENCE_MS = 120_000;
 const IN_FLIGHT_LIMIT = /in-flight updates/i;
-/** The run's last workflow task failed or timed out (e.g. a slow worker): the server retries it; so do we. */
-const TASK_RETRYING = /workflow task in failed state/i;
+/**
+ * The run's last workflow task failed or timed out (e.g. a slow worker): the server retries it; so do we. A run
+ * stuck that way for good is ended by the workers' recovery sweep, and the retry then opens a new run.
+ */
+const TASK_RETRYING = /workflow task in failed state|unexpected workflow task failure/i;
 
 /**
  * gRPC interceptors for the connection behind an ExtauthClient: the SDK's default retries, except that a link
@@ -73,9 +76,10 @@ export function extauthGrpcInterceptors() {
   ];
 }
 
-function isInFlightLimit(err: unknown): boolean {
+/** Whether the error, or one of its causes, says `pattern` (the SDK wraps gRPC errors: the detail is often a cause's). */
+function saysAnywhere(err: unknown, pattern: RegExp): boolean {
   for (let e = err as { message?: unknown; details?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (IN_FLIGHT_LIMIT.test(String(e.message ?? '')) || IN_FLIGHT_LIMIT.test(String(e.details ?? ''))) return true;
+    if (pattern.test(String(e.message ?? '')) || pattern.test(String(e.details ?? ''))) return true;
   }
   return false;
 }
@@ -247,7 +251,7 @@ export class ExtauthClient {
       try {
         return await this.temporal.workflow.executeUpdateWithStart(update, { args: typeof args === 'function' ? args() : args, startWorkflowOperation });
       } catch (err) {
-        if (isInFlightLimit(err) && Date.now() < patience) {
+        if (saysAnywhere(err, IN_FLIGHT_LIMIT) && Date.now() < patience) {
           attempt--;
           // Watch by Query (no update, no history) before asking for an update slot again: a storm of updates makes the
           // server drop workflow tasks ("task not found"), which evicts and replays the run.
@@ -260,7 +264,7 @@ export class ExtauthClient {
           continue;
         }
         if (attempt < CLOSING_RUN_RETRIES && isClosingRunRace(err)) continue;
-        if (TASK_RETRYING.test(String((err as Error)?.message ?? ''))) {
+        if (saysAnywhere(err, TASK_RETRYING)) {
           // Bounded by the request deadline: a run whose tasks keep failing ends as provider_unavailable.
           await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2_000) * (0.5 + Math.random()));
           continue;

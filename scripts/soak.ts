@@ -447,6 +447,7 @@ async function main(): Promise<number> {
     if (process.env.EXTAUTH_SOAK_HISTORIES && failingTasks > 0) await exportFailingRuns(failingTaskLines, process.env.EXTAUTH_SOAK_HISTORIES);
     const failedRuns = await countFailedRuns();
     const recoveredLines = workerLines.filter((l) => l.includes('recovered rotated tokens from the history')).length;
+    const stuckEnded = workerLines.filter((l) => l.includes('ended a link run whose history no longer replays')).length;
 
     process.stdout.write(`${perLink.join('\n')}\n\n`);
     const table: Array<[string, string | number]> = [
@@ -469,6 +470,7 @@ async function main(): Promise<number> {
       ['reuse detection tripped (families)', provider.stats.trippedFamilies.size],
       ['"Failing workflow task" log lines', failingTasks],
       ['link runs ended as failed (unreplayable history)', failedRuns],
+      ['stuck link runs ended by the recovery sweep', stuckEnded],
       ['rotations recovered from an ended run', recoveredLines],
       ['lost rotations', lost],
       ['false re-auths', falseReauths],

@@ -4,7 +4,7 @@
 import type { PoolClient } from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sweepStrandedExchanges } from '../client/stranded-sweep.js';
+import { sweepStrandedExchanges } from '../client/recovery-sweep.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { listStrandedExchanges } from '../store/links.js';
 import { until } from './support/helpers.js';
@@ -116,7 +116,7 @@ describe('rotated tokens of a run that ended before persisting them', () => {
     await world.seedLink(user, { expiresInSeconds: -60 });
     const { rotated } = await strandRotation(user);
     const recoveredBefore = await recoveredCount();
-    const sweep = { pool: world.pool, temporal: world.temporal, extauth: world.client, logger: pino({ level: 'silent' }), providerIds: [world.providerId], strandedAfterSeconds: 0 };
+    const sweep = { pool: world.pool, temporal: world.temporal, extauth: world.client, logger: pino({ level: 'silent' }), taskQueue: world.taskQueue, providerIds: [world.providerId], strandedAfterSeconds: 0 };
 
     expect(await sweepStrandedExchanges(sweep)).toBe(1);
 

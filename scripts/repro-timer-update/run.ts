@@ -92,7 +92,9 @@ async function startServer(): Promise<{ address: string; proc: ChildProcess }> {
   const proc = spawn(
     args.cli!,
     ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
-      '--search-attribute', 'ReproState=Keyword', '--log-level', 'error'],
+      '--search-attribute', 'ReproState=Keyword', '--log-level', 'error',
+      // TemporalReportedProblems after 2 failed or timed-out tasks (extauth's dev server does the same).
+      '--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   children.add(proc);
@@ -333,7 +335,8 @@ async function outcome(
     (pending ? ` (pending workflow task attempt ${pending.attempt})` : '') +
     `; WORKFLOW_TASK_FAILED ${taskFailures.length} (NON_DETERMINISTIC_ERROR ${ndFailures.length})` +
     `; WORKFLOW_EXECUTION_FAILED ${failedEv ? `yes: ${JSON.stringify(failedEv.workflowExecutionFailedEventAttributes?.failure?.message)}` : 'no'}` +
-    `; worker ${workerName} log lines mentioning nondeterminism: ${nd}` + extra;
+    `; worker ${workerName} log lines mentioning nondeterminism: ${nd}` +
+    `; TemporalReportedProblems ${JSON.stringify(d.searchAttributes.TemporalReportedProblems ?? null)}` + extra;
   log(`round ${round}: ${res}`);
   for (const e of taskFailures) {
     const a = e.workflowTaskFailedEventAttributes!;

@@ -5,8 +5,11 @@
 // the test can fail: the run stays stuck and the agent is not served.
 import { WorkflowFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ExtauthClient } from '../../client/index.js';
+import { endStuckRuns } from '../../client/recovery-sweep.js';
 import { linkWorkflowId } from '../../core/ids.js';
 import type { TokenGrant } from '../../core/types.js';
 import { bundleBrokenWorkflow } from '../replay/broken-workflow/build.js';
@@ -93,4 +96,41 @@ describe.sequential('a run whose history cannot be replayed', () => {
     expect(failedTasks.map((e) => e.workflowTaskFailedEventAttributes?.cause)).toContain(WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR);
     await handle(user, runId).terminate('stuck on purpose (control of the nondeterminism test)');
   });
+
+  it('a run stuck on such a task (as the sdk-core bug leaves it, option or not) is ended by the recovery sweep; the agent waiting on it is served by a new run', async () => {
+    await world.replaceWorker(); // the real workflows again
+    const user = uniqueUser('nde-stuck');
+    const { runId, first } = await runWithRecordedExchange(user);
+    await world.replaceWorker({ workflowBundle: { code: brokenCode }, failOnNondeterminism: false });
+    const sweep = {
+      pool: world.pool,
+      temporal: world.temporal,
+      extauth: world.client,
+      logger: pino({ level: 'silent' }),
+      taskQueue: world.taskQueue,
+      providerIds: [world.providerId],
+    };
+
+    // A patient agent (the default 180 s deadline) asks while the run is stuck.
+    const served = world.client.getToken(ref(user));
+    let ended = 0;
+    const deadline = Date.now() + 60_000;
+    while (ended === 0 && Date.now() < deadline) {
+      await sleep(1_000);
+      ended = await endStuckRuns(sweep); // Temporal flags the run after 2 failed or timed-out tasks (dev/temporal.ts)
+    }
+    expect(ended).toBe(1);
+    const second = await served;
+
+    expect((await handle(user, runId).describe()).status.name).toBe('TERMINATED');
+    const current = await handle(user).describe();
+    expect(current.runId).not.toBe(runId);
+    expect(current.status.name).toBe('RUNNING');
+    expect(second.accessToken).toBe(first.accessToken);
+    expect(tokenCalls(user)).toBe(1);
+    const row = await world.row(user);
+    expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
+    expect(row.failureReason).toBe('');
+    expect(await endStuckRuns(sweep)).toBe(0); // nothing left to end
+  }, 120_000);
 });

@@ -95,7 +95,8 @@ const worker = await Worker.create({
   ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
   workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES,
 });
-const sweep = startWorkerSweep(worker, deps, { taskQueue: endpoints.taskQueue, logger });
+// Every 10 s instead of 60 s, so that a 90 s soak sees stuck runs ended and replaced.
+const sweep = startWorkerSweep(worker, deps, { taskQueue: endpoints.taskQueue, logger, intervalMs: 10_000 });
 logger.info({ taskQueue: endpoints.taskQueue, hooked: true }, 'worker started');
 await worker.run();
 await sweep.stop();
