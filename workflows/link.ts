@@ -215,6 +215,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       if (!link!.hasRefreshToken) throw reauthRequired();
     }
     await sharedRefresh(false);
+    // A refresh that only validated the stored token (after a validation that had failed) can leave it with less
+    // life than this request asks for, even none by the time the agent has it: exchange once more, then serve.
+    if (link?.hasRefreshToken && validation === 'valid' && !freshEnough(link, minValidSeconds, nowMs ?? Date.now()) && patched('refresh-again-when-short')) {
+      await sharedRefresh(true);
+    }
     return grant(minValidSeconds, nowMs);
   }
 
