@@ -51,6 +51,8 @@ export const DEFAULT_MIN_VALID_SECONDS = 30;
 /** Longer than the exchange and validation budgets together: only a run that cannot make progress reaches it. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 180_000;
 const CLOSING_RUN_RETRIES = 5;
+/** The fast path's query answers in milliseconds from a live worker (docs/performance.md, P1). */
+const QUERY_PATIENCE_MS = 2_000;
 /** How long a request keeps retrying the workflow's in-flight update limit (the refresh's own budgets are shorter). */
 const IN_FLIGHT_LIMIT_PATIENCE_MS = 120_000;
 const IN_FLIGHT_LIMIT = /in-flight updates/i;
@@ -178,7 +180,9 @@ export class ExtauthClient {
 
   private async cachedToken(link: LinkRef): Promise<CachedToken | null> {
     try {
-      return await this.reads.getHandle(linkWorkflowId(toKey(link))).query(cachedTokenQuery);
+      // A query waits for a worker: when the run's worker just died it can take ~30 s to fail. The update path
+      // copes with that (its task moves to another worker after the sticky timeout), so the query gets 2 s.
+      return await this.temporal.withDeadline(Date.now() + QUERY_PATIENCE_MS, () => this.reads.getHandle(linkWorkflowId(toKey(link))).query(cachedTokenQuery));
     } catch {
       return null; // no open run, a closed one, or an older worker without the query: the update answers
     }
