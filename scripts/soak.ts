@@ -19,6 +19,7 @@
 // that a restart after each kill does not spend CPU on bundling.
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -42,13 +43,15 @@ import { getLink, putLink } from '../store/links.js';
 import { migrateUp } from '../store/migrate.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { linkWorkflowId } from '../core/ids.js';
 import { createProviderHttpClient, WORKFLOWS_PATH } from '../worker.js';
 
+const { EventType, WorkflowTaskFailedCause, TimeoutType } = proto.temporal.api.enums.v1;
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const WORKER_ENTRY = join(ROOT, 'test/faults/support/hooked-worker.ts');
 const PROVIDER_ID = 'soak-github';
-const TOKEN_LIFETIME_SECONDS = 60;
-const MIN_VALID_SECONDS = 30;
+/** Agents ask for tokens with this much life left, at most: a third of the tokens' lifetime for short-lived ones. */
+const minValidSeconds = (tokenLifetime: number) => Math.min(30, Math.floor(tokenLifetime / 3));
 /**
  * A rotation this close to a SIGKILL may belong to an exchange that was in flight on the killed worker: the
  * provider rotated, and the answer died with the process before Temporal recorded it.
@@ -56,6 +59,8 @@ const MIN_VALID_SECONDS = 30;
 const KILL_WINDOW_MS = 1_000;
 /** How long the final check waits for a link whose run is still saving a rotation it just made. */
 const SETTLE_MS = 20_000;
+/** A request slower than this is reported with the history of its link's runs (extauth). */
+const SLOW_REQUEST_MS = 30_000;
 const TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
   exchangeBudgetMs: 60_000,
@@ -70,6 +75,8 @@ interface Options {
   links: number;
   agents: number;
   killEvery: number;
+  /** Access-token lifetime (s); runs refresh each link ahead of expiry, at half its life. */
+  tokenLifetime: number;
   seed: number;
   against: 'extauth' | 'reference';
   mix: 'random' | 'validate-5xx';
@@ -83,6 +90,7 @@ function parseOptions(argv: string[]): Options {
       links: { type: 'string', default: '300' },
       agents: { type: 'string', default: '30' },
       'kill-every': { type: 'string', default: '25' },
+      'token-lifetime': { type: 'string', default: '60' },
       seed: { type: 'string', default: '1' },
       against: { type: 'string', default: 'extauth' },
       mix: { type: 'string', default: 'random' },
@@ -103,6 +111,7 @@ function parseOptions(argv: string[]): Options {
     links: Math.round(num('links', values.links, 1, 5_000)),
     agents: Math.round(num('agents', values.agents, 1, 500)),
     killEvery: num('kill-every', values['kill-every'], 0, 3_600),
+    tokenLifetime: Math.round(num('token-lifetime', values['token-lifetime'], 15, 86_400)),
     seed: Math.round(num('seed', values.seed, 0, 2 ** 31)),
     against: values.against,
   };
@@ -212,7 +221,7 @@ async function main(): Promise<number> {
   const cleanup: Array<() => Promise<unknown>> = [() => rm(dir, { recursive: true, force: true })];
   const workerLines: string[] = [];
   try {
-    say(`starting (${opts.against}, mix ${opts.mix}, ${opts.links} links, ${opts.agents} agents, ${opts.duration} s, seed ${opts.seed})`);
+    say(`starting (${opts.against}, mix ${opts.mix}, ${opts.links} links, ${opts.agents} agents, ${opts.duration} s, tokens living ${opts.tokenLifetime} s, seed ${opts.seed})`);
     const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false, log: () => undefined });
     cleanup.unshift(() => postgres.stop());
     await migrateUp(postgres.databaseUrl);
@@ -220,7 +229,7 @@ async function main(): Promise<number> {
     pool.on('error', () => undefined); // idle clients cut at shutdown
     cleanup.unshift(() => pool.end());
 
-    const provider = await FakeOAuthProvider.start({ latencyMs: { token: 40, validate: 20 }, accessTokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS });
+    const provider = await FakeOAuthProvider.start({ latencyMs: { token: 40, validate: 20 }, accessTokenLifetimeSeconds: opts.tokenLifetime });
     cleanup.unshift(() => provider.close());
     const links: LinkState[] = [];
     const byUser = new Map<string, LinkState>();
@@ -236,8 +245,8 @@ async function main(): Promise<number> {
         refreshToken: grant.refreshToken,
         tokenType: 'bearer',
         // Staggered: some expired, the rest expiring through the first minute.
-        expiresAt: new Date(Date.now() + (-10 + rand() * 70) * 1000).toISOString(),
-        extra: { expires_in: TOKEN_LIFETIME_SECONDS },
+        expiresAt: new Date(Date.now() + (-10 + rand() * (opts.tokenLifetime + 10)) * 1000).toISOString(),
+        extra: { expires_in: opts.tokenLifetime },
       });
       if (opts.mix === 'random') planFaults(provider, link, rand);
       links.push(link);
@@ -263,6 +272,8 @@ async function main(): Promise<number> {
     let exportFailingRuns: (lines: string[], outDir: string) => Promise<void> = async () => undefined;
     /** Link runs that ended FAILED (a history that does not replay fails its run; the next request opens a new one). */
     let countFailedRuns: () => Promise<number | string> = async () => 'n/a';
+    /** The runs of a link and the outline of each history (event types, task failures and timeouts, updates). */
+    let describeRuns: (user: string) => Promise<string[]> = async () => [];
     if (opts.against === 'extauth') {
       const codecKey = formatCodecKey(generateCodecKey('soak'));
       const [temporal, bundle] = await Promise.all([
@@ -311,8 +322,25 @@ async function main(): Promise<number> {
       const connection = await Connection.connect({ address: temporal.address });
       cleanup.unshift(() => connection.close());
       const client = new ExtauthClient(new Client({ connection, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(codecKey, 'soak key'))) }), { taskQueue, tuning: TUNING });
-      getToken = (user) => client.getToken({ provider: PROVIDER_ID, user, minValidSeconds: MIN_VALID_SECONDS });
+      getToken = (user) => client.getToken({ provider: PROVIDER_ID, user, minValidSeconds: minValidSeconds(opts.tokenLifetime) });
       countFailedRuns = async () => (await client.temporal.workflow.count(`TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Failed'`)).count;
+      describeRuns = async (user) => {
+        const lines: string[] = [];
+        const workflowId = linkWorkflowId({ providerId: PROVIDER_ID, userId: user });
+        for await (const run of client.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+          const history = await client.temporal.workflow.getHandle(workflowId, run.runId).fetchHistory();
+          const outline = (history.events ?? []).map((e) => {
+            const type = EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '') ?? String(e.eventType);
+            const at = e.eventTime?.seconds ? `@+${(Number(e.eventTime.seconds) - started / 1000).toFixed(0)}` : '';
+            const cause = e.workflowTaskFailedEventAttributes?.cause ? `(${WorkflowTaskFailedCause[e.workflowTaskFailedEventAttributes.cause]})` : '';
+            const timeout = e.workflowTaskTimedOutEventAttributes?.timeoutType ? `(${TimeoutType[e.workflowTaskTimedOutEventAttributes.timeoutType]})` : '';
+            const activity = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+            return `${e.eventId}:${type}${cause}${timeout}${activity ? `[${activity}]` : ''}${at}`;
+          });
+          lines.push(`run ${run.runId} ${run.status.name}: ${outline.join(' ')}`);
+        }
+        return lines;
+      };
       exportFailingRuns = async (lines, outDir) => {
         await mkdir(outDir, { recursive: true });
         await writeFile(join(outDir, 'codec.key'), codecKey);
@@ -354,6 +382,8 @@ async function main(): Promise<number> {
     let stale = 0;
     let transportErrors = 0;
     let requests = 0;
+    /** Requests that took longer than SLOW_REQUEST_MS: printed with their link's runs at the end. */
+    const slowRequests: Array<{ user: string; seconds: number; at: number; outcome: string }> = [];
     const staleExamples: string[] = [];
     let running = true;
     const deadline = Date.now() + opts.duration * 1000;
@@ -362,8 +392,15 @@ async function main(): Promise<number> {
         const link = links[Math.floor(rand() * links.length)]!;
         link.requests++;
         requests++;
+        const askedAt = Date.now();
+        const noteIfSlow = (outcome: string) => {
+          if (Date.now() - askedAt > SLOW_REQUEST_MS && slowRequests.length < 20) {
+            slowRequests.push({ user: link.user, seconds: (Date.now() - askedAt) / 1000, at: (askedAt - started) / 1000, outcome });
+          }
+        };
         try {
           const { accessToken } = await getToken(link.user);
+          noteIfSlow('served');
           link.served++;
           // Revoked by the soak itself (a permanent fault): the token may be cached; not our retries' doing.
           if (!provider.isAccessTokenValid(accessToken) && link.permanent !== 'grant revoked at the provider') {
@@ -371,6 +408,7 @@ async function main(): Promise<number> {
             if (staleExamples.length < 5) staleExamples.push(`${link.user} (${link.profile})`);
           }
         } catch (err) {
+          noteIfSlow(String((err as Error)?.message ?? err).slice(0, 300));
           if (err instanceof ExtauthError && err.code === 'reauth_required') link.reauth++;
           else if (err instanceof ExtauthError) link.unavailable++;
           else transportErrors++;
@@ -446,6 +484,10 @@ async function main(): Promise<number> {
     for (const line of failingTaskLines.slice(0, 3)) say(`failing workflow task: ${line.trim().slice(0, 600)}`);
     if (process.env.EXTAUTH_SOAK_HISTORIES && failingTasks > 0) await exportFailingRuns(failingTaskLines, process.env.EXTAUTH_SOAK_HISTORIES);
     const failedRuns = await countFailedRuns();
+    for (const slow of slowRequests.slice(0, 5)) {
+      say(`slow request: ${slow.user} asked at +${slow.at.toFixed(0)}s took ${slow.seconds.toFixed(1)} s: ${slow.outcome}`);
+      for (const line of await describeRuns(slow.user)) say(`  ${line}`);
+    }
     const recoveredLines = workerLines.filter((l) => l.includes('recovered rotated tokens from the history')).length;
     const stuckEnded = workerLines.filter((l) => l.includes('ended a link run whose history no longer replays')).length;
 
