@@ -10,16 +10,20 @@ const world = useWorld({ provider: { accessTokenLifetimeSeconds: 20 } });
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const get = (user: string, minValidSeconds: number) => world.client.getToken({ provider: world.providerId, user, minValidSeconds });
 
+/** An expired link refreshed while every validation fails until the budget is spent: saved, not validated. */
+async function saveUnvalidated(user: string) {
+  await world.seedLink(user, { expiresInSeconds: -10 });
+  world.provider.injectFault('validate', { kind: 'status', status: 502 }, { familyId: user, times: 300 });
+  expect((await agentError(get(user, 5))).code).toBe('provider_unavailable');
+  expect(tokenCalls(user)).toBe(1);
+  world.provider.clearFaults(user);
+  return world.row(user);
+}
+
 describe('a token validated again after a failed validation', () => {
   it('is exchanged once more when it has less life left than the request asks for', async () => {
     const user = uniqueUser('short');
-    await world.seedLink(user, { expiresInSeconds: -10 });
-    // Every validation fails until the budget is spent: the rotated tokens are saved but not validated.
-    world.provider.injectFault('validate', { kind: 'status', status: 502 }, { familyId: user, times: 300 });
-    expect((await agentError(get(user, 5))).code).toBe('provider_unavailable');
-    const saved = await world.row(user);
-    expect(tokenCalls(user)).toBe(1);
-    world.provider.clearFaults(user);
+    const saved = await saveUnvalidated(user);
     // Less than the request's margin left (10 s: at most half the token's life counts), and still more than none.
     await sleep(Math.max(0, saved.expiry!.getTime() - Date.now() - 6_000));
     const minValidSeconds = 10;
@@ -36,11 +40,7 @@ describe('a token validated again after a failed validation', () => {
 
   it('is served as is when it still has the life the request asks for (one exchange in all)', async () => {
     const user = uniqueUser('short-ok');
-    await world.seedLink(user, { expiresInSeconds: -10 });
-    world.provider.injectFault('validate', { kind: 'status', status: 502 }, { familyId: user, times: 300 });
-    expect((await agentError(get(user, 5))).code).toBe('provider_unavailable');
-    const saved = await world.row(user);
-    world.provider.clearFaults(user);
+    const saved = await saveUnvalidated(user);
 
     const token = await get(user, 2);
 
