@@ -30,16 +30,20 @@ export async function recoverRotatedTokens(
 ): Promise<LinkRow | undefined> {
   const runId = row.exchangeRunId!;
   const log = deps.logger.child({ provider: key.providerId, link: key.userId, step: 'recover', fromRun: runId, tokenVersion: row.tokenVersion });
-  let events: HistoryEvent[];
+  let tokens: TokenSet | undefined;
   try {
-    events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    tokens = await answeredExchange(client, events, row.tokenVersion);
   } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err; // the server is unreachable: the activity retries
+    if (!(err instanceof WorkflowNotFoundError)) {
+      // The server unreachable, or a payload key not configured: the load activity retries, the row stays as it is.
+      log.warn({ cause: (err as Error).message }, 'could not read the answer of the last exchange from the run that sent it; will retry');
+      throw err;
+    }
     log.warn("the run that sent the last exchange is no longer in Temporal's retention; its answer, if any, cannot be recovered");
     await forgetExchangeRun(deps.pool, key, row.tokenVersion, runId);
     return undefined;
   }
-  const tokens = await answeredExchange(client, events, row.tokenVersion);
   if (!tokens) {
     log.info('the run that sent the last exchange recorded no answer to it; nothing to recover');
     await forgetExchangeRun(deps.pool, key, row.tokenVersion, runId);
