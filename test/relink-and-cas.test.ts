@@ -8,7 +8,7 @@ import { linkWorkflowId } from '../core/ids.js';
 import type { TokenSet } from '../core/types.js';
 import type { Grant } from '../dev/fake-provider.js';
 import { putLink, writeRefreshFailure, writeRotatedTokens } from '../store/links.js';
-import { getTokenUpdate, MAX_MIN_VALID_SECONDS } from '../workflows/messages.js';
+import { getTokenUpdate, MAX_MIN_VALID_SECONDS, type GetTokenRequest } from '../workflows/messages.js';
 import { agentError, until } from './support/helpers.js';
 import { logLines, uniqueUser, useWorld } from './support/world.js';
 
@@ -22,6 +22,15 @@ const rawStart = (user: string) =>
     args: [{ ...world.key(user) }],
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
+/** The getToken update sent without ExtauthClient's own checks; its failure, as the client would map it. */
+async function rawGetTokenError(user: string, request: GetTokenRequest): Promise<unknown> {
+  try {
+    await world.temporal.workflow.executeUpdateWithStart(getTokenUpdate, { args: [request], startWorkflowOperation: rawStart(user) });
+  } catch (err) {
+    return toExtauthError(err);
+  }
+  throw new Error('the workflow accepted a request it should refuse');
+}
 const refusals = (user: string) => logLines.filter((line) => line.includes('getToken request refused') && line.includes(user));
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 const get = (user: string, minValidSeconds = 60) => world.client.getToken({ provider: world.providerId, user, minValidSeconds });
@@ -173,16 +182,7 @@ describe('requests the service refuses', () => {
   it('the workflow itself refuses a bad minValidSeconds from a caller that skips the client checks', async () => {
     const user = uniqueUser('rawbad');
     await world.seedLink(user);
-    let raw: unknown;
-    try {
-      await world.temporal.workflow.executeUpdateWithStart(getTokenUpdate, {
-        args: [{ minValidSeconds: MAX_MIN_VALID_SECONDS + 1 }],
-        startWorkflowOperation: rawStart(user),
-      });
-    } catch (err) {
-      raw = err;
-    }
-    const mapped = toExtauthError(raw);
+    const mapped = await rawGetTokenError(user, { minValidSeconds: MAX_MIN_VALID_SECONDS + 1 });
     expect(mapped).toBeInstanceOf(ExtauthError);
     expect((mapped as ExtauthError).code).toBe('invalid_request');
     expect(tokenCalls(user)).toBe(0);
@@ -193,16 +193,7 @@ describe('requests the service refuses', () => {
   it('the workflow refuses a request from an agent whose clock is 10 minutes off, saying so, and logs the refusal', async () => {
     const user = uniqueUser('skewed');
     await world.seedLink(user);
-    let raw: unknown;
-    try {
-      await world.temporal.workflow.executeUpdateWithStart(getTokenUpdate, {
-        args: [{ minValidSeconds: 60, nowMs: Date.now() - 600_000 }],
-        startWorkflowOperation: rawStart(user),
-      });
-    } catch (err) {
-      raw = err;
-    }
-    const mapped = toExtauthError(raw) as ExtauthError;
+    const mapped = (await rawGetTokenError(user, { minValidSeconds: 60, nowMs: Date.now() - 600_000 })) as ExtauthError;
     expect(mapped.code).toBe('invalid_request');
     expect(mapped.reason).toMatch(/clock is -60\d s off the server's .*fix its time synchronisation/);
     expect(tokenCalls(user)).toBe(0);
