@@ -41,7 +41,7 @@ function usage(): string {
     ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     '',
     'exit codes: 0 ok, 1 environment error, 2 usage error, 3 re-authentication required,',
-    '            4 provider unavailable, 5 unknown link or provider',
+    '            4 provider unavailable, 5 unknown link or provider, 6 forbidden (agent key refused)',
   ].join('\n');
 }
 

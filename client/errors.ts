@@ -14,8 +14,9 @@ export class ExtauthError extends Error {
   get exitCode(): number {
     return AgentErrorCode[this.code];
   }
-  toJSON(): { code: AgentErrorCode; reason: string } {
-    return { code: this.code, reason: this.reason };
+  /** `error` is what the agent endpoint answers with; `code` is the same word, kept for existing callers. */
+  toJSON(): { error: AgentErrorCode; code: AgentErrorCode; reason: string } {
+    return { error: this.code, code: this.code, reason: this.reason };
   }
 }
 

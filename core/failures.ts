@@ -29,6 +29,8 @@ export const AgentErrorCode = {
   link_not_found: 5,
   unknown_provider: 5,
   invalid_request: 2,
+  /** The agent's key is unknown, revoked or expired, or not scoped to the link it asked for. */
+  forbidden: 6,
 } as const;
 export type AgentErrorCode = keyof typeof AgentErrorCode;
 
