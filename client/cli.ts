@@ -14,6 +14,7 @@ import { linkResetCommand, linksListCommand } from './commands/links.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
 import { refreshCommand, statusCommand } from './commands/status.js';
 import { tokenCommand } from './commands/token.js';
+import { AgentEndpointError } from './agent-client.js';
 import { UnreachableError } from './connect.js';
 import { ExtauthError } from './errors.js';
 
@@ -80,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
       err instanceof ConfigError ||
       err instanceof ProvidersConfigError ||
       err instanceof UnreachableError ||
+      err instanceof AgentEndpointError ||
       err instanceof CodecKeyError ||
       err instanceof ZodError
     ) {
