@@ -9,6 +9,7 @@ import { extauthDataConverter, FAILURE_CONVERTER_PATH } from './codec/data-conve
 import { createMetrics, type ExtauthMetrics } from './config/metrics.js';
 import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
+import { assertWorkerKeyApart, tokenSealerFromEnv, type TokenSealer } from './codec/seal.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
 import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
@@ -45,6 +46,7 @@ export interface ExtauthWorkerOptions {
 export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
+  assertWorkerKeyApart(options.deps.sealer, options.codecKeys);
   await ensureSearchAttributes(options.connection, options.namespace);
   return Worker.create({
     connection: options.connection,
@@ -96,14 +98,20 @@ export function createProviderHttpClient(): Agent {
   return new Agent({ connect: { timeout: 5_000 }, keepAliveTimeout: 30_000, connections: 64 });
 }
 
-/** `cipher`: the token-column cipher; undefined reads EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS, null means plaintext. */
+/**
+ * `cipher`: the token-column cipher; undefined reads EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS, null means plaintext.
+ * `sealer`: the worker key's sealer; undefined reads EXTAUTH_WORKER_KEY / EXTAUTH_WORKER_DECRYPT_KEYS, and a worker
+ * refuses to start without one.
+ */
 export function createActivityDeps(options: {
   databaseUrl: string;
   providers: ProviderConfig[];
   logger: Logger;
   cipher?: TokenCipher | null;
+  sealer?: TokenSealer;
 }): ActivityDeps {
   const cipher = options.cipher === undefined ? tokenCipherFromEnv(process.env) : (options.cipher ?? undefined);
+  const sealer = options.sealer ?? tokenSealerFromEnv(process.env);
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection (database restart) must not crash the worker.
   pool.on('error', (err) => options.logger.warn({ cause: err.message }, 'idle database connection failed'));
@@ -113,6 +121,7 @@ export function createActivityDeps(options: {
     http: createProviderHttpClient(),
     logger: options.logger,
     cipher,
+    sealer,
     metrics: createMetrics(pool, options.providers),
   };
 }
@@ -138,6 +147,7 @@ export async function launchWorker(options: {
   providers: ProviderConfig[];
   logger: Logger;
   codecKeys: CodecKeys;
+  sealer: TokenSealer;
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps(options);
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));

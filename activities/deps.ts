@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ExtauthMetrics } from '../config/metrics.js';
 import type { ProviderRegistry } from '../providers/config.js';
+import type { TokenSealer } from '../codec/seal.js';
 import type { TokenCipher } from '../store/token-cipher.js';
 
 /** Everything activities touch, passed in so that tests and processes wire real ones and nothing is global. */
@@ -13,5 +14,7 @@ export interface ActivityDeps {
   logger: Logger;
   /** Encrypts the token columns at rest (EXTAUTH_DB_KEY); absent: tokens are stored in plaintext. */
   cipher?: TokenCipher;
+  /** Seals refresh tokens and id_tokens in workflow history with the worker key (EXTAUTH_WORKER_KEY), which clients do not hold. */
+  sealer: TokenSealer;
   metrics: ExtauthMetrics;
 }

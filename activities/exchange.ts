@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
-import type { LinkKey, TokenSet } from '../core/types.js';
+import type { LinkKey, SealedTokenSet, TokenSet } from '../core/types.js';
 import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
 import { getLink, markExchangeSent, restoreExchangeMarker, type ExchangeMarker, type LinkRow } from '../store/links.js';
@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
 import { graceRetryDelayMs } from './reuse-grace.js';
+import { sealTokenSet } from './sealed-tokens.js';
 import { callingRun, requireProvider } from './lookup.js';
 
 export interface ExchangeInput extends LinkKey {
@@ -17,7 +18,8 @@ export interface ExchangeInput extends LinkKey {
   httpTimeoutMs: number;
 }
 
-export type ExchangeResult = { kind: 'exchanged'; tokens: TokenSet } | { kind: 'link_changed' };
+/** Temporal records this result: the refresh token and the provider's other fields in it are sealed with the worker key. */
+export type ExchangeResult = { kind: 'exchanged'; tokens: SealedTokenSet } | { kind: 'link_changed' };
 
 /** Retry-After beyond this is not honoured as is: the retry budget decides instead. */
 const MAX_HONOURED_RETRY_AFTER_MS = 60_000;
@@ -66,7 +68,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
       case 'tokens':
         record('exchanged');
         log.info({ outcome: 'exchanged', status: answer.status }, 'refresh token exchanged');
-        return { kind: 'exchanged', tokens: toTokenSet(verdict.tokens, row) };
+        return { kind: 'exchanged', tokens: sealTokenSet(deps.sealer, input, toTokenSet(verdict.tokens, row)) };
       case 'permanent':
         record('rejected');
         log.warn({ outcome: 'permanent', status: verdict.status, error: verdict.code }, 'provider refused the refresh token');

@@ -8,6 +8,7 @@ import type { LinkKey, TokenSet } from '../core/types.js';
 import { forgetExchangeRun, getLink, writeRotatedTokens, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import type { ExchangeInput, ExchangeResult } from './exchange.js';
+import { openTokenSet, type RecordedTokenSet } from './sealed-tokens.js';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
 const EXCHANGE_ACTIVITY = 'exchangeRefreshToken';
@@ -33,10 +34,12 @@ export async function recoverRotatedTokens(
   let tokens: TokenSet | undefined;
   try {
     const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
-    tokens = await answeredExchange(client, events, row.tokenVersion);
+    const recorded = await answeredExchange(client, events, row.tokenVersion);
+    // Sealed with the worker key by the exchange (only a run recorded before sealing existed holds it in the clear).
+    tokens = recorded && openTokenSet(deps.sealer, key, recorded);
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) {
-      // The server unreachable, or a payload key not configured: the load activity retries, the row stays as it is.
+      // The server unreachable, or a payload or worker key not configured: the load activity retries, the row stays as it is.
       log.warn({ cause: (err as Error).message }, 'could not read the answer of the last exchange from the run that sent it; will retry');
       throw err;
     }
@@ -60,7 +63,7 @@ export async function recoverRotatedTokens(
 }
 
 /** The tokens of the last exchange in `events` that read `version` and was answered with new tokens. */
-async function answeredExchange(client: Client, events: HistoryEvent[], version: number): Promise<TokenSet | undefined> {
+async function answeredExchange(client: Client, events: HistoryEvent[], version: number): Promise<RecordedTokenSet | undefined> {
   const converter = client.options.loadedDataConverter;
   const exchangesScheduled = new Map<number, HistoryEvent>();
   for (const event of events) {
@@ -74,7 +77,7 @@ async function answeredExchange(client: Client, events: HistoryEvent[], version:
     if (!scheduled) continue;
     const input = await decodeFromPayloadsAtIndex<ExchangeInput>(converter, 0, scheduled.activityTaskScheduledEventAttributes?.input?.payloads);
     if (input.expectedVersion !== version) continue;
-    const result = await decodeFromPayloadsAtIndex<ExchangeResult>(converter, 0, completed.result?.payloads);
+    const result = await decodeFromPayloadsAtIndex<ExchangeResult | { kind: 'exchanged'; tokens: RecordedTokenSet }>(converter, 0, completed.result?.payloads);
     return result.kind === 'exchanged' ? result.tokens : undefined;
   }
   return undefined;

@@ -41,20 +41,44 @@ export function makeCodecKeys(current: CodecKey, older: CodecKey[] = []): CodecK
   return { current, decrypt };
 }
 
+/** The environment variables of one keyring: the key to encrypt with, and older keys still needed to decrypt. */
+export interface KeyringEnv {
+  key: string;
+  decryptKeys: string;
+  /** The error when neither the key nor the key file is there: what to set, and how to make a key. */
+  missing: string;
+}
+
+/**
+ * `names.key` is the key to encrypt with; `names.decryptKeys` (comma-separated) the older keys still needed to
+ * read what they encrypted. Without `names.key`, `keyFile` (a dev key) is used.
+ */
+export function keyringFromEnv(env: NodeJS.ProcessEnv, names: KeyringEnv, keyFile?: string): CodecKeys {
+  const older = (env[names.decryptKeys] ?? '')
+    .split(',')
+    .filter((s) => s.trim())
+    .map((s) => parseCodecKey(s, names.decryptKeys));
+  const configured = env[names.key];
+  if (configured) return makeCodecKeys(parseCodecKey(configured, names.key), older);
+  if (keyFile && existsSync(keyFile)) return makeCodecKeys(parseCodecKey(readFileSync(keyFile, 'utf8'), keyFile), older);
+  throw new CodecKeyError(names.missing);
+}
+
 /**
  * EXTAUTH_CODEC_KEY is the key to encrypt with; EXTAUTH_CODEC_DECRYPT_KEYS (comma-separated) the older
  * keys still needed to read existing histories. Without EXTAUTH_CODEC_KEY, `keyFile` (the dev key) is used.
  */
 export function codecKeysFromEnv(env: NodeJS.ProcessEnv, keyFile?: string): CodecKeys {
-  const older = (env.EXTAUTH_CODEC_DECRYPT_KEYS ?? '')
-    .split(',')
-    .filter((s) => s.trim())
-    .map((s) => parseCodecKey(s, 'EXTAUTH_CODEC_DECRYPT_KEYS'));
-  if (env.EXTAUTH_CODEC_KEY) return makeCodecKeys(parseCodecKey(env.EXTAUTH_CODEC_KEY, 'EXTAUTH_CODEC_KEY'), older);
-  if (keyFile && existsSync(keyFile)) return makeCodecKeys(parseCodecKey(readFileSync(keyFile, 'utf8'), keyFile), older);
-  throw new CodecKeyError(
-    'no payload encryption key: set EXTAUTH_CODEC_KEY="<key id>:<base64 of 32 bytes>" (generate one with `extauth codec-key`), ' +
-      'or run next to a running `extauth dev`, which creates one',
+  return keyringFromEnv(
+    env,
+    {
+      key: 'EXTAUTH_CODEC_KEY',
+      decryptKeys: 'EXTAUTH_CODEC_DECRYPT_KEYS',
+      missing:
+        'no payload encryption key: set EXTAUTH_CODEC_KEY="<key id>:<base64 of 32 bytes>" (generate one with `extauth codec-key`), ' +
+        'or run next to a running `extauth dev`, which creates one',
+    },
+    keyFile,
   );
 }
 

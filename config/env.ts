@@ -35,6 +35,8 @@ export interface DevEndpoints {
   databaseUrl: string;
   providersFile: string | null;
   codecKeyFile: string;
+  /** The dev worker key, for `extauth worker` processes that join; clients never read it. Absent in files of older versions. */
+  workerKeyFile?: string;
 }
 
 export function devEndpointsFile(env: Env): string {
@@ -55,6 +57,8 @@ export interface Endpoints {
   providersFile: string | undefined;
   /** The dev payload key published by `extauth dev`; EXTAUTH_CODEC_KEY wins over it. */
   codecKeyFile: string | undefined;
+  /** The dev worker key published by `extauth dev`, for workers only; EXTAUTH_WORKER_KEY wins over it. */
+  workerKeyFile: string | undefined;
 }
 
 /** Environment first; otherwise the endpoints of a running `extauth dev` in the same data folder. */
@@ -71,5 +75,6 @@ export function resolveEndpoints(env: Env): Endpoints {
     databaseUrl: env.DATABASE_URL ?? dev?.databaseUrl,
     providersFile: env.EXTAUTH_PROVIDERS ?? dev?.providersFile ?? undefined,
     codecKeyFile: dev?.codecKeyFile,
+    workerKeyFile: dev?.workerKeyFile,
   };
 }

@@ -20,6 +20,20 @@ export interface TokenSet {
   extra: Record<string, unknown>;
 }
 
+/**
+ * A TokenSet as workflow history holds it (the exchange's result, persist's input): the access token readable,
+ * as agents are handed it anyway; the refresh token and the provider's other fields (which may hold an id_token)
+ * sealed with the worker key (codec/seal.ts), which clients do not hold. Workflow code passes it through unopened.
+ */
+export interface SealedTokenSet {
+  accessToken: string;
+  tokenType: string;
+  expiresAt: string | null;
+  refreshTokenExpiresAt: string | null;
+  /** `{ refreshToken, extra }` of the TokenSet, sealed. */
+  sealed: string;
+}
+
 /** What the workflow keeps of a row: never the refresh token itself. */
 export interface LinkSnapshot {
   providerType: ProviderType;

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
+import { devTokenSealer } from '../codec/seal.js';
 import { createCodecServer } from '../codec/server.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
@@ -59,6 +60,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const codecKeyFile = join(dataDir, 'codec.key');
     ensureDevCodecKey(codecKeyFile);
     const codecKeys = codecKeysFromEnv(process.env, codecKeyFile);
+    const workerKeyFile = join(dataDir, 'worker.key');
+    const sealer = devTokenSealer(process.env, workerKeyFile);
 
     const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
     const uiPort = defaultsFree ? 8233 : await getFreePort();
@@ -101,13 +104,13 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
 
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
-    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys });
+    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, sealer });
     stoppers.push(() => worker.stop());
     const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
     const metricsServer = await serveMetrics({ port: metricsPort, metrics: worker.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
 
-    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile };
+    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile, workerKeyFile };
     writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
     stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
 

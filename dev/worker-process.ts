@@ -1,5 +1,6 @@
 // `extauth worker`: one worker process against the configured Temporal server and database.
 import { codecKeysFromEnv } from '../codec/keys.js';
+import { tokenSealerFromEnv } from '../codec/seal.js';
 import { readEnv, resolveEndpoints, ConfigError } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
@@ -18,7 +19,8 @@ export async function runWorkerProcess(): Promise<number> {
   // The Temporal runtime drains the worker on SIGINT/SIGTERM; run() resolves once it has.
   installTemporalLogging(logger, 'WARN', undefined, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys });
+  const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, sealer });
   if (env.EXTAUTH_METRICS_PORT) {
     await serveMetrics({ port: env.EXTAUTH_METRICS_PORT, metrics: launched.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` }).then(
       () => logger.info({ url: `http://127.0.0.1:${env.EXTAUTH_METRICS_PORT}/metrics` }, 'serving metrics'),

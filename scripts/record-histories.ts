@@ -3,7 +3,8 @@
 // Starts its own Temporal dev server and embedded Postgres in a temp dir, runs migrations and an extauth
 // worker, drives scenarios through ExtauthClient against the fake provider, and writes each closed run's
 // history as JSON to test/replay/histories/<scenario>[.<suffix>].json. Payloads are encrypted with the
-// fixture key (test/replay/fixture-codec-key.txt), exactly as production encrypts them.
+// fixture key (test/replay/fixture-codec-key.txt), and refresh tokens inside them sealed with the fixture worker
+// key (test/replay/fixture-worker-key.txt), exactly as production encrypts and seals them.
 //
 //   npm run histories:record                                   every scenario
 //   npm run histories:record -- --only plain-refresh,fresh-token
@@ -31,7 +32,17 @@ import { startTemporalDevServer, type DevTemporal } from '../dev/temporal.js';
 import { parseProviders, type ProviderConfig } from '../providers/config.js';
 import { migrateUp } from '../store/migrate.js';
 import { putLink } from '../store/links.js';
-import { fixtureCodecKeys, fixtureCodecKeyText, HISTORIES_DIR, secretsIn, unencryptedPayloads } from '../test/replay/fixture.js';
+import {
+  decodedPayloads,
+  fixtureCodecKeys,
+  fixtureCodecKeyText,
+  fixtureTokenSealer,
+  fixtureWorkerKeyText,
+  HISTORIES_DIR,
+  refreshMaterialIn,
+  secretsIn,
+  unencryptedPayloads,
+} from '../test/replay/fixture.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
@@ -338,6 +349,7 @@ async function startWorkerProcess(options: { address: string; databaseUrl: strin
       EXTAUTH_PROVIDERS: options.providersFile,
       EXTAUTH_TASK_QUEUE: options.taskQueue,
       EXTAUTH_CODEC_KEY: fixtureCodecKeyText(),
+      EXTAUTH_WORKER_KEY: fixtureWorkerKeyText(),
       EXTAUTH_DATA_DIR: dataDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -360,7 +372,7 @@ async function startStack(options: { address: string; bundlePath: string; databa
   const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(keys) });
   const workers: { stop(): Promise<void> }[] = [];
   const startWorker = async (taskQueue = TASK_QUEUE) => {
-    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger });
+    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger, sealer: fixtureTokenSealer() });
     const native = await NativeConnection.connect({ address: options.address });
     const worker: Worker = await createExtauthWorker({
       connection: native,
@@ -477,7 +489,7 @@ async function main(): Promise<void> {
     const providers = parseProviders(providerInput);
     const providersFile = join(dir, 'providers.json');
     await writeFile(providersFile, JSON.stringify(providerInput));
-    const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger });
+    const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, sealer: fixtureTokenSealer() });
     cleanups.push(() => closeActivityDeps(seedDeps));
 
     const stackOptions = { bundlePath, databaseUrl: postgres.databaseUrl, providers, logger };
@@ -524,6 +536,8 @@ async function main(): Promise<void> {
         if (plain.length) throw new Error(`${scenario.name}: unencrypted payloads in history: ${plain.join(', ')}`);
         const leaked = secretsIn(text, provider.issuedTokens());
         if (leaked.length) throw new Error(`${scenario.name}: ${leaked.length} token(s) in plaintext in the history`);
+        const readable = refreshMaterialIn((await decodedPayloads(text, fixtureCodecKeys())).map((p) => p.value));
+        if (readable.length) throw new Error(`${scenario.name}: refresh token material readable with the payload (client) key: ${readable.join(', ')}`);
         const file = join(HISTORIES_DIR, `${scenario.name}${exp.part ? `.${exp.part}` : ''}${suffix}.json`);
         await writeFile(file, text);
         console.log(`  ${file.slice(HISTORIES_DIR.length + 1)}: ${JSON.parse(text).events.length} events`);

@@ -18,6 +18,8 @@ declare module 'vitest' {
     temporalCliPath: string;
     /** The run's payload key, "<id>:<base64>", as EXTAUTH_CODEC_KEY takes it. */
     codecKey: string;
+    /** The run's worker key, as EXTAUTH_WORKER_KEY takes it: workers only, never a client. */
+    workerKey: string;
   }
 }
 
@@ -38,6 +40,7 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', workflowBundlePath);
   project.provide('temporalCliPath', temporal.cliPath ?? '');
   project.provide('codecKey', formatCodecKey(generateCodecKey('test')));
+  project.provide('workerKey', formatCodecKey(generateCodecKey('test-worker')));
 
   return async () => {
     await Promise.allSettled([temporal.stop(), postgres.stop()]);

@@ -9,6 +9,7 @@ import type { Pool } from 'pg';
 import { ExtauthClient } from '../../client/index.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../codec/keys.js';
+import { TokenSealer } from '../../codec/seal.js';
 import { createLogger, installTemporalLogging } from '../../config/logger.js';
 import type { ExtauthMetrics } from '../../config/metrics.js';
 import type { LinkKey } from '../../core/types.js';
@@ -110,7 +111,8 @@ export async function startWorld(
       ...overrides,
     },
   ]);
-  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher });
+  const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(inject('workerKey'), 'workerKey')));
+  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher, sealer });
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
   const startWorker = async (bundle: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean } = {}) => {

@@ -96,6 +96,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
     EXTAUTH_PROVIDERS: providersFile,
     EXTAUTH_TASK_QUEUE: taskQueue,
     EXTAUTH_CODEC_KEY: codecKey,
+    EXTAUTH_WORKER_KEY: inject('workerKey'),
     EXTAUTH_DATA_DIR: join(dir, 'data'),
     EXTAUTH_LOG_LEVEL: 'info',
     EXTAUTH_TEST_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
