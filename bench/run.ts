@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
+import { TokenSealer } from '../codec/seal.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
@@ -89,8 +90,14 @@ const providers = parseProviders([
 const providerConfig = providers[0]!;
 const codecKey = generateCodecKey('bench');
 const codecKeys = makeCodecKeys(codecKey);
+const workerKey = generateCodecKey('bench-worker');
 // The yardsticks' own dependencies, configured exactly as a worker's (same pool size, same HTTP agent).
-const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger: createLogger(undefined, 'silent') });
+const deps = createActivityDeps({
+  databaseUrl: postgres.databaseUrl,
+  providers,
+  logger: createLogger(undefined, 'silent'),
+  sealer: new TokenSealer(makeCodecKeys(workerKey)),
+});
 const connection = await Connection.connect({ address: temporalServer.address, interceptors: extauthGrpcInterceptors() });
 const temporal = new Client({ connection, namespace: NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
 
@@ -123,6 +130,7 @@ class WorkerChild {
       databaseUrl: postgres.databaseUrl,
       providers,
       codecKey: formatCodecKey(codecKey),
+      workerKey: formatCodecKey(workerKey),
       taskQueue: queue,
       bareTaskQueue: bareQueue,
       extauthBundlePath,

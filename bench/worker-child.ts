@@ -4,6 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createWriteStream } from 'node:fs';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
+import { TokenSealer } from '../codec/seal.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import type { ProviderConfig } from '../providers/config.js';
 import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
@@ -14,6 +15,8 @@ export interface ChildConfig {
   databaseUrl: string;
   providers: ProviderConfig[];
   codecKey: string;
+  /** EXTAUTH_WORKER_KEY of the extauth worker. */
+  workerKey: string;
   taskQueue: string;
   bareTaskQueue: string;
   extauthBundlePath: string;
@@ -50,7 +53,8 @@ async function handle(msg: ChildRequest): Promise<void> {
   const c = msg.config;
   const logger = createLogger(createWriteStream(c.logFile, { flags: 'a' }), 'warn');
   installTemporalLogging(logger, 'WARN');
-  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger });
+  const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));
+  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, sealer });
   const connection = await NativeConnection.connect({ address: c.temporalAddress });
   const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
   const extauth = !c.extauth ? undefined : await createExtauthWorker({

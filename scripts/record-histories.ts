@@ -43,6 +43,7 @@ import {
   secretsIn,
   unencryptedPayloads,
 } from '../test/replay/fixture.js';
+import { getTokenUpdate } from '../workflows/messages.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
@@ -224,8 +225,10 @@ const SCENARIOS: Scenario[] = [
       await stack.client.getToken(ref(k));
       const first = await stack.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
       let runId = first.runId;
+      // As getToken updates, not through ExtauthClient: its Query fast path would answer a fresh token without a history event.
+      const request = () => stack.temporal.workflow.getHandle(linkWorkflowId(k)).executeUpdate(getTokenUpdate, { args: [{ minValidSeconds: 60, nowMs: Date.now() }] });
       for (let i = 0; i < 40 && runId === first.runId; i++) {
-        await stack.client.getToken(ref(k));
+        await request();
         runId = (await stack.temporal.workflow.getHandle(linkWorkflowId(k)).describe()).runId;
       }
       check(runId !== first.runId, 'the run continued as new');

@@ -276,6 +276,7 @@ async function main(): Promise<number> {
     let describeRuns: (user: string) => Promise<string[]> = async () => [];
     if (opts.against === 'extauth') {
       const codecKey = formatCodecKey(generateCodecKey('soak'));
+      const workerKey = formatCodecKey(generateCodecKey('soak-worker'));
       const [temporal, bundle] = await Promise.all([
         startTemporalDevServer({ headless: true, searchAttributes: DEV_SERVER_SEARCH_ATTRIBUTES, log: () => undefined }),
         bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m), log() {} } }),
@@ -294,6 +295,7 @@ async function main(): Promise<number> {
         EXTAUTH_PROVIDERS: providersFile,
         EXTAUTH_TASK_QUEUE: taskQueue,
         EXTAUTH_CODEC_KEY: codecKey,
+        EXTAUTH_WORKER_KEY: workerKey,
         EXTAUTH_DATA_DIR: join(dir, 'data'),
         EXTAUTH_TEST_WORKFLOW_BUNDLE: bundlePath,
       };
