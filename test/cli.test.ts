@@ -113,6 +113,14 @@ describe('extauth CLI', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('[0].tokenUrl');
   });
+
+  it('worker refuses to start without a worker key, saying how to make one', async () => {
+    const file = join(emptyDataDir, 'providers-ok.json');
+    writeFileSync(file, JSON.stringify([{ id: 'gh', type: 'github', clientId: 'x', clientSecret: 'y', tokenUrl: 'https://github.example/token' }]));
+    const result = await runCli(['worker'], { ...env, EXTAUTH_PROVIDERS: file });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/EXTAUTH_WORKER_KEY=.*`extauth codec-key`/);
+  });
 });
 
 describe('operator commands', () => {

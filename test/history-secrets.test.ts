@@ -1,6 +1,10 @@
 // Temporal records activity results and update results in history: with the codec they must be ciphertext.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { historyToJSONText } from '../client/commands/history.js';
+import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
+import { TokenSealer } from '../codec/seal.js';
 import { linkWorkflowId } from '../core/ids.js';
+import { decodedPayloads, refreshMaterialIn, sealedValuesIn } from './replay/fixture.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 
 let encrypted: World;
@@ -68,5 +72,41 @@ describe('plaintext tokens in workflow history', () => {
     expect(text).not.toContain('bad_refresh_token');
     const clear = await rawHistoryText(plaintext, (await exercise(plaintext))[1]!);
     expect(clear).toContain('bad_refresh_token');
+  });
+});
+
+/** Every payload of the link's history decoded with the client payload key: what a client with namespace read access sees. */
+async function clientDecodedValues(world: World, user: string): Promise<unknown[]> {
+  const history = await world.temporal.workflow.getHandle(linkWorkflowId(world.key(user))).fetchHistory();
+  const clientKeys = makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
+  return (await decodedPayloads(historyToJSONText(history), clientKeys)).map((p) => p.value);
+}
+
+describe('refresh tokens with the client payload key', () => {
+  it('a real refresh: its history decoded with the client key holds neither the old nor the rotated refresh token', async () => {
+    const user = uniqueUser('sealed');
+    const seeded = await encrypted.seedLink(user, { expiresInSeconds: -5 });
+    await encrypted.client.getToken({ provider: encrypted.providerId, user });
+    const rotated = encrypted.provider.liveRefreshToken(user)!;
+    expect(rotated).not.toBe(seeded.refreshToken);
+    const values = await clientDecodedValues(encrypted, user);
+    expect(refreshMaterialIn(values, [seeded.refreshToken, rotated])).toEqual([]);
+
+    // Control: the same check on what the worker key opens finds the rotated token, so the check above can fail.
+    const sealed = sealedValuesIn(values);
+    expect(sealed).toHaveLength(2); // the exchange's result and persist's input
+    const workerSealer = new TokenSealer(makeCodecKeys(parseCodecKey(inject('workerKey'), 'workerKey')));
+    const opened = sealed.map((value) => workerSealer.open(value, encrypted.key(user), 'a sealed exchange answer'));
+    expect(refreshMaterialIn(opened, [rotated]).length).toBeGreaterThan(0);
+  });
+
+  it('even with the payload codec off, the raw history holds no refresh token (access tokens only)', async () => {
+    const user = uniqueUser('sealed-plain');
+    const seeded = await plaintext.seedLink(user, { expiresInSeconds: -5 });
+    await plaintext.client.getToken({ provider: plaintext.providerId, user });
+    const text = await rawHistoryText(plaintext, user);
+    const rotated = plaintext.provider.liveRefreshToken(user)!;
+    expect(text).toContain((await plaintext.row(user)).accessToken);
+    for (const refreshToken of [seeded.refreshToken, rotated]) expect(text).not.toContain(refreshToken);
   });
 });
