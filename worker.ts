@@ -10,7 +10,8 @@ import { createMetrics, type ExtauthMetrics } from './config/metrics.js';
 import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
-import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
+import { tokenCipherForProcess } from './store/db-key.js';
+import type { TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 import { ExtauthClient } from './client/index.js';
@@ -96,14 +97,17 @@ export function createProviderHttpClient(): Agent {
   return new Agent({ connect: { timeout: 5_000 }, keepAliveTimeout: 30_000, connections: 64 });
 }
 
-/** `cipher`: the token-column cipher; undefined reads EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS, null means plaintext. */
+/**
+ * `cipher`: the token-column cipher; null means plaintext (scripts and the tests' controls only); undefined applies
+ * the rule of store/db-key.ts to the process environment (EXTAUTH_DB_KEY, else refuse unless EXTAUTH_DB_PLAINTEXT=allow).
+ */
 export function createActivityDeps(options: {
   databaseUrl: string;
   providers: ProviderConfig[];
   logger: Logger;
   cipher?: TokenCipher | null;
 }): ActivityDeps {
-  const cipher = options.cipher === undefined ? tokenCipherFromEnv(process.env) : (options.cipher ?? undefined);
+  const cipher = options.cipher === undefined ? tokenCipherForProcess(process.env, 'the extauth worker') : (options.cipher ?? undefined);
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection (database restart) must not crash the worker.
   pool.on('error', (err) => options.logger.warn({ cause: err.message }, 'idle database connection failed'));
@@ -138,8 +142,10 @@ export async function launchWorker(options: {
   providers: ProviderConfig[];
   logger: Logger;
   codecKeys: CodecKeys;
+  /** The token-column cipher the process resolved (store/db-key.ts); undefined: plaintext, opted out explicitly. */
+  cipher: TokenCipher | undefined;
 }): Promise<LaunchedWorker> {
-  const deps = createActivityDeps(options);
+  const deps = createActivityDeps({ ...options, cipher: options.cipher ?? null });
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));
   const worker = await createExtauthWorker({
     connection,

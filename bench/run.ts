@@ -90,7 +90,7 @@ const providerConfig = providers[0]!;
 const codecKey = generateCodecKey('bench');
 const codecKeys = makeCodecKeys(codecKey);
 // The yardsticks' own dependencies, configured exactly as a worker's (same pool size, same HTTP agent).
-const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger: createLogger(undefined, 'silent') });
+const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger: createLogger(undefined, 'silent'), cipher: null });
 const connection = await Connection.connect({ address: temporalServer.address, interceptors: extauthGrpcInterceptors() });
 const temporal = new Client({ connection, namespace: NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
 

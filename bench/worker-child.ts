@@ -50,7 +50,7 @@ async function handle(msg: ChildRequest): Promise<void> {
   const c = msg.config;
   const logger = createLogger(createWriteStream(c.logFile, { flags: 'a' }), 'warn');
   installTemporalLogging(logger, 'WARN');
-  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger });
+  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, cipher: null });
   const connection = await NativeConnection.connect({ address: c.temporalAddress });
   const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
   const extauth = !c.extauth ? undefined : await createExtauthWorker({

@@ -35,6 +35,8 @@ export interface DevEndpoints {
   databaseUrl: string;
   providersFile: string | null;
   codecKeyFile: string;
+  /** The dev database key (token columns); absent in dev.json files written before it existed. */
+  dbKeyFile?: string;
 }
 
 export function devEndpointsFile(env: Env): string {
@@ -55,6 +57,8 @@ export interface Endpoints {
   providersFile: string | undefined;
   /** The dev payload key published by `extauth dev`; EXTAUTH_CODEC_KEY wins over it. */
   codecKeyFile: string | undefined;
+  /** The dev database key published by `extauth dev`; EXTAUTH_DB_KEY wins over it (store/db-key.ts). */
+  dbKeyFile: string | undefined;
 }
 
 /** Environment first; otherwise the endpoints of a running `extauth dev` in the same data folder. */
@@ -71,5 +75,7 @@ export function resolveEndpoints(env: Env): Endpoints {
     databaseUrl: env.DATABASE_URL ?? dev?.databaseUrl,
     providersFile: env.EXTAUTH_PROVIDERS ?? dev?.providersFile ?? undefined,
     codecKeyFile: dev?.codecKeyFile,
+    // Only with the dev database: the dev key must not encrypt rows of a database DATABASE_URL points elsewhere.
+    dbKeyFile: !env.DATABASE_URL || env.DATABASE_URL === dev?.databaseUrl ? dev?.dbKeyFile : undefined,
   };
 }
