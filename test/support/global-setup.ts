@@ -18,6 +18,8 @@ declare module 'vitest' {
     temporalCliPath: string;
     /** The run's payload key, "<id>:<base64>", as EXTAUTH_CODEC_KEY takes it. */
     codecKey: string;
+    /** The run's database key (token columns), as EXTAUTH_DB_KEY takes it: worlds and CLI runs share it. */
+    dbKey: string;
   }
 }
 
@@ -38,6 +40,7 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', workflowBundlePath);
   project.provide('temporalCliPath', temporal.cliPath ?? '');
   project.provide('codecKey', formatCodecKey(generateCodecKey('test')));
+  project.provide('dbKey', formatCodecKey(generateCodecKey('test-db')));
 
   return async () => {
     await Promise.allSettled([temporal.stop(), postgres.stop()]);
