@@ -11,7 +11,8 @@ import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
 import { assertWorkerKeyApart, tokenSealerFromEnv, type TokenSealer } from './codec/seal.js';
 import { createActivities, type ActivityDeps } from './activities/index.js';
-import { tokenCipherFromEnv, type TokenCipher } from './store/token-cipher.js';
+import { tokenCipherForProcess } from './store/db-key.js';
+import type { TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 import { ExtauthClient } from './client/index.js';
@@ -99,7 +100,8 @@ export function createProviderHttpClient(): Agent {
 }
 
 /**
- * `cipher`: the token-column cipher; undefined reads EXTAUTH_DB_KEY / EXTAUTH_DB_DECRYPT_KEYS, null means plaintext.
+ * `cipher`: the token-column cipher; null means plaintext (scripts and the tests' controls only); undefined applies
+ * the rule of store/db-key.ts to the process environment (EXTAUTH_DB_KEY, else refuse unless EXTAUTH_DB_PLAINTEXT=allow).
  * `sealer`: the worker key's sealer; undefined reads EXTAUTH_WORKER_KEY / EXTAUTH_WORKER_DECRYPT_KEYS, and a worker
  * refuses to start without one.
  */
@@ -110,7 +112,7 @@ export function createActivityDeps(options: {
   cipher?: TokenCipher | null;
   sealer?: TokenSealer;
 }): ActivityDeps {
-  const cipher = options.cipher === undefined ? tokenCipherFromEnv(process.env) : (options.cipher ?? undefined);
+  const cipher = options.cipher === undefined ? tokenCipherForProcess(process.env, 'the extauth worker') : (options.cipher ?? undefined);
   const sealer = options.sealer ?? tokenSealerFromEnv(process.env);
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client losing its connection (database restart) must not crash the worker.
@@ -148,8 +150,10 @@ export async function launchWorker(options: {
   logger: Logger;
   codecKeys: CodecKeys;
   sealer: TokenSealer;
+  /** The token-column cipher the process resolved (store/db-key.ts); undefined: plaintext, opted out explicitly. */
+  cipher: TokenCipher | undefined;
 }): Promise<LaunchedWorker> {
-  const deps = createActivityDeps(options);
+  const deps = createActivityDeps({ ...options, cipher: options.cipher ?? null });
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));
   const worker = await createExtauthWorker({
     connection,

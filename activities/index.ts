@@ -62,7 +62,9 @@ function failFastOnUnreadableTokens(deps: ActivityDeps, name: string, args: unkn
   const { providerId, userId } = (args[0] ?? {}) as { providerId?: string; userId?: string };
   deps.logger.error(
     { provider: providerId, link: userId, step: name, keyId: err.keyId, cause: err.message },
-    'stored token cannot be decrypted: its database key is not configured; failing the request',
+    err.keyId === null
+      ? 'stored token is plaintext and EXTAUTH_DB_STRICT refuses it; failing the request'
+      : 'stored token cannot be decrypted: its database key is not configured; failing the request',
   );
   return ApplicationFailure.nonRetryable(err.message, ActivityFailure.TokenKeyUnavailable);
 }

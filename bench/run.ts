@@ -96,6 +96,7 @@ const deps = createActivityDeps({
   databaseUrl: postgres.databaseUrl,
   providers,
   logger: createLogger(undefined, 'silent'),
+  cipher: null,
   sealer: new TokenSealer(makeCodecKeys(workerKey)),
 });
 const connection = await Connection.connect({ address: temporalServer.address, interceptors: extauthGrpcInterceptors() });

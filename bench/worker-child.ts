@@ -54,7 +54,7 @@ async function handle(msg: ChildRequest): Promise<void> {
   const logger = createLogger(createWriteStream(c.logFile, { flags: 'a' }), 'warn');
   installTemporalLogging(logger, 'WARN');
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));
-  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, sealer });
+  const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, cipher: null, sealer });
   const connection = await NativeConnection.connect({ address: c.temporalAddress });
   const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
   const extauth = !c.extauth ? undefined : await createExtauthWorker({

@@ -37,6 +37,8 @@ export interface DevEndpoints {
   codecKeyFile: string;
   /** The dev worker key, for `extauth worker` processes that join; clients never read it. Absent in files of older versions. */
   workerKeyFile?: string;
+  /** The dev database key (token columns); absent in dev.json files written before it existed. */
+  dbKeyFile?: string;
 }
 
 export function devEndpointsFile(env: Env): string {
@@ -59,6 +61,8 @@ export interface Endpoints {
   codecKeyFile: string | undefined;
   /** The dev worker key published by `extauth dev`, for workers only; EXTAUTH_WORKER_KEY wins over it. */
   workerKeyFile: string | undefined;
+  /** The dev database key published by `extauth dev`; EXTAUTH_DB_KEY wins over it (store/db-key.ts). */
+  dbKeyFile: string | undefined;
 }
 
 /** Environment first; otherwise the endpoints of a running `extauth dev` in the same data folder. */
@@ -76,5 +80,7 @@ export function resolveEndpoints(env: Env): Endpoints {
     providersFile: env.EXTAUTH_PROVIDERS ?? dev?.providersFile ?? undefined,
     codecKeyFile: dev?.codecKeyFile,
     workerKeyFile: dev?.workerKeyFile,
+    // Only with the dev database: the dev key must not encrypt rows of a database DATABASE_URL points elsewhere.
+    dbKeyFile: !env.DATABASE_URL || env.DATABASE_URL === dev?.databaseUrl ? dev?.dbKeyFile : undefined,
   };
 }

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { ExtauthClient } from '../client/index.js';
 import { ExtauthError } from '../client/errors.js';
 import { putLink } from '../store/links.js';
+import type { TokenCipher } from '../store/token-cipher.js';
 import type { FakeOAuthProvider } from './fake-provider.js';
 
 export const DEMO_USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
@@ -20,7 +21,7 @@ export interface DemoTally {
   unavailable: number;
 }
 
-export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, providerId: string): Promise<void> {
+export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, providerId: string, cipher: TokenCipher | undefined): Promise<void> {
   for (const [i, user] of [...DEMO_USERS, DEMO_REVOKED_USER, DEMO_UNATTENDED_USER].entries()) {
     const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: DEMO_TOKEN_LIFETIME_SECONDS });
     // Staggered expiry, some already expired, so refreshes start at once and keep coming.
@@ -31,7 +32,7 @@ export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, pro
       tokenType: 'bearer',
       expiresAt: new Date(Date.now() + expiresIn * 1000).toISOString(),
       extra: { expires_in: DEMO_TOKEN_LIFETIME_SECONDS },
-    });
+    }, cipher);
   }
   provider.revokeFamily(DEMO_REVOKED_USER);
 }

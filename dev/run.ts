@@ -14,6 +14,7 @@ import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../co
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { serveMetrics } from '../config/metrics.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
+import { tokenCipherForProcess } from '../store/db-key.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
@@ -62,6 +63,11 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const codecKeys = codecKeysFromEnv(process.env, codecKeyFile);
     const workerKeyFile = join(dataDir, 'worker.key');
     const sealer = devTokenSealer(process.env, workerKeyFile);
+    // Tokens are encrypted at rest in dev too: a key of its own, created once next to the payload key, unless
+    // EXTAUTH_DB_KEY is set. Published in dev.json so that `link put` and workers started beside it find it.
+    const dbKeyFile = process.env.EXTAUTH_DB_KEY?.trim() ? undefined : join(dataDir, 'db.key');
+    if (dbKeyFile) ensureDevCodecKey(dbKeyFile);
+    const cipher = tokenCipherForProcess(process.env, 'extauth dev', dbKeyFile);
 
     const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
     const uiPort = defaultsFree ? 8233 : await getFreePort();
@@ -104,19 +110,19 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
 
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
-    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, sealer });
+    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer });
     stoppers.push(() => worker.stop());
     const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
     const metricsServer = await serveMetrics({ port: metricsPort, metrics: worker.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
 
-    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile, workerKeyFile };
+    const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile, workerKeyFile, dbKeyFile };
     writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
     stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
 
     if (fake) {
       const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-      await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID);
+      await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID, cipher);
       await pool.end();
     }
     console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl })}`);

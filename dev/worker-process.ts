@@ -7,12 +7,15 @@ import { loadProvidersFile } from '../providers/config.js';
 import { launchWorker } from '../worker.js';
 import { serveMetrics } from '../config/metrics.js';
 import { getFreePort } from './ports.js';
+import { tokenCipherForProcess } from '../store/db-key.js';
 
 export async function runWorkerProcess(): Promise<number> {
   const env = readEnv();
   const endpoints = resolveEndpoints(env);
   if (!endpoints.databaseUrl) throw new ConfigError('no database: set DATABASE_URL (postgres://...)');
   if (!endpoints.providersFile) throw new ConfigError('no providers: set EXTAUTH_PROVIDERS to a JSON file of providers (see README)');
+  // Before anything connects: a worker without the database key (and no explicit opt-out) must not start.
+  const cipher = tokenCipherForProcess(process.env, 'extauth worker', endpoints.dbKeyFile);
   const providers = loadProvidersFile(endpoints.providersFile);
   const logger = createLogger();
   const sdkMetricsPort = env.EXTAUTH_METRICS_PORT ? await getFreePort() : undefined;
@@ -20,7 +23,7 @@ export async function runWorkerProcess(): Promise<number> {
   installTemporalLogging(logger, 'WARN', undefined, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, sealer });
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer });
   if (env.EXTAUTH_METRICS_PORT) {
     await serveMetrics({ port: env.EXTAUTH_METRICS_PORT, metrics: launched.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` }).then(
       () => logger.info({ url: `http://127.0.0.1:${env.EXTAUTH_METRICS_PORT}/metrics` }, 'serving metrics'),

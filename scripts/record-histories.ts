@@ -354,6 +354,8 @@ async function startWorkerProcess(options: { address: string; databaseUrl: strin
       EXTAUTH_CODEC_KEY: fixtureCodecKeyText(),
       EXTAUTH_WORKER_KEY: fixtureWorkerKeyText(),
       EXTAUTH_DATA_DIR: dataDir,
+      // The fixtures' rows are written by createActivityDeps({ cipher: null }) above: plaintext, explicitly.
+      EXTAUTH_DB_PLAINTEXT: 'allow',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -375,7 +377,7 @@ async function startStack(options: { address: string; bundlePath: string; databa
   const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(keys) });
   const workers: { stop(): Promise<void> }[] = [];
   const startWorker = async (taskQueue = TASK_QUEUE) => {
-    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger, sealer: fixtureTokenSealer() });
+    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger, cipher: null, sealer: fixtureTokenSealer() });
     const native = await NativeConnection.connect({ address: options.address });
     const worker: Worker = await createExtauthWorker({
       connection: native,
@@ -492,7 +494,7 @@ async function main(): Promise<void> {
     const providers = parseProviders(providerInput);
     const providersFile = join(dir, 'providers.json');
     await writeFile(providersFile, JSON.stringify(providerInput));
-    const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, sealer: fixtureTokenSealer() });
+    const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, cipher: null, sealer: fixtureTokenSealer() });
     cleanups.push(() => closeActivityDeps(seedDeps));
 
     const stackOptions = { bundlePath, databaseUrl: postgres.databaseUrl, providers, logger };

@@ -1,7 +1,7 @@
 // The SQL for external_auth_links, nothing else.
 import type { Pool } from 'pg';
 import type { LinkKey, TokenSet } from '../core/types.js';
-import { openStoredToken, sealToken, type StoredToken, type TokenCipher } from './token-cipher.js';
+import { openStoredToken, plaintextRefused, sealToken, type StoredToken, type TokenCipher } from './token-cipher.js';
 
 export interface LinkRow {
   providerId: string;
@@ -23,30 +23,69 @@ export interface LinkRow {
   /** Id of the database key each token is encrypted with at rest; null: stored in plaintext. */
   accessTokenKeyId: string | null;
   refreshTokenKeyId: string | null;
+  /** Id of the database key oauth_extra is encrypted with; null: stored in plaintext (or there is none). */
+  extraKeyId: string | null;
 }
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
   oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, exchange_run_id, created_at, updated_at,
-  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry`;
+  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id`;
 
-type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token';
+/** The encrypted columns. oauth_extra holds the rest of the provider's answer, id_token included. */
+type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token' | 'oauth_extra';
 
-/** Associated data of an encrypted token: binds the ciphertext to its row and column. */
+/** Associated data of an encrypted column: binds the ciphertext to its row and column. */
 export function tokenContext(column: TokenColumn, key: LinkKey): string {
   return JSON.stringify([column, key.providerId, key.userId]);
 }
 
-function readToken(r: Record<string, any>, column: TokenColumn, cipher: TokenCipher | undefined): string {
+function readToken(r: Record<string, any>, column: 'oauth_access_token' | 'oauth_refresh_token', cipher: TokenCipher | undefined): string {
   const key = { providerId: r.provider_id, userId: r.user_id };
   const what = `the ${column === 'oauth_access_token' ? 'access' : 'refresh'} token of link ${key.providerId}/${key.userId}`;
   return openStoredToken({ value: r[column], keyId: r[`${column}_key_id`] }, tokenContext(column, key), what, cipher);
 }
 
-/** Both token columns as the database should hold them: sealed when a cipher is configured. */
-function sealTokens(key: LinkKey, tokens: { accessToken: string; refreshToken: string }, cipher: TokenCipher | undefined) {
+/**
+ * oauth_extra as stored: a JSON object (plaintext, key id null), a JSON string of ciphertext (key id set), or null.
+ * `json` is the jsonb value exactly as Postgres returns it.
+ */
+export interface StoredExtra {
+  json: unknown;
+  keyId: string | null;
+}
+
+function extraWhat(key: LinkKey): string {
+  return `the extra token fields (oauth_extra) of link ${key.providerId}/${key.userId}`;
+}
+
+/** The extra fields as the database should hold them: sealed when a cipher is configured; null stays null. */
+export function sealExtra(key: LinkKey, extra: Record<string, unknown> | null | undefined, cipher: TokenCipher | undefined): StoredExtra {
+  if (extra === null || extra === undefined) return { json: null, keyId: null };
+  if (!cipher) return { json: extra, keyId: null };
+  const sealed = cipher.seal(JSON.stringify(extra), tokenContext('oauth_extra', key));
+  return { json: sealed.value, keyId: sealed.keyId };
+}
+
+/** The extra fields of a stored row: plaintext (refused in strict mode) or decrypted. */
+export function openExtra(key: LinkKey, stored: StoredExtra, cipher: TokenCipher | undefined): Record<string, unknown> | null {
+  if (stored.json === null || stored.json === undefined) return null;
+  if (stored.keyId === null) {
+    if (cipher?.rejectPlaintext) throw plaintextRefused(extraWhat(key));
+    return stored.json as Record<string, unknown>;
+  }
+  const text = openStoredToken({ value: String(stored.json), keyId: stored.keyId }, tokenContext('oauth_extra', key), extraWhat(key), cipher);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** A jsonb parameter: node-pg would send a JS string as-is, which Postgres cannot parse as JSON. */
+export const jsonbParam = (json: unknown): string | null => (json === null || json === undefined ? null : JSON.stringify(json));
+
+/** The token columns and oauth_extra as the database should hold them: sealed when a cipher is configured. */
+function sealTokens(key: LinkKey, tokens: { accessToken: string; refreshToken: string; extra?: Record<string, unknown> | null }, cipher: TokenCipher | undefined) {
   return {
     access: sealToken(tokens.accessToken, tokenContext('oauth_access_token', key), cipher),
     refresh: sealToken(tokens.refreshToken, tokenContext('oauth_refresh_token', key), cipher),
+    extra: sealExtra(key, tokens.extra, cipher),
   };
 }
 
@@ -58,7 +97,7 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     refreshToken: readToken(r, 'oauth_refresh_token', cipher),
     expiry: r.oauth_expiry,
     refreshTokenExpiry: r.oauth_refresh_token_expiry,
-    extra: r.oauth_extra,
+    extra: openExtra({ providerId: r.provider_id, userId: r.user_id }, { json: r.oauth_extra, keyId: r.oauth_extra_key_id }, cipher),
     failureReason: r.oauth_refresh_failure_reason,
     tokenVersion: Number(r.token_version),
     lastRefreshedAt: r.last_refreshed_at,
@@ -68,6 +107,7 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     updatedAt: r.updated_at,
     accessTokenKeyId: r.oauth_access_token_key_id,
     refreshTokenKeyId: r.oauth_refresh_token_key_id,
+    extraKeyId: r.oauth_extra_key_id,
   };
 }
 
@@ -85,20 +125,31 @@ export async function getLink(pool: Pool, key: LinkKey, cipher?: TokenCipher): P
 
 /** What the OAuth callback does: store fresh tokens, clear any failure, bump the version. */
 export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher?: TokenCipher): Promise<LinkRow> {
-  const { access, refresh } = sealTokens(key, tokens, cipher);
+  const { access, refresh, extra } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `INSERT INTO external_auth_links AS l (provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
-       oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
      ON CONFLICT (provider_id, user_id) DO UPDATE SET
        oauth_access_token = EXCLUDED.oauth_access_token, oauth_refresh_token = EXCLUDED.oauth_refresh_token,
        oauth_access_token_key_id = EXCLUDED.oauth_access_token_key_id, oauth_refresh_token_key_id = EXCLUDED.oauth_refresh_token_key_id,
-       oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra,
+       oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra, oauth_extra_key_id = EXCLUDED.oauth_extra_key_id,
        oauth_refresh_token_expiry = EXCLUDED.oauth_refresh_token_expiry,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
-    [key.providerId, key.userId, access.value, refresh.value, tokens.expiresAt, tokens.extra, access.keyId, refresh.keyId, tokens.refreshTokenExpiresAt ?? null],
+    [
+      key.providerId,
+      key.userId,
+      access.value,
+      refresh.value,
+      tokens.expiresAt,
+      jsonbParam(extra.json),
+      access.keyId,
+      refresh.keyId,
+      tokens.refreshTokenExpiresAt ?? null,
+      extra.keyId,
+    ],
   );
   return toRow(rows[0], cipher);
 }
@@ -111,11 +162,11 @@ export async function writeRotatedTokens(
   tokens: TokenSet,
   cipher?: TokenCipher,
 ): Promise<LinkRow | undefined> {
-  const { access, refresh } = sealTokens(key, tokens, cipher);
+  const { access, refresh, extra } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
-       oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7,
-       oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9, oauth_refresh_token_expiry = $10,
+       oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7::jsonb,
+       oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9, oauth_refresh_token_expiry = $10, oauth_extra_key_id = $11,
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
@@ -127,10 +178,11 @@ export async function writeRotatedTokens(
       access.value,
       refresh.value,
       tokens.expiresAt,
-      tokens.extra,
+      jsonbParam(extra.json),
       access.keyId,
       refresh.keyId,
       tokens.refreshTokenExpiresAt ?? null,
+      extra.keyId,
     ],
   );
   return rows[0] ? toRow(rows[0], cipher) : undefined;
@@ -212,14 +264,16 @@ export async function forgetExchangeRun(pool: Pool, key: LinkKey, expectedVersio
   );
 }
 
-/** The token columns of one row exactly as stored (ciphertext or plaintext), for re-encryption. */
+/** The token columns and oauth_extra of one row exactly as stored (ciphertext or plaintext), for re-encryption. */
 export interface StoredTokens extends LinkKey {
   tokenVersion: number;
   access: StoredToken;
   refresh: StoredToken;
+  extra: StoredExtra;
 }
 
-const STORED_COLUMNS = `provider_id, user_id, token_version, oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id`;
+const STORED_COLUMNS = `provider_id, user_id, token_version, oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id,
+  oauth_extra, oauth_extra_key_id`;
 
 function toStoredTokens(r: Record<string, any>): StoredTokens {
   return {
@@ -228,6 +282,7 @@ function toStoredTokens(r: Record<string, any>): StoredTokens {
     tokenVersion: Number(r.token_version),
     access: { value: r.oauth_access_token, keyId: r.oauth_access_token_key_id },
     refresh: { value: r.oauth_refresh_token, keyId: r.oauth_refresh_token_key_id },
+    extra: { json: r.oauth_extra, keyId: r.oauth_extra_key_id },
   };
 }
 
@@ -255,17 +310,25 @@ export async function getStoredTokens(pool: Pool, key: LinkKey): Promise<StoredT
 }
 
 /**
- * Replaces the stored form of both tokens (same tokens, other encryption) if the row is still exactly as read:
- * same token_version and same stored values. The version is not bumped: the tokens did not change, and a
+ * Replaces the stored form of both tokens and the extra (same values, other encryption) if the row is still exactly
+ * as read: same token_version and same stored values. The version is not bumped: the tokens did not change, and a
  * worker holding this version must still be able to write the tokens it is rotating right now.
  */
-export async function rewriteStoredTokens(pool: Pool, read: StoredTokens, access: StoredToken, refresh: StoredToken): Promise<boolean> {
+export async function rewriteStoredTokens(
+  pool: Pool,
+  read: StoredTokens,
+  access: StoredToken,
+  refresh: StoredToken,
+  extra: StoredExtra,
+): Promise<boolean> {
   const { rowCount } = await pool.query(
     `UPDATE external_auth_links SET
-       oauth_access_token = $4, oauth_access_token_key_id = $5, oauth_refresh_token = $6, oauth_refresh_token_key_id = $7
+       oauth_access_token = $4, oauth_access_token_key_id = $5, oauth_refresh_token = $6, oauth_refresh_token_key_id = $7,
+       oauth_extra = $12::jsonb, oauth_extra_key_id = $13
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
        AND oauth_access_token = $8 AND oauth_access_token_key_id IS NOT DISTINCT FROM $9
-       AND oauth_refresh_token = $10 AND oauth_refresh_token_key_id IS NOT DISTINCT FROM $11`,
+       AND oauth_refresh_token = $10 AND oauth_refresh_token_key_id IS NOT DISTINCT FROM $11
+       AND oauth_extra IS NOT DISTINCT FROM $14::jsonb AND oauth_extra_key_id IS NOT DISTINCT FROM $15`,
     [
       read.providerId,
       read.userId,
@@ -278,6 +341,10 @@ export async function rewriteStoredTokens(pool: Pool, read: StoredTokens, access
       read.access.keyId,
       read.refresh.value,
       read.refresh.keyId,
+      jsonbParam(extra.json),
+      extra.keyId,
+      jsonbParam(read.extra.json),
+      read.extra.keyId,
     ],
   );
   return rowCount === 1;

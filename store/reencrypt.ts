@@ -1,13 +1,14 @@
-// Brings every stored token under the current database key: encrypts plaintext rows and re-encrypts rows
-// sealed with an older key. Each row is its own compare-and-set update, so it runs safely next to workers.
+// Brings every stored token (and oauth_extra, which holds id_token) under the current database key: encrypts
+// plaintext rows and re-encrypts rows sealed with an older key. Each row is its own compare-and-set update, so it
+// runs safely next to workers. Plaintext is read here even in strict mode: migrating it is this module's job.
 import type { Pool } from 'pg';
-import { getStoredTokens, listStoredTokens, rewriteStoredTokens, tokenContext, type StoredTokens } from './links.js';
+import { getStoredTokens, listStoredTokens, openExtra, rewriteStoredTokens, sealExtra, tokenContext, type StoredExtra, type StoredTokens } from './links.js';
 import { openStoredToken, sealToken, TokenKeyError, type StoredToken, type TokenCipher } from './token-cipher.js';
 
 export interface ReencryptReport {
   /** Rows looked at. */
   scanned: number;
-  /** Rows that held a plaintext token and now (or, with dryRun, would) hold ciphertext. */
+  /** Rows that held a plaintext token or oauth_extra and now (or, with dryRun, would) hold ciphertext. */
   encrypted: number;
   /** Rows sealed with an older key, now (or would be) sealed with the current one. */
   reencrypted: number;
@@ -63,24 +64,29 @@ async function reencryptRow(pool: Pool, cipher: TokenCipher, row: StoredTokens, 
     { stored: row.refresh, context: tokenContext('oauth_refresh_token', row), what: `the refresh token of link ${row.providerId}/${row.userId}` },
   ];
   const isCurrent = (s: StoredToken) => s.keyId === cipher.currentKeyId || (s.keyId === null && s.value === '');
-  if (columns.every((c) => isCurrent(c.stored))) return { kind: 'current' };
+  const extraIsCurrent = (e: StoredExtra) => e.keyId === cipher.currentKeyId || e.json === null;
+  if (columns.every((c) => isCurrent(c.stored)) && extraIsCurrent(row.extra)) return { kind: 'current' };
 
-  const plaintextFound = columns.some((c) => c.stored.keyId === null && c.stored.value !== '');
+  const plaintextFound = columns.some((c) => c.stored.keyId === null && c.stored.value !== '') || (row.extra.keyId === null && row.extra.json !== null);
   const sealed: StoredToken[] = [];
-  for (const c of columns) {
-    if (isCurrent(c.stored)) {
-      sealed.push(c.stored);
-      continue;
+  let extra = row.extra;
+  try {
+    for (const c of columns) {
+      if (isCurrent(c.stored)) {
+        sealed.push(c.stored);
+        continue;
+      }
+      const plain = c.stored.keyId === null ? c.stored.value : openStoredToken(c.stored, c.context, c.what, cipher);
+      sealed.push(sealToken(plain, c.context, cipher));
     }
-    let plain: string;
-    try {
-      plain = openStoredToken(c.stored, c.context, c.what, cipher);
-    } catch (err) {
-      if (err instanceof TokenKeyError) return { kind: 'unknown_key', keyId: err.keyId };
-      throw err;
+    if (!extraIsCurrent(row.extra)) {
+      const plain = row.extra.keyId === null ? (row.extra.json as Record<string, unknown>) : openExtra(row, row.extra, cipher);
+      extra = sealExtra(row, plain, cipher);
     }
-    sealed.push(sealToken(plain, c.context, cipher));
+  } catch (err) {
+    if (err instanceof TokenKeyError && err.keyId !== null) return { kind: 'unknown_key', keyId: err.keyId };
+    throw err;
   }
-  if (!dryRun && !(await rewriteStoredTokens(pool, row, sealed[0]!, sealed[1]!))) return { kind: 'conflict' };
+  if (!dryRun && !(await rewriteStoredTokens(pool, row, sealed[0]!, sealed[1]!, extra))) return { kind: 'conflict' };
   return { kind: plaintextFound ? 'encrypted' : 'reencrypted' };
 }

@@ -13,11 +13,14 @@ export interface StoredToken {
   keyId: string | null;
 }
 
-/** A stored token could not be read: its key is not configured, or the value does not decrypt. Never retried. */
+/**
+ * A stored token could not be read: its key is not configured, the value does not decrypt, or (keyId null) it is
+ * plaintext and the cipher refuses plaintext (strict mode). Never retried.
+ */
 export class TokenKeyError extends Error {
   constructor(
     message: string,
-    readonly keyId: string,
+    readonly keyId: string | null,
   ) {
     super(message);
     this.name = 'TokenKeyError';
@@ -27,9 +30,12 @@ export class TokenKeyError extends Error {
 /** Seals with the current key; opens with any configured key (current + older, for rotation). */
 export class TokenCipher {
   private readonly keys: CodecKeys;
+  /** Strict mode (EXTAUTH_DB_STRICT): a plaintext value read from the table is an error, not a token. */
+  readonly rejectPlaintext: boolean;
 
-  constructor(current: CodecKey, older: CodecKey[] = []) {
+  constructor(current: CodecKey, older: CodecKey[] = [], options: { rejectPlaintext?: boolean } = {}) {
     this.keys = makeCodecKeys(current, older);
+    this.rejectPlaintext = options.rejectPlaintext ?? false;
   }
 
   get currentKeyId(): string {
@@ -75,9 +81,15 @@ export class TokenCipher {
   }
 }
 
-/** Reads a stored token column: plaintext when it has no key id, otherwise decrypted (a key is then required). */
+/**
+ * Reads a stored token column: plaintext when it has no key id (refused in strict mode, unless empty: no token),
+ * otherwise decrypted (a key is then required).
+ */
 export function openStoredToken(stored: StoredToken, context: string, what: string, cipher: TokenCipher | undefined): string {
-  if (stored.keyId === null) return stored.value;
+  if (stored.keyId === null) {
+    if (cipher?.rejectPlaintext && stored.value !== '') throw plaintextRefused(what);
+    return stored.value;
+  }
   if (!cipher) {
     throw new TokenKeyError(
       `${what} is encrypted with database key "${stored.keyId}", but no database key is configured; ` +
@@ -86,6 +98,15 @@ export function openStoredToken(stored: StoredToken, context: string, what: stri
     );
   }
   return cipher.open({ value: stored.value, keyId: stored.keyId }, context, what);
+}
+
+/** Strict mode met a value written before encryption (or by a process without the key): not served. */
+export function plaintextRefused(what: string): TokenKeyError {
+  return new TokenKeyError(
+    `${what} is stored in plaintext and EXTAUTH_DB_STRICT refuses plaintext rows; ` +
+      'run `extauth db encrypt-tokens` to encrypt it, or re-link the user',
+    null,
+  );
 }
 
 /** Seals a token when a cipher is configured. An empty token (none stored) stays empty: there is nothing to hide. */
@@ -97,16 +118,22 @@ export function sealToken(plaintext: string, context: string, cipher: TokenCiphe
 /**
  * EXTAUTH_DB_KEY ("<id>:<base64 of 32 bytes>") encrypts the token columns; EXTAUTH_DB_DECRYPT_KEYS
  * (comma-separated, same format) are older keys still needed to read rows not yet re-encrypted.
- * Without EXTAUTH_DB_KEY tokens are stored in plaintext (undefined is returned).
+ * Without EXTAUTH_DB_KEY undefined is returned; store/db-key.ts decides whether a process may then run
+ * (dev key, explicit plaintext opt-out) or must refuse to start.
  */
-export function tokenCipherFromEnv(env: NodeJS.ProcessEnv): TokenCipher | undefined {
-  const older = (env.EXTAUTH_DB_DECRYPT_KEYS ?? '')
-    .split(',')
-    .filter((s) => s.trim())
-    .map((s) => parseCodecKey(s, 'EXTAUTH_DB_DECRYPT_KEYS'));
+export function tokenCipherFromEnv(env: NodeJS.ProcessEnv, options: { rejectPlaintext?: boolean } = {}): TokenCipher | undefined {
+  const older = olderDbKeysFromEnv(env);
   if (!env.EXTAUTH_DB_KEY?.trim()) {
     if (older.length) throw new CodecKeyError('EXTAUTH_DB_DECRYPT_KEYS is set but EXTAUTH_DB_KEY is not: set the key to encrypt tokens with');
     return undefined;
   }
-  return new TokenCipher(parseCodecKey(env.EXTAUTH_DB_KEY, 'EXTAUTH_DB_KEY'), older);
+  return new TokenCipher(parseCodecKey(env.EXTAUTH_DB_KEY, 'EXTAUTH_DB_KEY'), older, options);
+}
+
+/** EXTAUTH_DB_DECRYPT_KEYS: older database keys, still accepted when reading. */
+export function olderDbKeysFromEnv(env: NodeJS.ProcessEnv): CodecKey[] {
+  return (env.EXTAUTH_DB_DECRYPT_KEYS ?? '')
+    .split(',')
+    .filter((s) => s.trim())
+    .map((s) => parseCodecKey(s, 'EXTAUTH_DB_DECRYPT_KEYS'));
 }

@@ -1,8 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './support/cli.js';
+import { FLAG_FORM_WARNING } from '../client/commands/link-put.js';
+import type { Grant } from '../dev/fake-provider.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 
 let world: World;
@@ -19,6 +22,9 @@ afterAll(async () => {
 });
 
 const link = (user: string) => ['--provider', world.providerId, '--user', user];
+/** The token endpoint's JSON answer, as `link put --tokens-from` reads it. */
+const answer = (grant: Grant, fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ access_token: grant.accessToken, refresh_token: grant.refreshToken, expires_in: 3600, token_type: 'bearer', ...fields });
 
 describe('extauth CLI', () => {
   it('exits 2 with usage on malformed arguments', async () => {
@@ -29,12 +35,15 @@ describe('extauth CLI', () => {
     }
   });
 
-  it('link put stores a link; token --json answers with token, expiry and git credentials', async () => {
+  it('link put --tokens-from FILE stores a link; token --json answers with token, expiry and git credentials', async () => {
     const user = uniqueUser('cli');
     const grant = world.provider.issueGrant({ familyId: user });
-    const put = await runCli(['link', 'put', ...link(user), '--access-token', grant.accessToken, '--refresh-token', grant.refreshToken, '--expires-in', '3600'], env);
+    const answerFile = join(emptyDataDir, `${user}.json`);
+    writeFileSync(answerFile, answer(grant), { mode: 0o600 });
+    const put = await runCli(['link', 'put', ...link(user), '--tokens-from', answerFile], env);
     expect(put.code, put.stderr).toBe(0);
     expect(put.stdout).not.toContain(grant.accessToken);
+    expect(put.stderr).toBe(''); // no warning: nothing secret was on the command line
 
     const token = await runCli(['token', ...link(user), '--json'], env);
     expect(token.code, token.stderr).toBe(0);
@@ -162,5 +171,78 @@ describe('operator commands', () => {
     const nothing = await runCli(['link', 'reset', ...link(user + '-none')], env);
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain('nothing to reset');
+  });
+});
+
+describe('no token on the command line', () => {
+  it('link put --tokens-from - reads the answer from stdin; extra fields (scope, id_token) are kept; flags override expiry', async () => {
+    const user = uniqueUser('stdin');
+    const grant = world.provider.issueGrant({ familyId: user });
+    const put = await runCli(['link', 'put', ...link(user), '--tokens-from', '-', '--expires-in', '7200', '--json'], env, answer(grant, { scope: 'repo', id_token: 'idt-x' }));
+    expect(put.code, put.stderr).toBe(0);
+    expect(JSON.parse(put.stdout)).toMatchObject({ stored: true });
+    const row = await world.row(user);
+    expect(row).toMatchObject({ accessToken: grant.accessToken, refreshToken: grant.refreshToken });
+    expect(row.extra).toMatchObject({ scope: 'repo', id_token: 'idt-x', token_type: 'bearer' });
+    expect(row.expiry!.getTime()).toBeGreaterThan(Date.now() + 7000 * 1000);
+    expect((await world.client.getToken({ provider: world.providerId, user })).accessToken).toBe(grant.accessToken);
+  });
+
+  it('a bad token answer is refused naming fields, never echoing a value', async () => {
+    const user = uniqueUser('badanswer');
+    const secret = `ghr_${'s'.repeat(36)}`;
+    for (const [input, message] of [
+      [`{"access_token": "${secret}", "refresh_token": `, /not JSON/],
+      [JSON.stringify({ access_token: secret, refresh_token: '', expires_in: 3600 }), /refresh_token: Too small/],
+      [JSON.stringify({ access_token: secret, refresh_token: secret, expires_in: secret }), /expires_in: Invalid input/],
+      [JSON.stringify({ access_token: secret, refresh_token: secret }), /lifetime is unknown: give --expires-in/],
+    ] as const) {
+      const result = await runCli(['link', 'put', ...link(user), '--tokens-from', '-'], env, input);
+      expect(result.code, input).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toContain(secret);
+    }
+  });
+
+  it('the flag form still works and warns, naming the safe form', async () => {
+    const user = uniqueUser('flags');
+    const grant = world.provider.issueGrant({ familyId: user });
+    const put = await runCli(['link', 'put', ...link(user), '--access-token', grant.accessToken, '--refresh-token', grant.refreshToken, '--expires-in', '3600'], env);
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stderr).toBe(FLAG_FORM_WARNING);
+    expect(put.stderr).toContain('--tokens-from FILE or --tokens-from - (stdin)');
+    expect(put.stderr).not.toContain(grant.accessToken);
+    expect((await world.row(user)).accessToken).toBe(grant.accessToken);
+  });
+
+  it('parse errors never echo an argument value; control: node\'s own message for a stray argument does', async () => {
+    const secret = `ghu_${'A1b2'.repeat(9)}`;
+    const cases = [
+      ['link', 'put', ...link('u'), secret], // a token pasted without its flag
+      ['link', 'put', ...link('u'), `--secret=${secret}`], // an unknown option carrying a token
+      ['link', 'put', ...link('u'), `--${secret}`], // a token where an option name goes
+      ['link', 'put', ...link('u'), '--refresh-token', secret, '--refresh-token', secret], // given twice
+      ['token', ...link('u'), '--json=' + secret],
+      ['token', ...link('u'), '--min-valid', secret],
+    ];
+    for (const args of cases) {
+      const result = await runCli(args, env);
+      expect(result.code, args.slice(3).join(' ').replace(secret, '<secret>')).toBe(2);
+      expect(result.stderr).not.toContain(secret);
+      expect(result.stderr).not.toContain(secret.slice(4, 20));
+    }
+    expect((await runCli(cases[1]!, env)).stderr).toContain('unknown option --secret');
+    expect((await runCli(cases[3]!, env)).stderr).toContain('--refresh-token is given more than once');
+    // The control: the same stray arguments as node's parseArgs reports them would have printed the token.
+    const raw = (args: string[]) => {
+      try {
+        parseArgs({ args, options: { provider: { type: 'string' }, user: { type: 'string' } }, strict: true, allowPositionals: false });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    expect(raw(['--provider', 'p', secret])).toContain(secret);
+    expect(raw(['--provider', 'p', `--${secret}`])).toContain(secret);
   });
 });

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,7 +85,13 @@ describe('embedded Postgres launcher', () => {
       withTempDir(async (dir) => {
         const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), log: quiet });
         try {
-          expect(postgres.databaseUrl).toBe(`postgres://postgres:extauth-dev@127.0.0.1:${postgres.port}/extauth`);
+          // A random password, kept readable by its owner only in the data dir.
+          const password = (await readFile(join(dir, 'pg', 'extauth-password'), 'utf8')).trim();
+          expect(password).toMatch(/^[0-9a-f]{48}$/);
+          expect(((await stat(join(dir, 'pg', 'extauth-password'))).mode & 0o777).toString(8)).toBe('600');
+          expect(postgres.databaseUrl).toBe(`postgres://postgres:${password}@127.0.0.1:${postgres.port}/extauth`);
+          // Control: the former fixed password no longer opens it.
+          await expect(query(postgres.databaseUrl.replace(password, 'extauth-dev'), 'select 1')).rejects.toThrow(/password authentication failed/);
           expect(await query(postgres.databaseUrl, 'select 1 as one')).toEqual([{ one: 1 }]);
         } finally {
           await postgres.stop();
@@ -110,7 +116,39 @@ describe('embedded Postgres launcher', () => {
 
         const second = await startEmbeddedPostgres({ dataDir, persistent: true, log: quiet });
         try {
+          expect(second.databaseUrl.replace(`:${second.port}/`, '')).toBe(first.databaseUrl.replace(`:${first.port}/`, '')); // same password
           expect(await query(second.databaseUrl, 'select v from kept')).toEqual([{ v: 'still here' }]);
+        } finally {
+          await second.stop();
+        }
+      }),
+    TIMEOUT_MS,
+  );
+
+  it(
+    'a data dir made with the former fixed password still starts, and gets a random password (ALTER ROLE)',
+    () =>
+      withTempDir(async (dir) => {
+        const dataDir = join(dir, 'pg');
+        const first = await startEmbeddedPostgres({ dataDir, persistent: true, log: quiet });
+        try {
+          // As such a data dir was: the fixed password, no password file.
+          await query(first.databaseUrl, "ALTER ROLE postgres PASSWORD 'extauth-dev'; create table kept (v text); insert into kept values ('old')");
+        } finally {
+          await first.stop();
+        }
+        await rm(join(dataDir, 'extauth-password'));
+
+        const logged: string[] = [];
+        const second = await startEmbeddedPostgres({ dataDir, persistent: true, log: (m) => logged.push(m) });
+        try {
+          const password = (await readFile(join(dataDir, 'extauth-password'), 'utf8')).trim();
+          expect(password).toMatch(/^[0-9a-f]{48}$/);
+          expect(second.databaseUrl).toContain(`postgres:${password}@`);
+          expect(await query(second.databaseUrl, 'select v from kept')).toEqual([{ v: 'old' }]);
+          await expect(query(second.databaseUrl.replace(password, 'extauth-dev'), 'select 1')).rejects.toThrow(/password authentication failed/);
+          expect(logged.join('\n')).toContain('used the old fixed password; it now has a random one');
+          expect(logged.join('\n')).not.toContain(password);
         } finally {
           await second.stop();
         }

@@ -186,7 +186,7 @@ describe('extauth_refresh_tokens_expiring', () => {
 
     // Once the refresh token was refused the link counts as needing re-auth instead.
     const row = await world.row(soon);
-    await writeRefreshFailure(world.pool, world.key(soon), row.tokenVersion, 'refused in the test');
+    await writeRefreshFailure(world.pool, world.key(soon), row.tokenVersion, 'refused in the test', world.cipher);
     expect(await expiringGauge()).toBe(baseline);
   });
 });

@@ -43,7 +43,7 @@ const asTokenSet = (grant: Grant): TokenSet => ({
 });
 /** What the OAuth callback does after the user re-authenticated: store the new grant, tell the run. */
 async function relink(user: string, grant: Grant): Promise<boolean> {
-  await putLink(world.pool, world.key(user), asTokenSet(grant));
+  await putLink(world.pool, world.key(user), asTokenSet(grant), world.cipher);
   return world.client.relinked({ provider: world.providerId, user });
 }
 
@@ -51,16 +51,16 @@ describe('compare-and-set in the store', () => {
   it('writeRotatedTokens with a stale version writes nothing; with the current version it writes and bumps', async () => {
     const user = uniqueUser('cas-rot');
     await world.seedLink(user);
-    await putLink(world.pool, world.key(user), asTokenSet(world.provider.issueGrant({ familyId: user })));
+    await putLink(world.pool, world.key(user), asTokenSet(world.provider.issueGrant({ familyId: user })), world.cipher);
     const current = await world.row(user);
     const rotated = asTokenSet(world.provider.issueGrant({ familyId: user }));
 
-    const stale = await writeRotatedTokens(world.pool, world.key(user), current.tokenVersion - 1, rotated);
+    const stale = await writeRotatedTokens(world.pool, world.key(user), current.tokenVersion - 1, rotated, world.cipher);
 
     expect(stale).toBeUndefined();
     expect(await world.row(user)).toEqual(current);
     // The same write with the version just read goes through: the refusal above was the version check.
-    const fresh = await writeRotatedTokens(world.pool, world.key(user), current.tokenVersion, rotated);
+    const fresh = await writeRotatedTokens(world.pool, world.key(user), current.tokenVersion, rotated, world.cipher);
     expect(fresh?.tokenVersion).toBe(current.tokenVersion + 1);
     expect(fresh?.refreshToken).toBe(rotated.refreshToken);
   });
@@ -68,14 +68,14 @@ describe('compare-and-set in the store', () => {
   it('writeRefreshFailure with a stale version writes nothing; with the current version it clears the refresh token', async () => {
     const user = uniqueUser('cas-fail');
     await world.seedLink(user);
-    await putLink(world.pool, world.key(user), asTokenSet(world.provider.issueGrant({ familyId: user })));
+    await putLink(world.pool, world.key(user), asTokenSet(world.provider.issueGrant({ familyId: user })), world.cipher);
     const current = await world.row(user);
 
-    const stale = await writeRefreshFailure(world.pool, world.key(user), current.tokenVersion - 1, 'stale writer');
+    const stale = await writeRefreshFailure(world.pool, world.key(user), current.tokenVersion - 1, 'stale writer', world.cipher);
 
     expect(stale).toBeUndefined();
     expect(await world.row(user)).toEqual(current);
-    const fresh = await writeRefreshFailure(world.pool, world.key(user), current.tokenVersion, 'current writer');
+    const fresh = await writeRefreshFailure(world.pool, world.key(user), current.tokenVersion, 'current writer', world.cipher);
     expect(fresh).toMatchObject({ tokenVersion: current.tokenVersion + 1, refreshToken: '', failureReason: 'current writer' });
   });
 });

@@ -1,16 +1,23 @@
-// Tokens at rest: with a database key the token columns of external_auth_links hold ciphertext and the key id,
-// the workflow still serves the right token, `db encrypt-tokens` migrates old rows, and a row under a key the
-// worker lacks fails requests fast and clearly instead of wedging the workflow.
+// Tokens at rest: by default (the run's database key, or the dev key found through dev.json) the token columns
+// and oauth_extra (id_token) of external_auth_links hold ciphertext and the key id; only the explicit opt-out
+// EXTAUTH_DB_PLAINTEXT=allow stores plaintext, and a worker refuses to start with neither. The workflow still
+// serves the right token, `db encrypt-tokens` migrates old rows, strict mode refuses plaintext rows, and a row
+// under a key the worker lacks fails requests fast and clearly instead of wedging the workflow.
 import proto from '@temporalio/proto';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatCodecKey, generateCodecKey } from '../codec/keys.js';
+import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
+import { tokenCipherForProcess } from '../store/db-key.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
 import type { Grant } from '../dev/fake-provider.js';
 import { getLink, putLink } from '../store/links.js';
 import { TokenCipher, TokenKeyError, tokenCipherFromEnv } from '../store/token-cipher.js';
-import { runCli } from './support/cli.js';
+import { cliEnv as operatorEnv, runCli } from './support/cli.js';
 import { agentError } from './support/helpers.js';
 import { logLines, startWorld, uniqueUser, type World } from './support/world.js';
 
@@ -24,9 +31,18 @@ const strayCipher = new TokenCipher(strayKey);
 
 let encrypted: World;
 let plaintext: World;
+/** The default: no cipher given, so the worker resolves the run's EXTAUTH_DB_KEY as an operator's worker would. */
+let defaults: World;
+/** EXTAUTH_DB_STRICT: plaintext rows are refused. */
+let strict: World;
 let cliEnv: Record<string, string>;
 beforeAll(async () => {
-  [encrypted, plaintext] = await Promise.all([startWorld({ tokenCipher: cipher }), startWorld({ tokenCipher: null })]);
+  [encrypted, plaintext, defaults, strict] = await Promise.all([
+    startWorld({ tokenCipher: cipher }),
+    startWorld({ tokenCipher: null }),
+    startWorld(),
+    startWorld({ tokenCipher: tokenCipherForProcess({ EXTAUTH_DB_KEY: inject('dbKey'), EXTAUTH_DB_STRICT: '1' }, 'the strict test worker') }),
+  ]);
   cliEnv = {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     DATABASE_URL: inject('databaseUrl'),
@@ -38,8 +54,8 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  expect(encrypted.leakedTokens()).toEqual([]);
-  await Promise.all([encrypted.stop(), plaintext.stop()]);
+  for (const world of [encrypted, defaults, strict]) expect(world.leakedTokens()).toEqual([]);
+  await Promise.all([encrypted.stop(), plaintext.stop(), defaults.stop(), strict.stop()]);
 });
 
 interface RawRow {
@@ -48,13 +64,17 @@ interface RawRow {
   oauth_refresh_token: string;
   oauth_access_token_key_id: string | null;
   oauth_refresh_token_key_id: string | null;
+  /** oauth_extra as text: the JSON object in plaintext, or a JSON string of ciphertext. */
+  oauth_extra: string | null;
+  oauth_extra_key_id: string | null;
   token_version: string;
 }
 
 /** The rows exactly as Postgres stores them, no store code in between. */
 async function rawRows(world: World, providerId: string, users: string[]): Promise<RawRow[]> {
   const { rows } = await world.pool.query<RawRow>(
-    `SELECT user_id, oauth_access_token, oauth_refresh_token, oauth_access_token_key_id, oauth_refresh_token_key_id, token_version
+    `SELECT user_id, oauth_access_token, oauth_refresh_token, oauth_access_token_key_id, oauth_refresh_token_key_id,
+       oauth_extra::text AS oauth_extra, oauth_extra_key_id, token_version
      FROM external_auth_links WHERE provider_id = $1 AND user_id = ANY($2) ORDER BY user_id`,
     [providerId, users],
   );
@@ -62,9 +82,10 @@ async function rawRows(world: World, providerId: string, users: string[]): Promi
   return rows;
 }
 
-function tokensIn(world: World, rows: RawRow[]): string[] {
-  const text = rows.map((r) => `${r.oauth_access_token}\n${r.oauth_refresh_token}`).join('\n');
-  return world.provider.issuedTokens().filter((token) => text.includes(token));
+/** Issued tokens (and any `also`, e.g. an id_token) found anywhere in the rows' token columns or oauth_extra. */
+function tokensIn(world: World, rows: RawRow[], also: string[] = []): string[] {
+  const text = rows.map((r) => `${r.oauth_access_token}\n${r.oauth_refresh_token}\n${r.oauth_extra ?? ''}`).join('\n');
+  return [...world.provider.issuedTokens(), ...also].filter((token) => text.includes(token));
 }
 
 const ref = (world: World, user: string) => ({ provider: world.providerId, user });
@@ -234,7 +255,10 @@ describe('token columns at rest', () => {
     const { EXTAUTH_DB_KEY: _current, EXTAUTH_DB_DECRYPT_KEYS: _older, ...noKey } = cliEnv;
     const missing = await runCli(['db', 'encrypt-tokens', '--provider', orphan.providerId], noKey);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('needs the key to encrypt with: set EXTAUTH_DB_KEY');
+    expect(missing.stderr).toContain('extauth db encrypt-tokens stores or reads OAuth tokens and refuses to keep them in plaintext: set EXTAUTH_DB_KEY');
+    const optedOut = await runCli(['db', 'encrypt-tokens', '--provider', orphan.providerId], { ...noKey, EXTAUTH_DB_PLAINTEXT: 'allow' });
+    expect(optedOut.code).toBe(1);
+    expect(optedOut.stderr).toContain('needs the key to encrypt with: set EXTAUTH_DB_KEY');
   }, 120_000);
 
   it('a row under a key the worker lacks fails the request at once with the key id, and the workflow keeps working', async () => {
@@ -274,5 +298,161 @@ describe('token columns at rest', () => {
     await putLink(encrypted.pool, key, asTokenSet(fresh, 3600), cipher);
     await encrypted.client.relinked(ref(encrypted, user));
     expect((await encrypted.client.getToken(ref(encrypted, user))).accessToken).toBe(fresh.accessToken);
+  });
+});
+
+/** A token endpoint answer as `link put --tokens-from` reads it, with an OpenID id_token among the extra fields. */
+function tokenAnswer(grant: Grant, idToken: string): string {
+  return JSON.stringify({
+    access_token: grant.accessToken,
+    refresh_token: grant.refreshToken,
+    expires_in: 3600,
+    refresh_token_expires_in: 15_897_600,
+    token_type: 'bearer',
+    scope: 'repo openid',
+    id_token: idToken,
+  });
+}
+const fakeIdToken = () => `eyJhbGciOiJSUzI1NiJ9.${randomBytes(48).toString('base64url')}.${randomBytes(32).toString('base64url')}`;
+
+/** A data folder as a running `extauth dev` leaves it: dev.json (0600) naming the run's Temporal, Postgres and keys. */
+function devDataDir(world: World): string {
+  const dir = mkdtempSync(join(tmpdir(), 'extauth-dev-beside-'));
+  const dbKeyFile = join(dir, 'db.key');
+  const codecKeyFile = join(dir, 'codec.key');
+  writeFileSync(dbKeyFile, `${inject('dbKey')}\n`, { mode: 0o600 });
+  writeFileSync(codecKeyFile, `${inject('codecKey')}\n`, { mode: 0o600 });
+  const published: DevEndpoints = {
+    temporalAddress: inject('temporalAddress'),
+    namespace: 'default',
+    taskQueue: world.taskQueue,
+    uiUrl: null,
+    databaseUrl: inject('databaseUrl'),
+    providersFile: null,
+    codecKeyFile,
+    dbKeyFile,
+  };
+  const file = devEndpointsFile(readEnv({ EXTAUTH_DATA_DIR: dir }));
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, JSON.stringify(published), { mode: 0o600 });
+  return dir;
+}
+
+describe('encrypted by default', () => {
+  it('`link put --tokens-from` beside a running dev (key found through dev.json, no EXTAUTH_DB_KEY): the raw table holds no token and no id_token', async () => {
+    const user = uniqueUser('default-put');
+    const grant = defaults.provider.issueGrant({ familyId: user });
+    const idToken = fakeIdToken();
+    const answerFile = join(mkdtempSync(join(tmpdir(), 'extauth-answer-')), 'answer.json');
+    writeFileSync(answerFile, tokenAnswer(grant, idToken), { mode: 0o600 });
+    const put = await runCli(['link', 'put', '--provider', defaults.providerId, '--user', user, '--tokens-from', answerFile], { EXTAUTH_DATA_DIR: devDataDir(defaults) });
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stderr).toBe('');
+
+    const [raw] = await rawRows(defaults, defaults.providerId, [user]);
+    expect(tokensIn(defaults, [raw!], [idToken])).toEqual([]);
+    expect([raw!.oauth_access_token_key_id, raw!.oauth_refresh_token_key_id, raw!.oauth_extra_key_id]).toEqual(['test-db', 'test-db', 'test-db']);
+    // Through the store (the worker's key) the extra fields are all there, and the workflow serves the token.
+    const row = await defaults.row(user);
+    expect(row.extra).toMatchObject({ id_token: idToken, scope: 'repo openid', token_type: 'bearer' });
+    expect(row.refreshTokenExpiry).not.toBeNull();
+    expect((await defaults.client.getToken(ref(defaults, user))).accessToken).toBe(grant.accessToken);
+  }, 120_000);
+
+  it('a worker with no cipher configured in code persists refreshed tokens and their extra fields encrypted', async () => {
+    const user = uniqueUser('default-persist');
+    const served = await refreshTwice(defaults, user);
+    const [raw] = await rawRows(defaults, defaults.providerId, [user]);
+    expect(tokensIn(defaults, [raw!])).toEqual([]);
+    expect([raw!.oauth_access_token_key_id, raw!.oauth_refresh_token_key_id, raw!.oauth_extra_key_id]).toEqual(['test-db', 'test-db', 'test-db']);
+    expect(JSON.parse(raw!.oauth_extra!)).toMatch(/^[A-Za-z0-9+/]+=*$/); // a JSON string of ciphertext, not the answer's fields
+    expect((await defaults.row(user)).accessToken).toBe(served);
+  });
+
+  it('control: with the explicit opt-out EXTAUTH_DB_PLAINTEXT=allow the same raw check finds the tokens and the id_token', async () => {
+    const user = uniqueUser('optout-put');
+    const grant = plaintext.provider.issueGrant({ familyId: user });
+    const idToken = fakeIdToken();
+    const { EXTAUTH_DB_KEY: _key, ...noKey } = operatorEnv(plaintext.taskQueue, mkdtempSync(join(tmpdir(), 'extauth-optout-')));
+    const put = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', user, '--tokens-from', '-'], { ...noKey, EXTAUTH_DB_PLAINTEXT: 'allow' }, tokenAnswer(grant, idToken));
+    expect(put.code, put.stderr).toBe(0);
+    const [raw] = await rawRows(plaintext, plaintext.providerId, [user]);
+    expect(tokensIn(plaintext, [raw!], [idToken])).toEqual(expect.arrayContaining([grant.accessToken, grant.refreshToken, idToken]));
+    expect([raw!.oauth_access_token_key_id, raw!.oauth_extra_key_id]).toEqual([null, null]);
+
+    // ...and without the opt-out (and without a key) `link put` refuses, saying both ways out; nothing is written.
+    const other = uniqueUser('nokey-put');
+    const refused = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', other, '--tokens-from', '-'], noKey, tokenAnswer(plaintext.provider.issueGrant({ familyId: other }), fakeIdToken()));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/extauth link put stores or reads OAuth tokens and refuses to keep them in plaintext: set EXTAUTH_DB_KEY=.*EXTAUTH_DB_PLAINTEXT=allow/);
+    const { rowCount } = await plaintext.pool.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [plaintext.providerId, other]);
+    expect(rowCount).toBe(0);
+  }, 120_000);
+
+  it('`extauth worker` refuses to start without EXTAUTH_DB_KEY, naming both options (control: with the opt-out it gets past the key check)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'extauth-worker-nokey-'));
+    const providersFile = join(dir, 'providers.json');
+    writeFileSync(providersFile, JSON.stringify([{ id: 'gh', type: 'github', clientId: 'x', clientSecret: 'y', tokenUrl: 'https://github.example/token' }]), { mode: 0o600 });
+    const { EXTAUTH_DB_KEY: _key, ...noKey } = operatorEnv(defaults.taskQueue, dir);
+    const refused = await runCli(['worker'], { ...noKey, EXTAUTH_PROVIDERS: providersFile });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('extauth worker stores or reads OAuth tokens and refuses to keep them in plaintext: set EXTAUTH_DB_KEY=');
+    expect(refused.stderr).toContain('or, to store tokens in plaintext knowingly, set EXTAUTH_DB_PLAINTEXT=allow');
+    expect(refused.stderr).not.toMatch(/unexpected error|\n\s+at /);
+
+    // The same command with the opt-out passes the key check and stops at the next one (a broken providers file).
+    writeFileSync(providersFile, '{oops');
+    const optedOut = await runCli(['worker'], { ...noKey, EXTAUTH_PROVIDERS: providersFile, EXTAUTH_DB_PLAINTEXT: 'allow' });
+    expect(optedOut.code).toBe(1);
+    expect(optedOut.stderr).not.toContain('EXTAUTH_DB_KEY');
+    expect(optedOut.stderr).toMatch(/JSON|parse/i);
+  }, 60_000);
+
+  it('the rule: EXTAUTH_DB_KEY, else the dev key file, else only the explicit opt-out; strict with the opt-out is refused', () => {
+    expect(() => tokenCipherForProcess({}, 'p')).toThrow(ConfigError);
+    expect(tokenCipherForProcess({ EXTAUTH_DB_PLAINTEXT: 'allow' }, 'p')).toBeUndefined();
+    expect(() => tokenCipherForProcess({ EXTAUTH_DB_PLAINTEXT: 'yes' }, 'p')).toThrow(/EXTAUTH_DB_PLAINTEXT/);
+    expect(() => tokenCipherForProcess({ EXTAUTH_DB_PLAINTEXT: 'allow', EXTAUTH_DB_STRICT: '1' }, 'p')).toThrow(/EXTAUTH_DB_STRICT refuses plaintext/);
+    expect(tokenCipherForProcess({ EXTAUTH_DB_KEY: formatCodecKey(currentKey), EXTAUTH_DB_PLAINTEXT: 'allow' }, 'p')?.currentKeyId).toBe('db-new');
+    const dir = mkdtempSync(join(tmpdir(), 'extauth-devkey-'));
+    writeFileSync(join(dir, 'db.key'), `${formatCodecKey(oldKey)}\n`, { mode: 0o600 });
+    expect(tokenCipherForProcess({}, 'p', join(dir, 'db.key'))?.currentKeyId).toBe('db-old');
+    expect(tokenCipherForProcess({ EXTAUTH_DB_KEY: formatCodecKey(currentKey) }, 'p', join(dir, 'db.key'))?.currentKeyId).toBe('db-new');
+    expect(() => tokenCipherForProcess({}, 'p', join(dir, 'missing.key'))).toThrow(ConfigError);
+    expect(tokenCipherForProcess({ EXTAUTH_DB_KEY: formatCodecKey(currentKey), EXTAUTH_DB_STRICT: '1' }, 'p')?.rejectPlaintext).toBe(true);
+  });
+});
+
+describe('strict mode (EXTAUTH_DB_STRICT=1)', () => {
+  it('refuses a plaintext row with a clear failure and a structured log naming provider, link and cause; serves it once encrypted', async () => {
+    const user = uniqueUser('strict');
+    const grant = strict.provider.issueGrant({ familyId: user });
+    await putLink(strict.pool, strict.key(user), asTokenSet(grant, 3600)); // no cipher: as written before encryption
+
+    const err = await agentError(strict.client.getToken(ref(strict, user)));
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.reason).toMatch(/access token of link .* is stored in plaintext and EXTAUTH_DB_STRICT refuses plaintext rows; run `extauth db encrypt-tokens`/);
+    expect(err.reason).not.toContain(grant.accessToken);
+    const logged = logLines.filter((line) => line.includes('EXTAUTH_DB_STRICT refuses it') && line.includes(user));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(JSON.parse(logged[0]!)).toMatchObject({ provider: strict.providerId, link: user, keyId: null, cause: expect.stringContaining('stored in plaintext') });
+    expect(tokenCalls(strict, user)).toBe(0);
+    // Control: the same row is served by a non-strict reader of the same key...
+    expect((await getLink(strict.pool, strict.key(user), tokenCipherForProcess({ EXTAUTH_DB_KEY: inject('dbKey') }, 'p')))?.accessToken).toBe(grant.accessToken);
+    // ...and by the strict worker once `db encrypt-tokens` has encrypted it.
+    const migrate = await runCli(['db', 'encrypt-tokens', '--provider', strict.providerId, '--json'], operatorEnv(strict.taskQueue, mkdtempSync(join(tmpdir(), 'extauth-strict-'))));
+    expect(migrate.code, migrate.stderr).toBe(0);
+    expect(JSON.parse(migrate.stdout)).toMatchObject({ encrypted: 1 });
+    expect((await strict.client.getToken(ref(strict, user))).accessToken).toBe(grant.accessToken);
+  }, 120_000);
+
+  it('refuses a row whose tokens are encrypted but whose oauth_extra is still plaintext', async () => {
+    const user = uniqueUser('strict-extra');
+    await strict.seedLink(user);
+    await strict.pool.query(`UPDATE external_auth_links SET oauth_extra = '{"id_token":"x"}'::jsonb, oauth_extra_key_id = NULL WHERE provider_id = $1 AND user_id = $2`, [
+      strict.providerId,
+      user,
+    ]);
+    await expect(strict.row(user)).rejects.toThrow(/extra token fields \(oauth_extra\) of link .* stored in plaintext/);
   });
 });

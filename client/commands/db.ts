@@ -1,8 +1,8 @@
 // `extauth db encrypt-tokens`: brings the stored tokens of existing rows under the current database key.
 import { ConfigError } from '../../config/env.js';
 import { reencryptStoredTokens } from '../../store/reencrypt.js';
-import { tokenCipherFromEnv } from '../../store/token-cipher.js';
-import { EXIT, parse, print, withPool, type Command } from './args.js';
+import { tokenCipherForProcess } from '../../store/db-key.js';
+import { endpoints, EXIT, parse, print, withPool, type Command } from './args.js';
 
 export const dbEncryptTokensCommand: Command = {
   path: ['db', 'encrypt-tokens'],
@@ -10,11 +10,11 @@ export const dbEncryptTokensCommand: Command = {
   summary: 'encrypt plaintext tokens, and re-encrypt those under older keys, with EXTAUTH_DB_KEY; row by row, safe next to running workers',
   async run(args) {
     const { values } = parse(args, { provider: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } });
-    const cipher = tokenCipherFromEnv(process.env);
+    const cipher = tokenCipherForProcess(process.env, 'extauth db encrypt-tokens', endpoints().dbKeyFile);
     if (!cipher) {
       throw new ConfigError(
         'db encrypt-tokens needs the key to encrypt with: set EXTAUTH_DB_KEY="<key id>:<base64 of 32 bytes>" ' +
-          '(and EXTAUTH_DB_DECRYPT_KEYS to the older keys rows may still be encrypted with)',
+          '(and EXTAUTH_DB_DECRYPT_KEYS to the older keys rows may still be encrypted with); EXTAUTH_DB_PLAINTEXT=allow does not apply here',
       );
     }
     const dryRun = values['dry-run'] ?? false;
@@ -37,6 +37,9 @@ export const dbEncryptTokensCommand: Command = {
         `extauth: rows left untouched, encrypted with keys that are not configured or do not decrypt: ${list}; ` +
           'add those keys to EXTAUTH_DB_DECRYPT_KEYS and run again\n',
       );
+    }
+    if (!dryRun && !unknown.length && !report.changedMeanwhile && !cipher.rejectPlaintext) {
+      process.stderr.write('extauth: no plaintext token left in the rows scanned; set EXTAUTH_DB_STRICT=1 on every process to refuse any from now on\n');
     }
     return unknown.length || report.changedMeanwhile ? EXIT.failure : EXIT.ok;
   },

@@ -12,7 +12,7 @@ import {
   parseCredentialRequest,
   type CredentialRequest,
 } from '../git-credential/protocol.js';
-import { endpoints, EXIT, UsageError, validated, withClient, type Command } from './args.js';
+import { endpoints, EXIT, parseErrorMessage, UsageError, validated, withClient, type Command } from './args.js';
 
 /** A clone or fetch makes several requests with one credential: it must outlive the whole operation. */
 const GIT_MIN_VALID_SECONDS = 300;
@@ -45,18 +45,14 @@ export const gitCredentialCommand: Command = {
 };
 
 function parseOptions(args: string[]) {
+  const options = { user: { type: 'string' }, provider: { type: 'string' } } as const;
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      options: { user: { type: 'string' }, provider: { type: 'string' } },
-      strict: true,
-      allowPositionals: true,
-    });
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseErrorMessage(err, args, options));
   }
-  if (parsed.positionals.length > 1) throw new UsageError(`one action expected, got "${parsed.positionals.join(' ')}"`);
+  if (parsed.positionals.length > 1) throw new UsageError(`one action expected (get, store or erase), got ${parsed.positionals.length} arguments`);
   return validated(optionsSchema, { ...parsed.values, action: parsed.positionals[0] ?? '' });
 }
 
@@ -110,7 +106,7 @@ function reauthMessage(provider: string, user: string, reason: string): string {
   return (
     `extauth git-credential: the ${provider} link of user ${user} needs re-authentication (${reason.replace(/\s+/g, ' ').trim()}); ` +
     `the user must sign in to ${provider} again, then store the new tokens with ` +
-    `\`extauth link put --provider ${provider} --user ${user} --access-token A --refresh-token R --expires-in S\``
+    `\`extauth link put --provider ${provider} --user ${user} --tokens-from FILE\` (FILE: the token endpoint's JSON answer, or - for stdin)`
   );
 }
 

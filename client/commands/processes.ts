@@ -17,7 +17,7 @@ export const devCommand: Command = {
 export const workerCommand: Command = {
   path: ['worker'],
   usage: 'worker',
-  summary: 'run a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY, EXTAUTH_WORKER_KEY)',
+  summary: 'run a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY, EXTAUTH_WORKER_KEY, EXTAUTH_DB_KEY)',
   async run(args) {
     parse(args, {});
     const { runWorkerProcess } = await import('../../dev/worker-process.js');

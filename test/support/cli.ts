@@ -10,23 +10,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `extauth` command as a user would, with only the environment given (plus PATH). */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/**
+ * Runs the real `extauth` command as a user would, with only the environment given (plus PATH). `stdin`: text
+ * written to its standard input, then closed; without it stdin is not connected.
+ */
+export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
-/** The environment an operator's shell would have: the run's Temporal, Postgres and payload key, the world's task queue. */
+/** The environment an operator's shell would have: the run's Temporal, Postgres, payload and database keys, the world's task queue. */
 export function cliEnv(taskQueue: string, dataDir: string): Record<string, string> {
   return {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
@@ -34,5 +38,6 @@ export function cliEnv(taskQueue: string, dataDir: string): Record<string, strin
     EXTAUTH_TASK_QUEUE: taskQueue,
     EXTAUTH_DATA_DIR: dataDir,
     EXTAUTH_CODEC_KEY: inject('codecKey'),
+    EXTAUTH_DB_KEY: inject('dbKey'),
   };
 }

@@ -20,6 +20,8 @@ declare module 'vitest' {
     codecKey: string;
     /** The run's worker key, as EXTAUTH_WORKER_KEY takes it: workers only, never a client. */
     workerKey: string;
+    /** The run's database key (token columns), as EXTAUTH_DB_KEY takes it: worlds and CLI runs share it. */
+    dbKey: string;
   }
 }
 
@@ -41,6 +43,7 @@ export default async function setup(project: TestProject) {
   project.provide('temporalCliPath', temporal.cliPath ?? '');
   project.provide('codecKey', formatCodecKey(generateCodecKey('test')));
   project.provide('workerKey', formatCodecKey(generateCodecKey('test-worker')));
+  project.provide('dbKey', formatCodecKey(generateCodecKey('test-db')));
 
   return async () => {
     await Promise.allSettled([temporal.stop(), postgres.stop()]);

@@ -16,6 +16,7 @@ import type { LinkKey } from '../../core/types.js';
 import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
 import { parseProviders, type ProviderInput } from '../../providers/config.js';
 import { getLink, putLink, type LinkRow } from '../../store/links.js';
+import { tokenCipherForProcess } from '../../store/db-key.js';
 import type { TokenCipher } from '../../store/token-cipher.js';
 import type { Tuning } from '../../workflows/policies.js';
 import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../../worker.js';
@@ -50,6 +51,8 @@ export interface World {
   provider: FakeOAuthProvider;
   client: ExtauthClient;
   pool: Pool;
+  /** The worker's token-column cipher (undefined: plaintext), for tests that call the store directly. */
+  cipher: TokenCipher | undefined;
   metrics: ExtauthMetrics;
   /** The running worker (the latest, after replaceWorker). */
   worker: Worker;
@@ -91,7 +94,11 @@ export async function startWorld(
     codec?: boolean;
     /** 0: no sticky cache, so every workflow task replays the run's whole history (a determinism stress). */
     maxCachedWorkflows?: number;
-    /** Encrypts the token columns (and seedLink/row use it); null: plaintext; undefined: from EXTAUTH_DB_KEY. */
+    /**
+     * Encrypts the token columns (and seedLink/row use it). Default: the run's database key, resolved as an operator's
+     * worker resolves EXTAUTH_DB_KEY (store/db-key.ts), so links go through the encrypted default path; null: plaintext
+     * (the explicit opt-out, only for controls).
+     */
     tokenCipher?: TokenCipher | null;
   } = {},
 ): Promise<World> {
@@ -111,8 +118,9 @@ export async function startWorld(
       ...overrides,
     },
   ]);
+  const cipher = options.tokenCipher === undefined ? tokenCipherForProcess({ EXTAUTH_DB_KEY: inject('dbKey') }, 'the test worker') : options.tokenCipher;
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(inject('workerKey'), 'workerKey')));
-  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher: options.tokenCipher, sealer });
+  const deps = createActivityDeps({ databaseUrl: inject('databaseUrl'), providers, logger, cipher, sealer });
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
   const startWorker = async (bundle: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean } = {}) => {
@@ -144,6 +152,7 @@ export async function startWorld(
     provider,
     client,
     pool: deps.pool,
+    cipher: deps.cipher,
     metrics: deps.metrics,
     get worker() {
       return current.worker;

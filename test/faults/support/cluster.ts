@@ -19,6 +19,7 @@ import { getFreePort } from '../../../dev/ports.js';
 import { startEmbeddedPostgres, type DevPostgres } from '../../../dev/postgres.js';
 import { startTemporalDevServer, type DevTemporal } from '../../../dev/temporal.js';
 import { getLink, putLink, type LinkRow } from '../../../store/links.js';
+import { tokenCipherFromEnv } from '../../../store/token-cipher.js';
 import { migrateUp } from '../../../store/migrate.js';
 import type { Tuning } from '../../../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes.js';
@@ -97,6 +98,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
     EXTAUTH_TASK_QUEUE: taskQueue,
     EXTAUTH_CODEC_KEY: codecKey,
     EXTAUTH_WORKER_KEY: inject('workerKey'),
+    EXTAUTH_DB_KEY: inject('dbKey'),
     EXTAUTH_DATA_DIR: join(dir, 'data'),
     EXTAUTH_LOG_LEVEL: 'info',
     EXTAUTH_TEST_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
@@ -105,6 +107,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => undefined); // Postgres restarts are part of the tests
   const codecKeys = makeCodecKeys(parseCodecKey(codecKey, 'codecKey'));
+  const cipher = tokenCipherFromEnv({ EXTAUTH_DB_KEY: inject('dbKey') });
   const connection = await Connection.connect({ address: temporalServer.address });
   const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(codecKeys) });
   const client = new ExtauthClient(temporal, { taskQueue, tuning: options.tuning });
@@ -192,11 +195,11 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
         tokenType: 'bearer',
         expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
         extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
-      });
+      }, cipher);
       return grant;
     },
     async row(user) {
-      const row = await getLink(pool, key(user));
+      const row = await getLink(pool, key(user), cipher);
       if (!row) throw new Error(`no row for ${user}`);
       return row;
     },
