@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../config/env.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
+import type { TokenGrant } from '../../core/types.js';
+import { agentClientFromEnv } from '../agent-mode.js';
 import { ExtauthError } from '../errors.js';
 import { listsHost, providerForHost } from '../git-credential/hosts.js';
 import {
@@ -71,13 +73,16 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   }
   // Never a token over plain HTTP. No answer means git tries its next helper, then prompts.
   if (request.protocol !== 'https' || !request.host) return EXIT.ok;
-  const provider = options.provider
-    ? forcedProviderServes(options.provider, request.host) ? options.provider : undefined
-    : hostProvider(request.host)?.id;
+  // Agent mode (EXTAUTH_AGENT_URL): the endpoint decides the hosts and serves the token; nothing local is read.
+  const agent = agentClientFromEnv();
+  const source: TokenSource = agent
+    ? { providers: () => agent.providers(), getToken: (r) => agent.getToken(r), where: 'agent' }
+    : { providers: async () => localProviders(options.provider), getToken: (r) => withClient((c) => c.getToken(r)), where: 'file' };
+  const provider = await providerServing(source, options.provider, request.host);
   if (!provider) return EXIT.ok;
 
   try {
-    const grant = await withClient((c) => c.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS }));
+    const grant = await source.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS });
     process.stdout.write(formatCredentialAnswer(grant));
     return EXIT.ok;
   } catch (err) {
@@ -87,23 +92,50 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   }
 }
 
-/** The provider whose `hosts` lists the host; needs the providers file (EXTAUTH_PROVIDERS or `extauth dev`'s). */
-function hostProvider(host: string): ProviderConfig | undefined {
+/** Where the helper learns providers' hosts and gets tokens: the agent endpoint, or the providers file and Temporal. */
+interface TokenSource {
+  providers(): Promise<readonly HostedProvider[]>;
+  getToken(request: { provider: string; user: string; minValidSeconds: number }): Promise<TokenGrant>;
+  where: 'agent' | 'file';
+}
+
+type HostedProvider = Pick<ProviderConfig, 'id' | 'hosts'>;
+
+/** The providers file (EXTAUTH_PROVIDERS or `extauth dev`'s): it lists each provider's git hosts. */
+function localProviders(forced: string | undefined): ProviderConfig[] {
   const file = endpoints().providersFile;
   if (!file) {
-    throw new ConfigError('no providers file to find the provider of a git host: set EXTAUTH_PROVIDERS, or give --provider P');
+    throw new ConfigError(
+      `no providers file to ${forced ? `check which git hosts may get ${forced}'s token` : 'find the provider of a git host'}: ` +
+        'set EXTAUTH_PROVIDERS, or use the agent endpoint (EXTAUTH_AGENT_URL and EXTAUTH_AGENT_KEY)',
+    );
   }
-  return providerForHost(loadProvidersFile(file), host);
+  return loadProvidersFile(file);
 }
 
 /**
- * `--provider P` chooses the provider, but when this machine's providers file lists P's hosts, only those hosts get
- * its token. Without the file, or hosts, every https host that asks does: scope the helper to the host in git config.
+ * The provider whose token this host may get, or undefined (the host gets nothing). A token only ever goes to a host
+ * its provider lists in `hosts`, also with `--provider P`, which only chooses among providers listing the host.
  */
-function forcedProviderServes(providerId: string, host: string): boolean {
-  const file = endpoints().providersFile;
-  const provider = file ? loadProvidersFile(file).find((p) => p.id === providerId) : undefined;
-  return !provider?.hosts || listsHost(provider, host);
+async function providerServing(source: TokenSource, forced: string | undefined, host: string): Promise<string | undefined> {
+  const providers = await source.providers();
+  if (!forced) return providerForHost(providers, host)?.id;
+  const provider = providers.find((p) => p.id === forced);
+  if (!provider) {
+    throw source.where === 'agent'
+      ? new ExtauthError('forbidden', `the agent key is not for provider ${forced}`)
+      : new ExtauthError('unknown_provider', `provider ${forced} is not in the providers file`);
+  }
+  if (!provider.hosts?.length) throw new ConfigError(noHostsMessage(forced, source.where));
+  return listsHost(provider, host) ? provider.id : undefined;
+}
+
+function noHostsMessage(provider: string, where: TokenSource['where']): string {
+  return (
+    `provider ${provider} lists no git hosts, so no host gets its token: ` +
+    `${where === 'agent' ? 'ask your operator to add' : 'add'} "hosts": ["<hostname[:port]>"] to its entry in the providers file ` +
+    '(the google and oauth2 presets set none)'
+  );
 }
 
 function reauthMessage(provider: string, user: string, reason: string): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../../workflows/messages.js';
+import { agentClientFromEnv } from '../agent-mode.js';
 import { DEFAULT_MIN_VALID_SECONDS } from '../index.js';
 import { durationSeconds, EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
 
@@ -23,7 +24,10 @@ export const tokenCommand: Command = {
       }),
       { minValid: values['min-valid'], wait: values.wait },
     );
-    const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid, waitSeconds: wait }));
+    const request = { ...link, minValidSeconds: minValid, waitSeconds: wait };
+    // Agent mode (EXTAUTH_AGENT_URL): the endpoint with the agent's key; otherwise Temporal directly.
+    const agent = agentClientFromEnv();
+    const grant = agent ? await agent.getToken(request) : await withClient((c) => c.getToken(request));
     print(values.json ? grant : grant.accessToken);
     return EXIT.ok;
   },
