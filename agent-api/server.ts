@@ -135,7 +135,9 @@ async function serveToken(req: IncomingMessage, res: ServerResponse, deps: Agent
     }
     deps.requests.inc({ outcome: 'served' });
     deps.logger.info({ step: 'agent-endpoint', keyId: context.keyId, provider: context.provider, user: context.user, tokenFingerprint }, 'token served to agent');
-    replyJson(res, 200, grant);
+    // Exactly the contract's fields, whatever else a grant may carry.
+    const { accessToken, tokenType, expiresAt, username, password } = grant;
+    replyJson(res, 200, { accessToken, tokenType, expiresAt, username, password });
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
     await refuse(res, deps, context, err, { audit: true });
