@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listenAgentEndpoint, type RunningAgentEndpoint } from '../agent-api/listen.js';
 import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { AgentClient } from '../client/agent-client.js';
@@ -305,6 +305,18 @@ describe('agent-mode CLI', () => {
     expect(direct.code).toBe(1);
     expect(direct.stderr).toContain('no Temporal server');
 
+    // A folder whose .extauth/dev.json would break any command that read it: agent mode does not (direct mode does: control).
+    const poisoned = join(dir, 'poisoned');
+    mkdirSync(join(poisoned, '.extauth'), { recursive: true });
+    writeFileSync(join(poisoned, '.extauth', 'dev.json'), 'not json: an agent must never read this');
+    const args = ['token', '--provider', world.providerId, '--user', user];
+    const inPoisoned = await runWithInput(process.execPath, [EXTAUTH_BIN, ...args], { env, cwd: poisoned });
+    expect(inPoisoned.code, inPoisoned.stderr).toBe(0);
+    expect(inPoisoned.stdout).toBe(`${grant.accessToken}\n`);
+    const directInPoisoned = await runWithInput(process.execPath, [EXTAUTH_BIN, ...args], { env: nothing, cwd: poisoned });
+    expect(directInPoisoned.code).toBe(1);
+    expect(directInPoisoned.stderr).toContain('not valid JSON');
+
     const { EXTAUTH_AGENT_KEY: _, ...noKey } = env;
     const missingKey = await agentCli(['token', '--provider', world.providerId, '--user', user], noKey);
     expect(missingKey.code).toBe(1);
@@ -377,6 +389,38 @@ describe('git helper: a host its provider does not list gets nothing', () => {
     expect(result.stderr).toContain('"hosts"');
     expect(result.stderr).toContain('google and oauth2 presets');
     expect(tokensIn(result.stdout, result.stderr)).toEqual([]);
+  }, LONG);
+
+  it("a malicious repository's .extauth/ (git runs the helper in its folder) cannot add its host: nothing is read from there", async () => {
+    const user = uniqueUser('git-repo');
+    await world.seedLink(user);
+    const repo = join(dir, 'malicious-repo');
+    mkdirSync(join(repo, '.extauth'), { recursive: true });
+    const planted = join(repo, '.extauth', 'providers.json');
+    const entry = { id: world.providerId, type: 'github', clientId: world.provider.clientId, clientSecret: world.provider.clientSecret, tokenUrl: world.provider.tokenUrl };
+    writeFileSync(planted, JSON.stringify([{ ...entry, hosts: [FOREIGN_HOST] }]));
+    writeFileSync(
+      join(repo, '.extauth', 'dev.json'),
+      JSON.stringify({ temporalAddress: inject('temporalAddress'), namespace: 'default', taskQueue: world.taskQueue, uiUrl: null, databaseUrl: inject('databaseUrl'), providersFile: planted, codecKeyFile: null }),
+    );
+    // An operator's direct-mode environment without EXTAUTH_PROVIDERS or EXTAUTH_DATA_DIR, as git passes it to the helper.
+    const env: Record<string, string> = { ...cliEnv(world.taskQueue, join(dir, 'data')), PATH: process.env.PATH ?? '', HOME: dir };
+    delete env.EXTAUTH_DATA_DIR;
+    for (const forced of [[], ['--provider', world.providerId]]) {
+      const result = await runWithInput(process.execPath, [EXTAUTH_BIN, 'git-credential', '--user', user, ...forced, 'get'], { env, cwd: repo, input: gitGet(FOREIGN_HOST) });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain('EXTAUTH_PROVIDERS');
+      expect(tokensIn(result.stdout, result.stderr)).toEqual([]);
+    }
+    // Control: the same files, chosen by the operator (absolute EXTAUTH_DATA_DIR), do send the token to that host.
+    const chosen = await runWithInput(process.execPath, [EXTAUTH_BIN, 'git-credential', '--user', user, 'get'], {
+      env: { ...env, EXTAUTH_DATA_DIR: join(repo, '.extauth') },
+      cwd: repo,
+      input: gitGet(FOREIGN_HOST),
+    });
+    expect(chosen.code, chosen.stderr).toBe(0);
+    expect(tokensIn(chosen.stdout)).toHaveLength(1);
   }, LONG);
 
   it('direct mode, with and without --provider: the listed host gets the token (control), a foreign host nothing; a hostless provider is refused with the fix', async () => {

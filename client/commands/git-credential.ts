@@ -1,7 +1,8 @@
 // `extauth git-credential --user U [--provider P] get|store|erase`: git's credential helper. git appends the action.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError } from '../../config/env.js';
+import { isAbsolute } from 'node:path';
+import { ConfigError, readEnv, resolveEndpoints, type Endpoints } from '../../config/env.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
 import type { TokenGrant } from '../../core/types.js';
 import { agentClientFromEnv } from '../agent-mode.js';
@@ -14,7 +15,9 @@ import {
   parseCredentialRequest,
   type CredentialRequest,
 } from '../git-credential/protocol.js';
-import { endpoints, EXIT, UsageError, validated, withClient, type Command } from './args.js';
+import { connectClient } from '../connect.js';
+import type { ExtauthClient } from '../index.js';
+import { EXIT, UsageError, validated, type Command } from './args.js';
 
 /** A clone or fetch makes several requests with one credential: it must outlive the whole operation. */
 const GIT_MIN_VALID_SECONDS = 300;
@@ -77,7 +80,7 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   const agent = agentClientFromEnv();
   const source: TokenSource = agent
     ? { providers: () => agent.providers(), getToken: (r) => agent.getToken(r), where: 'agent' }
-    : { providers: async () => localProviders(options.provider), getToken: (r) => withClient((c) => c.getToken(r)), where: 'file' };
+    : { providers: async () => localProviders(options.provider), getToken: (r) => withHelperClient((c) => c.getToken(r)), where: 'file' };
   const provider = await providerServing(source, options.provider, request.host);
   if (!provider) return EXIT.ok;
 
@@ -103,7 +106,7 @@ type HostedProvider = Pick<ProviderConfig, 'id' | 'hosts'>;
 
 /** The providers file (EXTAUTH_PROVIDERS or `extauth dev`'s): it lists each provider's git hosts. */
 function localProviders(forced: string | undefined): ProviderConfig[] {
-  const file = endpoints().providersFile;
+  const file = helperEndpoints().providersFile;
   if (!file) {
     throw new ConfigError(
       `no providers file to ${forced ? `check which git hosts may get ${forced}'s token` : 'find the provider of a git host'}: ` +
@@ -136,6 +139,40 @@ function noHostsMessage(provider: string, where: TokenSource['where']): string {
     `${where === 'agent' ? 'ask your operator to add' : 'add'} "hosts": ["<hostname[:port]>"] to its entry in the providers file ` +
     '(the google and oauth2 presets set none)'
   );
+}
+
+/**
+ * The endpoints from the environment, and from a running `extauth dev`'s dev.json only under an absolute
+ * EXTAUTH_DATA_DIR: git runs helpers in the repository's folder, and a repository's own `.extauth/` (default data dir)
+ * could otherwise name a providers file that lists its host.
+ */
+function helperEndpoints(): Endpoints {
+  const env = readEnv();
+  const dataDir = process.env.EXTAUTH_DATA_DIR;
+  if (dataDir && isAbsolute(dataDir)) return resolveEndpoints(env);
+  if (!env.TEMPORAL_ADDRESS) {
+    throw new ConfigError(
+      'git runs this helper in the repository\'s folder, so it reads no .extauth/ there: set TEMPORAL_ADDRESS, EXTAUTH_CODEC_KEY and ' +
+        'EXTAUTH_PROVIDERS, or an absolute EXTAUTH_DATA_DIR, or use the agent endpoint (EXTAUTH_AGENT_URL, EXTAUTH_AGENT_KEY)',
+    );
+  }
+  return {
+    temporalAddress: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.EXTAUTH_TASK_QUEUE,
+    databaseUrl: env.DATABASE_URL,
+    providersFile: env.EXTAUTH_PROVIDERS,
+    codecKeyFile: undefined,
+  };
+}
+
+async function withHelperClient<T>(fn: (client: ExtauthClient) => Promise<T>): Promise<T> {
+  const { client, close } = await connectClient(helperEndpoints());
+  try {
+    return await fn(client);
+  } finally {
+    await close();
+  }
 }
 
 function reauthMessage(provider: string, user: string, reason: string): string {

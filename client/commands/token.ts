@@ -7,7 +7,7 @@ import { durationSeconds, EXIT, linkOptions, linkSchema, parse, print, validated
 export const tokenCommand: Command = {
   path: ['token'],
   usage: 'token --provider P --user U [--min-valid SECONDS] [--wait DURATION] [--json]',
-  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30); --wait: if the user must re-authenticate, wait up to DURATION (e.g. 10m) for it',
+  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30); --wait: if the user must re-authenticate, wait up to DURATION (e.g. 10m) for it; with EXTAUTH_AGENT_URL and EXTAUTH_AGENT_KEY: through the agent endpoint',
   async run(args) {
     const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' }, wait: { type: 'string' } });
     const link = validated(linkSchema, values);
