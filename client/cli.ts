@@ -4,6 +4,9 @@ import { CodecKeyError } from '../codec/keys.js';
 import { ConfigError } from '../config/env.js';
 import { ProvidersConfigError } from '../providers/config.js';
 import { EXIT, print, UsageError, type Command } from './commands/args.js';
+import { agentEndpointCommand } from './commands/agent-endpoint.js';
+import { agentKeyCreateCommand, agentKeyListCommand, agentKeyRevokeCommand } from './commands/agent-key.js';
+import { auditCommand } from './commands/audit.js';
 import { codecKeyCommand } from './commands/codec-key.js';
 import { codecServerCommand } from './commands/codec-server.js';
 import { dbEncryptTokensCommand } from './commands/db.js';
@@ -33,6 +36,11 @@ const COMMANDS: Command[] = [
   historyExportCommand,
   dbEncryptTokensCommand,
   gitCredentialCommand,
+  agentEndpointCommand,
+  agentKeyCreateCommand,
+  agentKeyListCommand,
+  agentKeyRevokeCommand,
+  auditCommand,
 ];
 
 function usage(): string {

@@ -72,7 +72,7 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
 }
 
 /** Serves GET /metrics: ours, then the Temporal SDK's (scraped from its local Prometheus exporter). */
-export function serveMetrics(options: { port: number; metrics: ExtauthMetrics; sdkMetricsUrl?: string }): Promise<Server> {
+export function serveMetrics(options: { port: number; metrics: Pick<ExtauthMetrics, 'registry'>; sdkMetricsUrl?: string }): Promise<Server> {
   const server = createServer(async (req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();

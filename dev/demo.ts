@@ -1,7 +1,9 @@
 // `npm start`'s demo: seeds links on a fake GitHub-style provider with injected faults and runs simulated agents.
 import type { Pool } from 'pg';
+import { AgentClient } from '../client/agent-client.js';
 import type { ExtauthClient } from '../client/index.js';
 import { ExtauthError } from '../client/errors.js';
+import { createAgentKey } from '../store/agent-keys.js';
 import { putLink } from '../store/links.js';
 import type { TokenCipher } from '../store/token-cipher.js';
 import type { FakeOAuthProvider } from './fake-provider.js';
@@ -54,12 +56,22 @@ function injectFaults(provider: FakeOAuthProvider): () => void {
   };
 }
 
-async function agent(client: ExtauthClient, providerId: string, tally: DemoTally, stopped: () => boolean): Promise<void> {
+/** One AgentClient per demo user: each holds a key scoped to that user's link, as a workspace agent would. */
+async function agentClients(pool: Pool, agentUrl: string, providerId: string): Promise<Map<string, AgentClient>> {
+  const clients = new Map<string, AgentClient>();
+  for (const user of [...DEMO_USERS, DEMO_REVOKED_USER]) {
+    const { key } = await createAgentKey(pool, { providerId, userId: user, name: `demo agent of ${user}`, ttlSeconds: 86_400 });
+    clients.set(user, new AgentClient({ url: agentUrl, key }));
+  }
+  return clients;
+}
+
+async function agent(clients: Map<string, AgentClient>, providerId: string, tally: DemoTally, stopped: () => boolean): Promise<void> {
   while (!stopped()) {
     const user = Math.random() < 0.1 ? DEMO_REVOKED_USER : DEMO_USERS[Math.floor(Math.random() * DEMO_USERS.length)]!;
     tally.requests++;
     try {
-      await client.getToken({ provider: providerId, user, minValidSeconds: 15 });
+      await clients.get(user)!.getToken({ provider: providerId, user, minValidSeconds: 15 });
       tally.served++;
     } catch (err) {
       if (err instanceof ExtauthError && err.code === 'reauth_required') tally.reauth++;
@@ -69,17 +81,21 @@ async function agent(client: ExtauthClient, providerId: string, tally: DemoTally
   }
 }
 
-export function startDemo(options: {
+/** `client` (trusted, direct to Temporal) only opens frank's run; the agents ask the agent endpoint at `agentUrl` with keys. */
+export async function startDemo(options: {
   client: ExtauthClient;
+  pool: Pool;
+  agentUrl: string;
   provider: FakeOAuthProvider;
   providerId: string;
   uiUrl: string | null;
-}): { stop(): Promise<void> } {
+}): Promise<{ stop(): Promise<void> }> {
   const { client, provider, providerId } = options;
   const tally: DemoTally = { requests: 0, served: 0, reauth: 0, unavailable: 0 };
   let stopped = false;
+  const clients = await agentClients(options.pool, options.agentUrl, providerId);
   const stopFaults = injectFaults(provider);
-  const agents = Array.from({ length: AGENTS }, () => agent(client, providerId, tally, () => stopped));
+  const agents = Array.from({ length: AGENTS }, () => agent(clients, providerId, tally, () => stopped));
   // Opens frank's run once (as a status check would); from then on nobody asks for frank's token.
   client.status({ provider: providerId, user: DEMO_UNATTENDED_USER }).catch(() => undefined);
 
@@ -93,7 +109,7 @@ export function startDemo(options: {
     else console.log(line());
   }, tty ? 1_000 : 5_000);
   console.log(
-    `demo: ${AGENTS} agents on ${DEMO_USERS.length + 1} links of provider "${providerId}" (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS}s; ` +
+    `demo: ${AGENTS} agents (through the agent endpoint ${options.agentUrl}, one key per link) on ${DEMO_USERS.length + 1} links of provider "${providerId}" (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS}s; ` +
       `"${DEMO_REVOKED_USER}" was revoked and needs re-authentication; nobody asks for "${DEMO_UNATTENDED_USER}", whose run refreshes it ahead of expiry)${options.uiUrl ? `; watch them at ${options.uiUrl}` : ''}`,
   );
 

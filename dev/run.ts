@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import { listenAgentEndpoint } from '../agent-api/listen.js';
+import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
@@ -120,22 +122,28 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
     stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
 
-    if (fake) {
-      const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-      await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID, cipher);
-      await pool.end();
-    }
-    console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl })}`);
+    // The agent endpoint (docs/agent-api.md), in this process: agents need only its URL and a key.
+    const connection = await Connection.connect({ address: temporalAddress, interceptors: extauthGrpcInterceptors() });
+    stoppers.push(() => connection.close());
+    const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
+    const client = new ExtauthClient(temporal, { taskQueue });
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    stoppers.push(() => pool.end());
+    const agentEndpoint = await listenAgentEndpoint(
+      { pool, client, providers, logger, requests: createAgentRequestCounter(worker.metrics.registry) },
+      { port: 0, host: '127.0.0.1' },
+    );
+    stoppers.push(() => agentEndpoint.close());
+    const agentUrl = agentEndpoint.url;
+
+    if (fake) await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID, cipher);
+    console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, agentUrl })}`);
     say(`extauth: Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
     say(`extauth: codec server for the Web UI at ${codecEndpoint}/decode (tokens shown as fingerprints)`);
     say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
 
     if (fake) {
-      const connection = await Connection.connect({ address: temporalAddress, interceptors: extauthGrpcInterceptors() });
-      stoppers.push(() => connection.close());
-      const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
-      const client = new ExtauthClient(temporal, { taskQueue });
-      const running = startDemo({ client, provider: fake, providerId: DEMO_PROVIDER_ID, uiUrl });
+      const running = await startDemo({ client, pool, agentUrl, provider: fake, providerId: DEMO_PROVIDER_ID, uiUrl });
       stoppers.push(() => withTimeout(running.stop(), 5_000));
     }
 

@@ -208,17 +208,26 @@ describe('the helper command', () => {
     expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
   }, LONG);
 
-  it('--provider picks the provider when no providers file is at hand; without it a host cannot be mapped', async () => {
+  it('--provider never sends a token to a host the provider does not list: without the providers file to check, git.example.test gets nothing', async () => {
     const user = uniqueUser('git-forced');
     const grant = await world.seedLink(user, { expiresInSeconds: 3600 });
     const { EXTAUTH_PROVIDERS: _, ...noFile } = env;
     const forced = await helper(['--user', user, '--provider', world.providerId, 'get'], 'protocol=https\nhost=git.example.test\n', noFile);
-    expect(forced.code, forced.stderr).toBe(0);
-    expect(forced.stdout).toContain(`username=${grant.accessToken}\n`);
+    expect(forced.code).toBe(1);
+    expect(forced.stdout).toBe('');
+    expect(forced.stderr).toContain('EXTAUTH_PROVIDERS');
+    expect(forced.stderr).toContain('EXTAUTH_AGENT_URL');
+    // With the file, the forced provider serves its own host (control) and still not git.example.test.
+    const listed = await helper(['--user', user, '--provider', world.providerId, 'get'], `protocol=https\nhost=${gitHost.host}\n`);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`username=${grant.accessToken}\n`);
+    const foreign = await helper(['--user', user, '--provider', world.providerId, 'get'], 'protocol=https\nhost=git.example.test\n');
+    expect(foreign).toEqual({ code: 0, stdout: '', stderr: '' });
     const unmapped = await helper(['--user', user, 'get'], 'protocol=https\nhost=git.example.test\n', noFile);
     expect(unmapped.code).toBe(1);
     expect(unmapped.stdout).toBe('');
     expect(unmapped.stderr).toContain('EXTAUTH_PROVIDERS');
+    expectNoToken(forced.stdout, forced.stderr, foreign.stdout, unmapped.stdout, unmapped.stderr);
   }, LONG);
 
   it('fails clearly on an ambiguous host, a malformed request and a missing --user', async () => {

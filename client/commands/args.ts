@@ -136,3 +136,8 @@ export const durationSeconds = z
   .string()
   .regex(/^(\d{1,9}|(\d{1,9}[smhd])+)$/, 'a duration such as 90, 90s, 15m, 1h30m or 2d')
   .transform((text) => (/^\d+$/.test(text) ? Number(text) : [...text.matchAll(/(\d+)([smhd])/g)].reduce((sum, [, n, unit]) => sum + Number(n) * DURATION_UNITS[unit!]!, 0)));
+
+/** For commands that need only the database: DATABASE_URL, else a running `extauth dev`'s (no Temporal address needed). */
+export function databaseUrl(): string | undefined {
+  return readEnv().DATABASE_URL ?? endpoints().databaseUrl;
+}

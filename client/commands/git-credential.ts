@@ -1,8 +1,11 @@
 // `extauth git-credential --user U [--provider P] get|store|erase`: git's credential helper. git appends the action.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError } from '../../config/env.js';
+import { isAbsolute } from 'node:path';
+import { ConfigError, readEnv, resolveEndpoints, type Endpoints } from '../../config/env.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
+import type { TokenGrant } from '../../core/types.js';
+import { agentClientFromEnv } from '../agent-mode.js';
 import { ExtauthError } from '../errors.js';
 import { listsHost, providerForHost } from '../git-credential/hosts.js';
 import {
@@ -12,7 +15,9 @@ import {
   parseCredentialRequest,
   type CredentialRequest,
 } from '../git-credential/protocol.js';
-import { endpoints, EXIT, parseErrorMessage, UsageError, validated, withClient, type Command } from './args.js';
+import { connectClient } from '../connect.js';
+import type { ExtauthClient } from '../index.js';
+import { EXIT, parseErrorMessage, UsageError, validated, type Command } from './args.js';
 
 /** A clone or fetch makes several requests with one credential: it must outlive the whole operation. */
 const GIT_MIN_VALID_SECONDS = 300;
@@ -67,13 +72,16 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   }
   // Never a token over plain HTTP. No answer means git tries its next helper, then prompts.
   if (request.protocol !== 'https' || !request.host) return EXIT.ok;
-  const provider = options.provider
-    ? forcedProviderServes(options.provider, request.host) ? options.provider : undefined
-    : hostProvider(request.host)?.id;
+  // Agent mode (EXTAUTH_AGENT_URL): the endpoint decides the hosts and serves the token; nothing local is read.
+  const agent = agentClientFromEnv();
+  const source: TokenSource = agent
+    ? { providers: () => agent.providers(), getToken: (r) => agent.getToken(r), where: 'agent' }
+    : { providers: async () => localProviders(options.provider), getToken: (r) => withHelperClient((c) => c.getToken(r)), where: 'file' };
+  const provider = await providerServing(source, options.provider, request.host);
   if (!provider) return EXIT.ok;
 
   try {
-    const grant = await withClient((c) => c.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS }));
+    const grant = await source.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS });
     process.stdout.write(formatCredentialAnswer(grant));
     return EXIT.ok;
   } catch (err) {
@@ -83,23 +91,86 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   }
 }
 
-/** The provider whose `hosts` lists the host; needs the providers file (EXTAUTH_PROVIDERS or `extauth dev`'s). */
-function hostProvider(host: string): ProviderConfig | undefined {
-  const file = endpoints().providersFile;
+/** Where the helper learns providers' hosts and gets tokens: the agent endpoint, or the providers file and Temporal. */
+interface TokenSource {
+  providers(): Promise<readonly HostedProvider[]>;
+  getToken(request: { provider: string; user: string; minValidSeconds: number }): Promise<TokenGrant>;
+  where: 'agent' | 'file';
+}
+
+type HostedProvider = Pick<ProviderConfig, 'id' | 'hosts'>;
+
+/** The providers file (EXTAUTH_PROVIDERS or `extauth dev`'s): it lists each provider's git hosts. */
+function localProviders(forced: string | undefined): ProviderConfig[] {
+  const file = helperEndpoints().providersFile;
   if (!file) {
-    throw new ConfigError('no providers file to find the provider of a git host: set EXTAUTH_PROVIDERS, or give --provider P');
+    throw new ConfigError(
+      `no providers file to ${forced ? `check which git hosts may get ${forced}'s token` : 'find the provider of a git host'}: ` +
+        'set EXTAUTH_PROVIDERS, or use the agent endpoint (EXTAUTH_AGENT_URL and EXTAUTH_AGENT_KEY)',
+    );
   }
-  return providerForHost(loadProvidersFile(file), host);
+  return loadProvidersFile(file);
 }
 
 /**
- * `--provider P` chooses the provider, but when this machine's providers file lists P's hosts, only those hosts get
- * its token. Without the file, or hosts, every https host that asks does: scope the helper to the host in git config.
+ * The provider whose token this host may get, or undefined (the host gets nothing). A token only ever goes to a host
+ * its provider lists in `hosts`, also with `--provider P`, which only chooses among providers listing the host.
  */
-function forcedProviderServes(providerId: string, host: string): boolean {
-  const file = endpoints().providersFile;
-  const provider = file ? loadProvidersFile(file).find((p) => p.id === providerId) : undefined;
-  return !provider?.hosts || listsHost(provider, host);
+async function providerServing(source: TokenSource, forced: string | undefined, host: string): Promise<string | undefined> {
+  const providers = await source.providers();
+  if (!forced) return providerForHost(providers, host)?.id;
+  const provider = providers.find((p) => p.id === forced);
+  if (!provider) {
+    throw source.where === 'agent'
+      ? new ExtauthError('forbidden', `the agent key is not for provider ${forced}`)
+      : new ExtauthError('unknown_provider', `provider ${forced} is not in the providers file`);
+  }
+  if (!provider.hosts?.length) throw new ConfigError(noHostsMessage(forced, source.where));
+  return listsHost(provider, host) ? provider.id : undefined;
+}
+
+function noHostsMessage(provider: string, where: TokenSource['where']): string {
+  return (
+    `provider ${provider} lists no git hosts, so no host gets its token: ` +
+    `${where === 'agent' ? 'ask your operator to add' : 'add'} "hosts": ["<hostname[:port]>"] to its entry in the providers file ` +
+    '(the google and oauth2 presets set none)'
+  );
+}
+
+/**
+ * The endpoints from the environment, and from a running `extauth dev`'s dev.json only under an absolute
+ * EXTAUTH_DATA_DIR: git runs helpers in the repository's folder, and a repository's own `.extauth/` (default data dir)
+ * could otherwise name a providers file that lists its host.
+ */
+function helperEndpoints(): Endpoints {
+  const env = readEnv();
+  const dataDir = process.env.EXTAUTH_DATA_DIR;
+  if (dataDir && isAbsolute(dataDir)) return resolveEndpoints(env);
+  if (!env.TEMPORAL_ADDRESS) {
+    throw new ConfigError(
+      'git runs this helper in the repository\'s folder, so it reads no .extauth/ there: set TEMPORAL_ADDRESS, EXTAUTH_CODEC_KEY and ' +
+        'EXTAUTH_PROVIDERS, or an absolute EXTAUTH_DATA_DIR, or use the agent endpoint (EXTAUTH_AGENT_URL, EXTAUTH_AGENT_KEY)',
+    );
+  }
+  return {
+    temporalAddress: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.EXTAUTH_TASK_QUEUE,
+    databaseUrl: env.DATABASE_URL,
+    providersFile: env.EXTAUTH_PROVIDERS,
+    codecKeyFile: undefined,
+    workerKeyFile: undefined,
+    dbKeyFile: undefined,
+  };
+}
+
+async function withHelperClient<T>(fn: (client: ExtauthClient) => Promise<T>): Promise<T> {
+  const { client, close } = await connectClient(helperEndpoints());
+  try {
+    return await fn(client);
+  } finally {
+    await close();
+  }
 }
 
 function reauthMessage(provider: string, user: string, reason: string): string {

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../../workflows/messages.js';
+import { agentClientFromEnv } from '../agent-mode.js';
 import { DEFAULT_MIN_VALID_SECONDS } from '../index.js';
 import { durationSeconds, EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
 
 export const tokenCommand: Command = {
   path: ['token'],
   usage: 'token --provider P --user U [--min-valid SECONDS] [--wait DURATION] [--json]',
-  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30); --wait: if the user must re-authenticate, wait up to DURATION (e.g. 10m) for it',
+  summary: 'a usable access token, refreshed first if it has less than SECONDS left (default 30); --wait: if the user must re-authenticate, wait up to DURATION (e.g. 10m) for it; with EXTAUTH_AGENT_URL and EXTAUTH_AGENT_KEY: through the agent endpoint',
   async run(args) {
     const { values } = parse(args, { ...linkOptions, 'min-valid': { type: 'string' }, wait: { type: 'string' } });
     const link = validated(linkSchema, values);
@@ -23,7 +24,10 @@ export const tokenCommand: Command = {
       }),
       { minValid: values['min-valid'], wait: values.wait },
     );
-    const grant = await withClient((c) => c.getToken({ ...link, minValidSeconds: minValid, waitSeconds: wait }));
+    const request = { ...link, minValidSeconds: minValid, waitSeconds: wait };
+    // Agent mode (EXTAUTH_AGENT_URL): the endpoint with the agent's key; otherwise Temporal directly.
+    const agent = agentClientFromEnv();
+    const grant = agent ? await agent.getToken(request) : await withClient((c) => c.getToken(request));
     print(values.json ? grant : grant.accessToken);
     return EXIT.ok;
   },

@@ -6,7 +6,7 @@ import { ProvidersConfigError, type ProviderConfig } from '../../providers/confi
  * when none does (a provider without `hosts` never matches). Two providers listing the same host is a
  * configuration error: the token of one would be sent to the other's host.
  */
-export function providerForHost(providers: readonly ProviderConfig[], host: string): ProviderConfig | undefined {
+export function providerForHost<P extends Pick<ProviderConfig, 'id' | 'hosts'>>(providers: readonly P[], host: string): P | undefined {
   const matches = providers.filter((p) => listsHost(p, host));
   if (matches.length > 1) {
     throw new ProvidersConfigError(
