@@ -67,6 +67,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   let proactiveRetryAt: number | undefined = input.carried?.proactiveRetryAt;
   /** A forced refresh waits for the told expiry of the token agents hold (the provider still accepted it). */
   let forceDeferred = input.carried?.forceDeferred ?? false;
+  /** Version of a token this run validated and has not handed out yet: nobody holds it, so it was promised nothing. */
+  let unservedVersion: number | undefined;
   /** Token version whose coming refresh-token expiry was already logged. */
   let warnedExpiryVersion: number | undefined;
   const counters: LinkCounters = {
@@ -122,13 +124,13 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   function fresh(minValidSeconds: number, nowMs: number): boolean {
     if (!refreshEndsIt()) return freshEnough(link!, minValidSeconds, nowMs);
     const told = toldAt();
-    return told === null || nowMs < told;
+    return told === null || promised(nowMs) || freshEnough({ expiresAt: new Date(told).toISOString(), lifetimeSeconds: link!.lifetimeSeconds }, minValidSeconds, nowMs);
   }
 
   /** Agents may hold the current token under a promise that has not run out yet. */
   function promised(nowMs: number): boolean {
     const told = toldAt();
-    return refreshEndsIt() && !!link?.accessToken && validation === 'valid' && told !== null && nowMs < told;
+    return refreshEndsIt() && !!link?.accessToken && validation === 'valid' && unservedVersion !== link.version && told !== null && nowMs < told;
   }
 
   /** `nowMs`: the agent's clock as sent with its request (recorded in history, so replay decides alike). */
@@ -149,6 +151,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     // Runs that called the activity here before this patch existed still do on replay (docs/versioning.md).
     if (validationUnchecked && patched('skip-unchecked-validation')) {
       validation = 'valid';
+      unservedVersion = current.version;
       lastError = '';
       return;
     }
@@ -172,6 +175,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       throw agentFailure('provider_unavailable', 'the provider rejected the newly issued access token; retry to refresh again');
     }
     validation = 'valid';
+    unservedVersion = current.version;
     lastError = '';
   }
 
@@ -218,8 +222,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   }
 
   /**
-   * An agent reported that the provider refused the current token: ask the provider. Refused: the token is dead for
-   * every holder, so the refresh breaks no promise. Accepted: nothing changes (the agent's 401 was about something else).
+   * An agent reported that the provider refused the current token (or a force met a promised one): ask the provider.
+   * Refused: the token is dead for every holder, so the refresh breaks no promise. Accepted: nothing changes (the
+   * agent's 401 was about something else).
    */
   async function recheck(): Promise<void> {
     const current = link!;
@@ -232,7 +237,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       throw toAgentFailure(err);
     }
     counters.validations++;
-    if (verdict !== 'invalid') return;
+    // Accepted (or rate limited: the provider knows the token). A provider without a validateUrl cannot be asked: the
+    // report (or the operator's force) is taken as the refusal it says it is.
+    if (verdict === 'valid' || verdict === 'rate_limited') return;
     validation = 'rejected';
     warn('the provider refuses the current access token (reported by an agent); refreshing', 'access token rejected by the provider');
     await refresh(true);
@@ -281,7 +288,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (rejectedFingerprint) await checkReported(rejectedFingerprint);
     if (!refreshing) {
       await ensureLoaded();
-      if (!refreshing && usable(minValidSeconds, nowMs)) return grant();
+      if (!refreshing && usable(minValidSeconds, nowMs)) return handOut();
       if (!link!.hasRefreshToken) throw reauthRequired();
     }
     await sharedRefresh(false);
@@ -290,7 +297,14 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (link?.hasRefreshToken && validation === 'valid' && !fresh(minValidSeconds, nowMs ?? Date.now()) && patched('refresh-again-when-short')) {
       await sharedRefresh(true);
     }
-    return grant(minValidSeconds, nowMs);
+    return handOut(minValidSeconds, nowMs);
+  }
+
+  /** A grant for an agent: from now on the token is held, and its told expiry is a promise. */
+  function handOut(minValidSeconds = 0, nowMs?: number): TokenGrant {
+    const given = grant(minValidSeconds, nowMs);
+    unservedVersion = undefined;
+    return given;
   }
 
   async function serveToken({ minValidSeconds, waitSeconds = 0, nowMs, rejectedFingerprint }: GetTokenRequest): Promise<TokenGrant> {
@@ -434,6 +448,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   // Read-only (no command, no history event): safe to add to running and replayed runs.
   setHandler(cachedTokenQuery, () => {
     if (refreshing || pendingOps > 0 || !link?.accessToken || !link.hasRefreshToken || validation !== 'valid' || lastError) return null;
+    // A query records nothing: the first hand-out of a new token goes through the update, which marks it held.
+    if (refreshEndsIt() && unservedVersion === link.version) return null;
     const schedule = link.schedule;
     const touchAfter = schedule && schedule.refreshAheadSeconds > 0 ? new Date(lastTouched + (schedule.activeWindowSeconds * 1000) / 2).toISOString() : null;
     return { grant: grant(), expiresAt: toldIso(), lifetimeSeconds: link.lifetimeSeconds, touchAfter, firm: refreshEndsIt() };

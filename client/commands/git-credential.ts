@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../config/env.js';
+import { fingerprint } from '../../core/fingerprint.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
 import { ExtauthError } from '../errors.js';
 import { listsHost, providerForHost } from '../git-credential/hosts.js';
@@ -26,16 +27,16 @@ const optionsSchema = z.object({
 export const gitCredentialCommand: Command = {
   path: ['git-credential'],
   usage: 'git-credential --user U [--provider P] get|store|erase',
-  summary: "git's credential helper: `get` answers a provider's hosts with a fresh token; store and erase do nothing",
+  summary: "git's credential helper: `get` answers a provider's hosts with a fresh token; `erase` (after a 401) reports the token refused; store does nothing",
   async run(args) {
     const options = parseOptions(args);
     switch (options.action) {
       case 'get':
         return get(options, await readRequest(process.stdin));
-      case 'store':
       case 'erase':
-        // extauth owns the tokens: git's store would only hand back what we gave, and erase (after a 401) does not
-        // force an exchange either, since git sends it to every helper, also for credentials that never came from us.
+        return erase(options, await readRequest(process.stdin));
+      case 'store':
+        // extauth owns the tokens: git's store would only hand back what we gave.
         await readRequest(process.stdin);
         return EXIT.ok;
       default:
@@ -85,6 +86,33 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
     process.stderr.write(`${reauthMessage(provider, options.user, err.reason)}\n`);
     return EXIT.reauthRequired;
   }
+}
+
+/**
+ * git sends `erase` after a 401, with the credential it was given, to every helper. The token's fingerprint goes to the
+ * link's run as a report: if it is the run's current token, the run asks the provider and refreshes only if the provider
+ * refuses it too (a 401 can also mean no access to that repository); any other credential (an older token, one a
+ * person typed) leaves the run's token alone and costs no provider call. Nothing is written back to git.
+ */
+async function erase(options: z.infer<typeof optionsSchema>, text: string): Promise<number> {
+  let request: CredentialRequest;
+  try {
+    request = parseCredentialRequest(text);
+  } catch (err) {
+    if (!(err instanceof CredentialProtocolError)) throw err;
+    process.stderr.write(`extauth git-credential: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  // GitHub-style mappings carry the token as the user name with an empty password; the others as the password.
+  const token = request.password || request.username;
+  if (request.protocol !== 'https' || !request.host || !token) return EXIT.ok;
+  const provider = options.provider
+    ? forcedProviderServes(options.provider, request.host) ? options.provider : undefined
+    : hostProvider(request.host)?.id;
+  if (!provider) return EXIT.ok;
+  const rejectedFingerprint = fingerprint(token);
+  await withClient((c) => c.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS, rejectedFingerprint }));
+  return EXIT.ok;
 }
 
 /** The provider whose `hosts` lists the host; needs the providers file (EXTAUTH_PROVIDERS or `extauth dev`'s). */
