@@ -24,6 +24,7 @@ export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot
       activeWindowSeconds: provider.activeWindowSeconds,
       keepAliveSeconds: provider.keepAliveSeconds,
       refreshTokenWarnSeconds: provider.refreshTokenWarnSeconds,
+      refreshEndsOldAccessToken: provider.refreshEndsOldAccessToken,
     },
   };
 }

@@ -6,14 +6,14 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ExtauthError } from '../client/errors.js';
-import type { ExtauthClient } from '../client/index.js';
+import { DEFAULT_MIN_VALID_SECONDS, type ExtauthClient } from '../client/index.js';
 import { AgentErrorCode } from '../core/failures.js';
 import { fingerprint } from '../core/fingerprint.js';
 import type { TokenGrant } from '../core/types.js';
 import type { ProviderConfig } from '../providers/config.js';
 import { authenticateAgentKey, type AgentKeyRefusal, type AgentKeyScope } from '../store/agent-keys.js';
 import { recordAudit } from '../store/audit.js';
-import { MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../workflows/messages.js';
+import { FINGERPRINT_PATTERN, MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../workflows/messages.js';
 import { bearerCredential, BodyTooLargeError, readBody, replyJson } from './http.js';
 import type { AgentRequestCounter } from './metrics.js';
 
@@ -42,8 +42,10 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const tokenRequestSchema = z.object({
   provider: z.string().min(1).max(200),
   user: z.string().min(1).max(200),
-  minValidSeconds: z.number().int().min(0).max(MAX_MIN_VALID_SECONDS).default(30),
+  minValidSeconds: z.number().int().min(0).max(MAX_MIN_VALID_SECONDS).default(DEFAULT_MIN_VALID_SECONDS),
   waitSeconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).default(0),
+  /** The agent's token got a 401: the fingerprint of that token (issue "told expiry"); forwarded unchanged. */
+  rejectedFingerprint: z.string().regex(FINGERPRINT_PATTERN, 'the 12 lower-case hex characters of a token fingerprint').optional(),
 });
 
 const REFUSAL_REASON: Record<AgentKeyRefusal, string> = {

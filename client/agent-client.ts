@@ -52,8 +52,11 @@ export class AgentClient {
     this.base = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
   }
 
-  /** A usable access token for the link the key is scoped to. Rejects with ExtauthError on a refusal. */
-  async getToken(input: { provider: string; user: string; minValidSeconds?: number; waitSeconds?: number }): Promise<TokenGrant> {
+  /**
+   * A usable access token for the link the key is scoped to. Rejects with ExtauthError on a refusal.
+   * `rejectedFingerprint`: the provider refused (401) the token with this fingerprint (docs/agent-api.md).
+   */
+  async getToken(input: { provider: string; user: string; minValidSeconds?: number; waitSeconds?: number; rejectedFingerprint?: string }): Promise<TokenGrant> {
     const body = await this.call('POST', 'v1/token', input, (input.waitSeconds ?? 0) * 1000);
     return parseWith(grantSchema, body);
   }

@@ -10,6 +10,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpdateDefinition } from '@temporalio/common';
 // The workflow's own freshness rule, with this host's clock instead of the run's last task time.
+import { fingerprint } from '../core/fingerprint.js';
 import { freshEnough } from '../core/freshness.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, LinkStatus, TokenGrant } from '../core/types.js';
@@ -26,6 +27,7 @@ import {
   type CachedToken,
   type GetTokenRequest,
   type LinkWorkflowInput,
+  type RefreshRequest,
 } from '../workflows/messages.js';
 import type { Tuning } from '../workflows/policies.js';
 import type { linkWorkflow } from '../workflows/link.js';
@@ -110,8 +112,11 @@ export class ExtauthClient {
   private readonly touching = new Set<string>();
 
   /**
-   * A usable access token, refreshed if it has less than `minValidSeconds` left. With `waitSeconds`, a link that
-   * needs re-authentication makes the call wait (without polling) until the user re-links or the time is up.
+   * A usable access token, refreshed if it has less than `minValidSeconds` left — except where a refresh would end the
+   * token other agents hold before the expiry they were told: then the current token comes back with the life it has.
+   * `expiresAt` is always a time until which the token stays usable (docs/providers.md, "What expiresAt means").
+   * With `waitSeconds`, a link that needs re-authentication makes the call wait (without polling) until the user
+   * re-links or the time is up. `rejectedFingerprint`: the provider refused (401) the token with this fingerprint.
    * Rejects with ExtauthError (never throws synchronously).
    */
   async getToken({
@@ -119,13 +124,15 @@ export class ExtauthClient {
     user,
     minValidSeconds = DEFAULT_MIN_VALID_SECONDS,
     waitSeconds = 0,
-  }: LinkRef & { minValidSeconds?: number; waitSeconds?: number }): Promise<TokenGrant> {
-    const problem = getTokenRequestProblem({ minValidSeconds, waitSeconds });
+    rejectedFingerprint,
+  }: LinkRef & { minValidSeconds?: number; waitSeconds?: number; rejectedFingerprint?: string }): Promise<TokenGrant> {
+    const problem = getTokenRequestProblem({ minValidSeconds, waitSeconds, rejectedFingerprint });
     if (problem) throw new ExtauthError('invalid_request', problem);
-    const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}|${waitSeconds}`;
+    const id = `${linkWorkflowId(toKey({ provider, user }))}|${minValidSeconds}|${waitSeconds}|${rejectedFingerprint ?? ''}`;
     let call = this.inflight.get(id);
     if (!call) {
-      call = this.withRequestDeadline(() => this.fetchToken({ provider, user }, minValidSeconds, waitSeconds), waitSeconds * 1000).finally(() =>
+      const request = { minValidSeconds, waitSeconds, rejectedFingerprint };
+      call = this.withRequestDeadline(() => this.fetchToken({ provider, user }, request), waitSeconds * 1000).finally(() =>
         this.inflight.delete(id),
       );
       this.inflight.set(id, call);
@@ -149,19 +156,27 @@ export class ExtauthClient {
   }
 
   /** The open run's token if it is validated and fresh enough by this host's clock, else the getToken update. */
-  private async fetchToken(link: LinkRef, minValidSeconds: number, waitSeconds: number): Promise<TokenGrant> {
+  private async fetchToken(
+    link: LinkRef,
+    { minValidSeconds, waitSeconds, rejectedFingerprint }: Omit<GetTokenRequest, 'nowMs'> & { waitSeconds: number },
+  ): Promise<TokenGrant> {
+    // A cached token serves unless it is the one reported refused (then only the run may decide) or too short.
+    const serves = (cached: CachedToken | null): cached is CachedToken =>
+      !!cached && (!rejectedFingerprint || fingerprint(cached.grant.accessToken) !== rejectedFingerprint) && goodFor(cached, minValidSeconds, Date.now());
     const cached = await this.cachedToken(link);
-    if (cached && freshEnough(cached, minValidSeconds, Date.now())) {
+    if (serves(cached)) {
       this.touchIfDue(link, cached);
       return cached.grant;
     }
     // Turned away by the in-flight limit: other agents' refresh may have produced the token meanwhile.
     const recheck = async () => {
       const again = await this.cachedToken(link);
-      return again && freshEnough(again, minValidSeconds, Date.now()) ? again.grant : undefined;
+      return serves(again) ? again.grant : undefined;
     };
     // The clock is read for each attempt: a request retried after the in-flight limit judges freshness anew.
-    const args = (): [GetTokenRequest] => [{ minValidSeconds, nowMs: Date.now(), ...(waitSeconds ? { waitSeconds } : {}) }];
+    const args = (): [GetTokenRequest] => [
+      { minValidSeconds, nowMs: Date.now(), ...(waitSeconds ? { waitSeconds } : {}), ...(rejectedFingerprint ? { rejectedFingerprint } : {}) },
+    ];
     return this.updateWithStart(link, getTokenUpdate, args, recheck);
   }
 
@@ -188,9 +203,13 @@ export class ExtauthClient {
     }
   }
 
-  /** Forces an exchange now and waits for it; answers with the status after it. */
+  /**
+   * Forces an exchange now and waits for it; answers with the status after it. Where a refresh ends the token agents
+   * hold, a token still within its told expiry is first checked at the provider: refused, it is replaced now; accepted,
+   * the refresh is deferred to its told expiry (status `nextProactiveRefreshAt`) and the status answers at once.
+   */
   refresh(link: LinkRef): Promise<LinkStatus> {
-    return this.withRequestDeadline(() => this.updateWithStart(link, refreshNowUpdate, []));
+    return this.withRequestDeadline(() => this.updateWithStart(link, refreshNowUpdate, (): [RefreshRequest] => [{ nowMs: Date.now() }]));
   }
 
   /** Status of the link, loading it into a run if none is open. */
@@ -214,13 +233,13 @@ export class ExtauthClient {
   /** Fire-and-forget forced refresh (signal-with-start). */
   async requestRefresh(link: LinkRef): Promise<void> {
     const key = toKey(link);
-    await this.temporal.workflow.signalWithStart<typeof linkWorkflow, []>('linkWorkflow', {
+    await this.temporal.workflow.signalWithStart<typeof linkWorkflow, [RefreshRequest?]>('linkWorkflow', {
       workflowId: linkWorkflowId(key),
       taskQueue: this.options.taskQueue,
       args: [this.workflowInput(key)],
       staticSummary: linkSummary(key),
       signal: requestRefreshSignal,
-      signalArgs: [],
+      signalArgs: [{ nowMs: Date.now() }],
     });
   }
 
@@ -286,6 +305,15 @@ export class ExtauthClient {
 /** What the Web UI shows as the run's summary (encrypted like every payload; the codec server decodes it). */
 function linkSummary(key: LinkKey): string {
   return `extauth link ${key.providerId}/${key.userId}`;
+}
+
+/**
+ * Whether a cached token meets a request: fresh enough by this host's clock, or `firm` (the run will not replace it
+ * before its told expiry, so the update would answer the same token) and not yet past that expiry.
+ */
+function goodFor(cached: CachedToken, minValidSeconds: number, nowMs: number): boolean {
+  if (freshEnough(cached, minValidSeconds, nowMs)) return true;
+  return !!cached.firm && cached.expiresAt !== null && nowMs < Date.parse(cached.expiresAt);
 }
 
 function toKey(link: LinkRef): LinkKey {

@@ -60,6 +60,11 @@ export interface RefreshSchedule {
   activeWindowSeconds: number;
   keepAliveSeconds: number;
   refreshTokenWarnSeconds: number;
+  /**
+   * A refresh ends the previous access token: the token's told expiry is the run's next planned refresh. Absent in
+   * snapshots recorded before it existed: read as false (those runs told the provider's expiry).
+   */
+  refreshEndsOldAccessToken?: boolean;
 }
 
 /** `refresh_expiring`: usable, but the refresh token itself expires within the provider's warning window. */

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 
-export const FLAVOR_NAMES = ['github', 'gitlab', 'bitbucket', 'entra', 'google'] as const;
+export const FLAVOR_NAMES = ['github', 'gitlab', 'bitbucket', 'entra', 'google', 'atlassian'] as const;
 export type FlavorName = (typeof FLAVOR_NAMES)[number];
 
 export type FieldValue = string | number | number[];
@@ -60,8 +60,14 @@ export interface FakeFlavor {
    * the old one stays valid. same: the same one again. omit: the answer carries none, the old one stays valid.
    */
   refreshTokens: 'rotate' | 'rotate-keep-old' | 'same' | 'omit';
-  /** A refresh kills the access tokens issued before it. */
+  /** A refresh kills the access tokens issued before it (after `oldPairGraceSeconds`, when set). */
   refreshRevokesAccessTokens: boolean;
+  /**
+   * A reuse grace window (Atlassian's 10-minute leeway): the rotated-away refresh token is answered again with the same
+   * new tokens this long (the provider's reuse detection, unless the fake's options set their own), and the access
+   * token issued before the refresh keeps working this long (or until its own expiry, if sooner).
+   */
+  oldPairGraceSeconds?: number;
   accessTokenLifetimeSeconds: number;
   /** Token answers are form-encoded unless the client asks for JSON; otherwise always JSON. */
   formUnlessJson: boolean;
@@ -125,8 +131,8 @@ export const GITHUB_REFRESH_TOKEN_LIFETIME_SECONDS = 15_897_600;
 /**
  * GitHub App user tokens (github.com and GHES): single-use rotation, 8 h access tokens, a dead refresh token
  * answered with HTTP 200 `bad_refresh_token`, form-encoded answers unless JSON is asked for. GHES serves the REST
- * API under /api/v3. (GitHub documents that a refresh also ends the old access token; the fake keeps it valid,
- * as it always has.)
+ * API under /api/v3. "Once you use a refresh token, that refresh token and the old user access token will no longer
+ * work": a refresh ends every access token issued before it.
  */
 const github: FakeFlavor = {
   name: 'github',
@@ -137,7 +143,7 @@ const github: FakeFlavor = {
   validateMethods: ['GET'],
   clientAuth: 'either',
   refreshTokens: 'rotate',
-  refreshRevokesAccessTokens: false,
+  refreshRevokesAccessTokens: true,
   accessTokenLifetimeSeconds: 28_800,
   formUnlessJson: true,
   newAccessToken: () => `ghu_${randomBase62(36)}`,
@@ -352,4 +358,39 @@ const google: FakeFlavor = {
   validateRefused: () => json(400, { error: 'invalid_token', error_description: 'Invalid Value' }),
 };
 
-export const FLAVORS: Record<FlavorName, FakeFlavor> = { github, gitlab, bitbucket, entra, google };
+/**
+ * Atlassian Cloud (OAuth 2.0 3LO, Auth0 underneath): rotating refresh tokens with a 10-minute reuse leeway ("Reuse of
+ * old tokens outside the leeway interval invalidates all refresh tokens … The leeway interval is 10 minutes"), 1 h
+ * access tokens, token endpoint auth.atlassian.com/oauth/token, identity at api.atlassian.com/me (served on one host
+ * here). That the old access token also works for those 10 minutes, then dies, is assumed (the "old pair" reading);
+ * Auth0's 403 `invalid_grant` "Unknown or invalid refresh token." for a dead refresh token is assumed too.
+ */
+const atlassian: FakeFlavor = {
+  name: 'atlassian',
+  tokenPath: '/oauth/token',
+  isTokenPath: exactly('/oauth/token'),
+  validatePath: '/me',
+  isValidatePath: exactly('/me'),
+  validateMethods: ['GET'],
+  clientAuth: 'either',
+  refreshTokens: 'rotate',
+  refreshRevokesAccessTokens: true,
+  oldPairGraceSeconds: 600,
+  accessTokenLifetimeSeconds: 3_600,
+  formUnlessJson: false,
+  newAccessToken: () => `eyJraWQiOiJhdXRoLmF0bGFzc2lhbi5jb20i.${base64url(300)}.${base64url(64)}`,
+  newRefreshToken: () => `eyJraWQiOiJhdXRoLmF0bGFzc2lhbi5jb20t.${base64url(200)}.${base64url(64)}`,
+  tokenAnswer: ({ access_token, expires_in, refresh_token }) => ({
+    access_token,
+    expires_in,
+    token_type: 'Bearer',
+    ...(refresh_token === undefined ? {} : { refresh_token }),
+    scope: 'read:jira-work offline_access',
+  }),
+  deadRefreshToken: () => oauthError(403, { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' }),
+  invalidClient: () => oauthError(401, { error: 'access_denied', error_description: 'Unauthorized' }),
+  validateOk: ({ familyId }) => json(200, { account_type: 'atlassian', account_id: `fake-${familyId}`, email: `${familyId}@example.com`, name: 'Fake User', account_status: 'active' }),
+  validateRefused: () => json(401, { code: 401, message: 'Unauthorized' }),
+};
+
+export const FLAVORS: Record<FlavorName, FakeFlavor> = { github, gitlab, bitbucket, entra, google, atlassian };

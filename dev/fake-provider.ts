@@ -2,7 +2,8 @@
  * A fake GitHub-App-style OAuth2 provider: a rotating refresh-token endpoint
  * (`POST /login/oauth/access_token`) and a token validation endpoint (`GET /user`),
  * with injectable faults so tests can reproduce every awkward provider behaviour.
- * The `flavor` option makes it behave as GitLab, Bitbucket, Microsoft Entra or Google instead (dev/fake-flavors.ts).
+ * The `flavor` option makes it behave as GitLab, Bitbucket, Microsoft Entra, Google or Atlassian instead (dev/fake-flavors.ts).
+ * As GitHub and GitLab document, a refresh ends the access tokens issued before it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -208,7 +209,8 @@ export class FakeOAuthProvider {
     this.refreshTokenLifetimeSeconds = options.refreshTokenLifetimeSeconds ?? REFRESH_TOKEN_LIFETIME_SECONDS;
     const latency = typeof options.latencyMs === 'object' ? options.latencyMs : { token: options.latencyMs, validate: options.latencyMs };
     this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs') };
-    this.defaultReuseDetection = options.reuseDetection;
+    const graceSeconds = this.flavor.oldPairGraceSeconds;
+    this.defaultReuseDetection = options.reuseDetection ?? (graceSeconds ? { graceMs: graceSeconds * 1000 } : undefined);
 
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -242,15 +244,28 @@ export class FakeOAuthProvider {
     return this.isAccessTokenValid(accessToken) ? this.accessTokens.get(accessToken)?.familyId : undefined;
   }
 
+  /** When the provider stops accepting this access token on its own (epoch ms), if it knows it. */
+  accessTokenExpiresAt(accessToken: string): number | undefined {
+    return this.accessTokens.get(accessToken)?.expiresAt;
+  }
+
+  /** Ends one access token (a user or an admin revoked it); the grant and its refresh token live on. */
+  revokeAccessToken(accessToken: string): void {
+    const record = this.accessTokens.get(accessToken);
+    if (record) record.revoked = true;
+  }
+
   revokeFamily(familyId: string): void {
     this.liveRefreshTokens.delete(familyId);
     this.revokeAccessTokens(familyId);
   }
 
-  /** Revokes every access token of the family (GitLab-style flavors do it on each refresh). */
-  private revokeAccessTokens(familyId: string): void {
+  /** Revokes every access token of the family (GitHub and GitLab do it on each refresh), or after `graceMs`. */
+  private revokeAccessTokens(familyId: string, graceMs = 0): void {
     for (const record of this.accessTokens.values()) {
-      if (record.familyId === familyId) record.revoked = true;
+      if (record.familyId !== familyId) continue;
+      if (graceMs > 0) record.expiresAt = Math.min(record.expiresAt, Date.now() + graceMs);
+      else record.revoked = true;
     }
   }
 
@@ -357,7 +372,7 @@ export class FakeOAuthProvider {
   /** A successful refresh: new access token and, unless kept, a new refresh token that kills the old one. */
   private rotate(familyId: string, keepRefreshToken: boolean): OAuthAnswer['fields'] {
     const expiresIn = this.accessTokenLifetimeSeconds;
-    if (this.flavor.refreshRevokesAccessTokens) this.revokeAccessTokens(familyId);
+    if (this.flavor.refreshRevokesAccessTokens) this.revokeAccessTokens(familyId, (this.flavor.oldPairGraceSeconds ?? 0) * 1000);
     const accessToken = this.mintAccessToken(familyId, expiresIn);
     this.stats.rotations++;
     this.onRotate?.(familyId);

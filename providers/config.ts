@@ -26,6 +26,11 @@ const providerSchema = z.object({
   refreshTokenWarnSeconds: z.number().int().min(0).max(365 * 86_400).default(7 * 86_400),
   /** The provider accepts a rotated-away refresh token again for this long (Okta/Auth0 style); 0 = no grace. */
   reuseGraceSeconds: z.number().int().min(0).max(3_600).default(0),
+  /**
+   * A refresh ends the access token issued before it (GitHub, GitLab): agents are then told an expiresAt no later than
+   * the run's next planned refresh, and the run refreshes no earlier (docs/providers.md). Unknown providers: assumed.
+   */
+  refreshEndsOldAccessToken: z.boolean().default(true),
 });
 
 /** An entry: its preset (if any) is expanded first, then the result must be a complete provider. */

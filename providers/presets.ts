@@ -16,6 +16,8 @@ export interface PresetDefaults {
   keepAliveSeconds?: number;
   refreshTokenWarnSeconds?: number;
   reuseGraceSeconds?: number;
+  /** A refresh ends the access token issued before it (docs/providers.md, "What expiresAt means"). */
+  refreshEndsOldAccessToken?: boolean;
 }
 
 /** The inputs a preset derives its endpoints from (already validated as URLs / tenant names). */
@@ -55,6 +57,8 @@ export const PRESETS: Record<PresetName, Preset> = {
         // The refresh token expires six months after it was issued; each refresh issues a new one.
         keepAliveSeconds: MONTHLY_KEEP_ALIVE,
         reuseGraceSeconds: 0,
+        // "Once you use a refresh token, that refresh token and the old user access token will no longer work."
+        refreshEndsOldAccessToken: true,
       };
     },
   },
@@ -72,6 +76,7 @@ export const PRESETS: Record<PresetName, Preset> = {
         hosts: [new URL(base).host],
         keepAliveSeconds: 0,
         reuseGraceSeconds: 0,
+        refreshEndsOldAccessToken: true,
       };
     },
   },
@@ -112,6 +117,8 @@ export const PRESETS: Record<PresetName, Preset> = {
         // 90 days of inactivity kill the refresh token: refresh an idle link well inside that.
         keepAliveSeconds: MONTHLY_KEEP_ALIVE,
         reuseGraceSeconds: 0,
+        // Entra access tokens cannot be revoked and stay valid until they expire; a refresh leaves them alone.
+        refreshEndsOldAccessToken: false,
       };
     },
   },

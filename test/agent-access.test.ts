@@ -230,6 +230,29 @@ describe('through the endpoint', () => {
     expect(world.provider.stats.tokenCallsByFamily.get(user)).toBe(2);
   }, LONG);
 
+  it('an agent reports a refused token through the endpoint: replaced at once, one exchange for three reports; no report gets the dead token back (control)', async () => {
+    const user = uniqueUser('rejected');
+    await world.seedLink(user, { expiresInSeconds: 3600 });
+    const { key } = await keyFor(user);
+    const agent = new AgentClient({ url: endpoint.url, key });
+    const held = await agent.getToken({ provider: world.providerId, user });
+    world.provider.revokeAccessToken(held.accessToken);
+
+    const unreported = await agent.getToken({ provider: world.providerId, user });
+    expect(unreported.accessToken).toBe(held.accessToken);
+    expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
+
+    const rejectedFingerprint = fingerprint(held.accessToken);
+    const reports = await Promise.all([1, 2, 3].map(() => agent.getToken({ provider: world.providerId, user, rejectedFingerprint })));
+    expect(world.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
+    expect(new Set(reports.map((g) => g.accessToken)).size).toBe(1);
+    expect(reports[0]!.accessToken).not.toBe(held.accessToken);
+    expect(world.provider.isAccessTokenValid(reports[0]!.accessToken)).toBe(true);
+
+    const bad = await postToken({ provider: world.providerId, user, rejectedFingerprint: 'not-a-fingerprint' }, key);
+    expect(bad.status).toBe(400);
+  }, LONG);
+
   it('the audit lists every token handed out with key id, name and fingerprint, and the refusals of the link', async () => {
     const user = uniqueUser('audited');
     const intruder = uniqueUser('intruder');

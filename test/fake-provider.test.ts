@@ -53,7 +53,7 @@ async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> 
 }
 
 describe('token endpoint', () => {
-  it('rotates: new tokens, the old refresh token dies at once, old access token stays valid', async () => {
+  it('rotates: new tokens, the old refresh token and (as GitHub documents) the old access token die at once', async () => {
     const grant = provider.issueGrant();
     expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
 
@@ -70,7 +70,8 @@ describe('token endpoint', () => {
       scope: '',
     });
     expect(provider.liveRefreshToken(grant.familyId)).toBe(body.refresh_token);
-    expect(provider.isAccessTokenValid(grant.accessToken)).toBe(true);
+    expect(provider.isAccessTokenValid(grant.accessToken)).toBe(false);
+    expect((await validate(grant.accessToken)).status).toBe(401);
     expect(provider.isAccessTokenValid(body.access_token as string)).toBe(true);
 
     const reuse = await refresh(grant.refreshToken);
@@ -129,6 +130,37 @@ describe('token endpoint', () => {
     expect(provider.liveRefreshToken(grant.familyId)).toBeUndefined();
     expect(provider.isAccessTokenValid(grant.accessToken)).toBe(false);
     expect(await (await refresh(grant.refreshToken)).json()).toMatchObject({ error: 'bad_refresh_token' });
+  });
+});
+
+describe('old access tokens after a refresh, per flavor', () => {
+  it('gitlab ends them at once; entra and google leave them valid', async () => {
+    for (const [flavor, stays] of [['gitlab', false], ['entra', true], ['google', true]] as const) {
+      await startProvider({ flavor });
+      const grant = provider.issueGrant();
+      expect((await refresh(grant.refreshToken, { basic: true })).status).toBe(200);
+      expect(provider.isAccessTokenValid(grant.accessToken), flavor).toBe(stays);
+    }
+  });
+
+  it('atlassian: the old pair keeps working for the 10-minute leeway, then the old access token dies', async () => {
+    await startProvider({ flavor: 'atlassian' });
+    const grant = provider.issueGrant();
+    const first = (await (await refresh(grant.refreshToken)).json()) as Record<string, unknown>;
+    expect(first).toMatchObject({ token_type: 'Bearer', expires_in: 3600, refresh_token: expect.any(String) });
+    expect(provider.isAccessTokenValid(grant.accessToken)).toBe(true);
+    expect((await validate(grant.accessToken)).status).toBe(200);
+    // Inside the leeway the old refresh token is answered with the same new tokens, and trips nothing.
+    const again = (await (await refresh(grant.refreshToken)).json()) as Record<string, unknown>;
+    expect(again.access_token).toBe(first.access_token);
+    expect(again.refresh_token).toBe(first.refresh_token);
+    expect(provider.stats.graceReplays).toBe(1);
+    expect(provider.stats.reuseDetections).toBe(0);
+    // The old access token now lives until 10 minutes after the refresh (its own hour would have been longer).
+    const endsIn = provider.accessTokenExpiresAt(grant.accessToken)! - Date.now();
+    expect(endsIn).toBeLessThanOrEqual(600_000);
+    expect(endsIn).toBeGreaterThan(590_000);
+    expect(provider.isAccessTokenValid(first.access_token as string)).toBe(true);
   });
 });
 

@@ -190,15 +190,15 @@ describe('the helper command', () => {
     expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
   }, LONG);
 
-  it('stays silent (exit 0, no output) for store, erase, unknown actions, unknown hosts and plain http, without contacting Temporal', async () => {
+  it('stays silent (exit 0, no output) for store, unknown actions, unknown hosts and plain http, without contacting Temporal', async () => {
     const user = uniqueUser('git-quiet');
     await world.seedLink(user, { expiresInSeconds: -5 });
     const offline = { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' }; // any connection attempt would fail
     const known = `protocol=https\nhost=${gitHost.host}\nusername=x\npassword=y\n`;
     const cases: [string[], string][] = [
       [['--user', user, 'store'], known],
-      [['--user', user, 'erase'], known],
       [['--user', user, 'frobnicate'], known],
+      [['--user', user, 'erase'], `protocol=http\nhost=${gitHost.host}\nusername=x\npassword=y\n`],
       [['--user', user, 'get'], 'protocol=https\nhost=unknown.example.test\n'],
       [['--user', user, 'get'], `protocol=http\nhost=${gitHost.host}\n`],
       [['--user', user, '--provider', world.providerId, 'get'], 'protocol=https\nhost=not-its-host.example.test\n'],
@@ -206,6 +206,29 @@ describe('the helper command', () => {
     const results = await Promise.all(cases.map(([args, input]) => helper(args, input, offline)));
     results.forEach((result, i) => expect({ case: cases[i]![0].join(' '), ...result }).toEqual({ case: cases[i]![0].join(' '), code: 0, stdout: '', stderr: '' }));
     expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
+  }, LONG);
+
+  it('erase (git after a 401) reports the token: refused by the provider, it is replaced at once; another credential changes nothing', async () => {
+    const user = uniqueUser('git-erase');
+    await world.seedLink(user, { expiresInSeconds: 3600 });
+    const got = await helper(['--user', user, 'get'], `protocol=https\nhost=${gitHost.host}\n`);
+    const token = /^username=(.*)$/m.exec(got.stdout)![1]!;
+    // Someone else's credential, or one the provider still accepts: no exchange.
+    for (const credentials of ['username=someone\npassword=typed-by-a-person', `username=${token}\npassword=`]) {
+      const erased = await helper(['--user', user, 'erase'], `protocol=https\nhost=${gitHost.host}\n${credentials}\n`);
+      expect(erased, erased.stderr).toMatchObject({ code: 0, stdout: '' });
+    }
+    expect(world.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
+    // The provider ends the token: git's erase of it gets it replaced, and the next get hands out the new one.
+    world.provider.revokeAccessToken(token);
+    const erased = await helper(['--user', user, 'erase'], `protocol=https\nhost=${gitHost.host}\nusername=${token}\npassword=\n`);
+    expect(erased, erased.stderr).toMatchObject({ code: 0, stdout: '' });
+    expect(world.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
+    const next = await helper(['--user', user, 'get'], `protocol=https\nhost=${gitHost.host}\n`);
+    const fresh = /^username=(.*)$/m.exec(next.stdout)![1]!;
+    expect(fresh).not.toBe(token);
+    expect(world.provider.isAccessTokenValid(fresh)).toBe(true);
+    expectNoToken(erased.stdout, erased.stderr, next.stderr);
   }, LONG);
 
   it('--provider never sends a token to a host the provider does not list: without the providers file to check, git.example.test gets nothing', async () => {

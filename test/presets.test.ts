@@ -128,6 +128,8 @@ describe('preset expansion', () => {
       keepAliveSeconds: 0,
       refreshTokenWarnSeconds: 7 * DAY,
       reuseGraceSeconds: 0,
+      // Assume the worst: a refresh may end the old access token (docs/providers.md, "What expiresAt means").
+      refreshEndsOldAccessToken: true,
     });
   });
 

@@ -131,7 +131,9 @@ describe('proactive refresh', () => {
     const runs: string[] = [];
     for await (const info of shortWindow.temporal.workflow.list({ query: `WorkflowId = '${linkWorkflowId(shortWindow.key(user))}'` })) runs.push(info.runId);
     expect(runs).toHaveLength(1);
-    expect(status.counters.requests).toBe(1);
+    // One update to start, then one per new token: its first hand-out is recorded, so its told expiry is a promise
+    // (docs/providers.md, "What expiresAt means"); every other read went through the query.
+    expect(status.counters.requests).toBeLessThanOrEqual(1 + status.counters.proactiveRefreshes);
     // Steady state: every refresh was the run's own; no agent's request waited on the provider.
     expect(status.counters.refreshes).toBe(status.counters.proactiveRefreshes);
     expect(status.counters.proactiveRefreshes).toBeGreaterThanOrEqual(1);

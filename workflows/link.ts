@@ -34,7 +34,7 @@ import {
   type LinkWorkflowInput,
 } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
-import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt } from './schedule.js';
+import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt, toldExpiry } from './schedule.js';
 import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 import { currentDetails, linkState, linkStatus, type LinkView } from './view.js';
 
@@ -63,8 +63,12 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   /** Bumped when a re-link's reload completes: agents waiting for re-authentication look again. */
   let relinks = 0;
   let waitingForRelink = 0;
-  let proactiveFailures = 0;
-  let proactiveRetryAt: number | undefined;
+  let proactiveFailures = input.carried?.proactiveFailures ?? 0;
+  let proactiveRetryAt: number | undefined = input.carried?.proactiveRetryAt;
+  /** A forced refresh waits for the told expiry of the token agents hold (the provider still accepted it). */
+  let forceDeferred = input.carried?.forceDeferred ?? false;
+  /** Version of a token this run validated and has not handed out yet: nobody holds it, so it was promised nothing. */
+  let unservedVersion: number | undefined;
   /** Token version whose coming refresh-token expiry was already logged. */
   let warnedExpiryVersion: number | undefined;
   const counters: LinkCounters = {
@@ -101,9 +105,37 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     return link?.expiresAt ? (Date.parse(link.expiresAt) - Date.now()) / 1000 : Infinity;
   }
 
+  /** The expiry agents are told for the current token (workflows/schedule.ts): a promise where a refresh ends it. */
+  function toldAt(): number | null {
+    return toldExpiry({ link, retryAt: proactiveRetryAt, since: runStartedAt });
+  }
+  const toldIso = (): string | null => {
+    const told = toldAt();
+    return told === null ? null : new Date(told).toISOString();
+  };
+  /** A refresh would end the token that agents were promised until its told expiry. */
+  const refreshEndsIt = () => !!link?.schedule?.refreshEndsOldAccessToken && !!link.hasRefreshToken;
+
+  /**
+   * Fresh enough for a request that wants `minValidSeconds`. Where a refresh ends the old token, agents holding it were
+   * promised its told expiry, so the run does not replace it before then: it is served with the life it has, and the
+   * agent asks again when that passes.
+   */
+  function fresh(minValidSeconds: number, nowMs: number): boolean {
+    if (!refreshEndsIt()) return freshEnough(link!, minValidSeconds, nowMs);
+    const told = toldAt();
+    return told === null || promised(nowMs) || freshEnough({ expiresAt: new Date(told).toISOString(), lifetimeSeconds: link!.lifetimeSeconds }, minValidSeconds, nowMs);
+  }
+
+  /** Agents may hold the current token under a promise that has not run out yet. */
+  function promised(nowMs: number): boolean {
+    const told = toldAt();
+    return refreshEndsIt() && !!link?.accessToken && validation === 'valid' && unservedVersion !== link.version && told !== null && nowMs < told;
+  }
+
   /** `nowMs`: the agent's clock as sent with its request (recorded in history, so replay decides alike). */
   function usable(minValidSeconds: number, nowMs = Date.now()): boolean {
-    return !!link?.accessToken && validation === 'valid' && freshEnough(link, minValidSeconds, nowMs);
+    return !!link?.accessToken && validation === 'valid' && fresh(minValidSeconds, nowMs);
   }
 
   function reauthRequired(): ApplicationFailure {
@@ -119,6 +151,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     // Runs that called the activity here before this patch existed still do on replay (docs/versioning.md).
     if (validationUnchecked && patched('skip-unchecked-validation')) {
       validation = 'valid';
+      unservedVersion = current.version;
       lastError = '';
       return;
     }
@@ -142,6 +175,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       throw agentFailure('provider_unavailable', 'the provider rejected the newly issued access token; retry to refresh again');
     }
     validation = 'valid';
+    unservedVersion = current.version;
     lastError = '';
   }
 
@@ -153,6 +187,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
 
     counters.refreshes++;
     counters.exchanges++;
+    forceDeferred = false;
     const expectedVersion = current.version;
     let exchanged;
     try {
@@ -186,10 +221,39 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     await validate(persisted.link);
   }
 
+  /**
+   * An agent reported that the provider refused the current token (or a force met a promised one): ask the provider.
+   * Refused: the token is dead for every holder, so the refresh breaks no promise. Accepted: nothing changes (the
+   * agent's 401 was about something else).
+   */
+  async function recheck(): Promise<void> {
+    const current = link!;
+    let verdict;
+    try {
+      // One attempt: replication lag concerns new tokens, and this one was already in use.
+      verdict = await validateAccessToken({ ...key, accessToken: current.accessToken, httpTimeoutMs: httpDeadlineMs(tuning.validateAttemptMs), unauthorizedAttempts: 1 });
+    } catch (err) {
+      warn('checking a token reported as refused failed; it stays current', failureMessage(err));
+      throw toAgentFailure(err);
+    }
+    counters.validations++;
+    // Accepted (or rate limited: the provider knows the token). A provider without a validateUrl cannot be asked: the
+    // report (or the operator's force) is taken as the refusal it says it is.
+    if (verdict === 'valid' || verdict === 'rate_limited') return;
+    validation = 'rejected';
+    warn('the provider refuses the current access token (reported by an agent); refreshing', 'access token rejected by the provider');
+    await refresh(true);
+  }
+
   /** Joins the refresh in flight, or starts one: N waiting agents share one exchange and its outcome. */
   function sharedRefresh(force: boolean): Promise<void> {
+    return shared(() => refresh(force));
+  }
+
+  /** Runs `op` (a refresh or a recheck) unless one is in flight, which callers then join. */
+  function shared(op: () => Promise<void>): Promise<void> {
     if (!refreshing) {
-      const run = serialized(() => refresh(force)).finally(() => {
+      const run = serialized(op).finally(() => {
         refreshing = undefined;
         publish();
       });
@@ -205,25 +269,45 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (!link?.hasRefreshToken && !usable(minValidSeconds, nowMs)) throw reauthRequired();
     if (validation !== 'valid') throw agentFailure('provider_unavailable', lastError || 'the access token is not validated yet');
     const { username, password } = gitCredentials(link!.providerType, link!.accessToken);
-    return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: link!.expiresAt, username, password };
+    return { accessToken: link!.accessToken, tokenType: link!.tokenType, expiresAt: toldIso(), username, password };
   }
 
-  async function serveOnce(minValidSeconds: number, nowMs: number | undefined): Promise<TokenGrant> {
+  /**
+   * The agent's copy of the token with this fingerprint got a 401. If it is still the current token, one shared check at
+   * the provider (and an exchange only if it refuses it); agents reporting meanwhile join that check. Otherwise a newer
+   * token exists and the usual path serves it.
+   */
+  async function checkReported(rejectedFingerprint: string): Promise<void> {
+    await ensureLoaded();
+    if (refreshing) return void (await refreshing);
+    if (link!.accessTokenFingerprint !== rejectedFingerprint || validation !== 'valid' || !link!.hasRefreshToken) return;
+    await shared(recheck);
+  }
+
+  async function serveOnce(minValidSeconds: number, nowMs: number | undefined, rejectedFingerprint?: string): Promise<TokenGrant> {
+    if (rejectedFingerprint) await checkReported(rejectedFingerprint);
     if (!refreshing) {
       await ensureLoaded();
-      if (!refreshing && usable(minValidSeconds, nowMs)) return grant();
+      if (!refreshing && usable(minValidSeconds, nowMs)) return handOut();
       if (!link!.hasRefreshToken) throw reauthRequired();
     }
     await sharedRefresh(false);
     // A refresh that only validated the stored token (after a validation that had failed) can leave it with less
     // life than this request asks for, even none by the time the agent has it: exchange once more, then serve.
-    if (link?.hasRefreshToken && validation === 'valid' && !freshEnough(link, minValidSeconds, nowMs ?? Date.now()) && patched('refresh-again-when-short')) {
+    if (link?.hasRefreshToken && validation === 'valid' && !fresh(minValidSeconds, nowMs ?? Date.now()) && patched('refresh-again-when-short')) {
       await sharedRefresh(true);
     }
-    return grant(minValidSeconds, nowMs);
+    return handOut(minValidSeconds, nowMs);
   }
 
-  async function serveToken({ minValidSeconds, waitSeconds = 0, nowMs }: GetTokenRequest): Promise<TokenGrant> {
+  /** A grant for an agent: from now on the token is held, and its told expiry is a promise. */
+  function handOut(minValidSeconds = 0, nowMs?: number): TokenGrant {
+    const given = grant(minValidSeconds, nowMs);
+    unservedVersion = undefined;
+    return given;
+  }
+
+  async function serveToken({ minValidSeconds, waitSeconds = 0, nowMs, rejectedFingerprint }: GetTokenRequest): Promise<TokenGrant> {
     counters.requests++;
     lastTouched = Date.now();
     const waitUntil = Date.now() + waitSeconds * 1000;
@@ -231,7 +315,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       const relinksSeen = relinks;
       let failure: unknown;
       try {
-        return await serveOnce(minValidSeconds, nowMs);
+        return await serveOnce(minValidSeconds, nowMs, rejectedFingerprint);
       } catch (err) {
         failure = toAgentFailure(err);
       }
@@ -253,8 +337,27 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     }
   }
 
-  const nextProactiveRefresh = () =>
-    refreshing ? undefined : proactiveRefreshDue({ link, lastTouched, retryAt: proactiveRetryAt, since: runStartedAt });
+  const nextProactiveRefresh = (): number | undefined => {
+    if (refreshing) return undefined;
+    const own = proactiveRefreshDue({ link, lastTouched, retryAt: proactiveRetryAt, since: runStartedAt });
+    const deferred = forceDeferred ? (toldAt() ?? undefined) : undefined;
+    return own === undefined || deferred === undefined ? (own ?? deferred) : Math.min(own, deferred);
+  };
+
+  /**
+   * refreshNow / requestRefresh. A token agents were promised is first checked at the provider: refused, it is replaced
+   * at once (nobody loses a live token); accepted, the refresh waits for its told expiry (the run's timer) instead of
+   * ending tokens agents hold. `nowMs`: the caller's clock, recorded with the request (absent: the workflow's).
+   */
+  function forceRefresh(nowMs = Date.now()): Promise<void> {
+    return shared(async () => {
+      if (!link) await load();
+      if (!promised(nowMs)) return refresh(true);
+      const version = link!.version;
+      await recheck();
+      if (link!.version === version && promised(nowMs)) forceDeferred = true;
+    });
+  }
   const view = (): LinkView => ({
     key,
     link,
@@ -306,11 +409,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       }
     },
   });
-  setHandler(refreshNowUpdate, async () => {
+  setHandler(refreshNowUpdate, async (request) => {
     lastTouched = Date.now();
     try {
       await ensureLoaded();
-      await sharedRefresh(true);
+      await forceRefresh(request?.nowMs);
     } catch (err) {
       throw toAgentFailure(err);
     }
@@ -320,9 +423,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     await ensureLoaded().catch((err) => Promise.reject(toAgentFailure(err)));
     return status();
   });
-  setHandler(requestRefreshSignal, () => {
+  setHandler(requestRefreshSignal, (request) => {
     lastTouched = Date.now();
-    sharedRefresh(true).catch(() => undefined);
+    forceRefresh(request?.nowMs).catch(() => undefined);
   });
   setHandler(relinkedSignal, () => {
     lastTouched = Date.now();
@@ -345,9 +448,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   // Read-only (no command, no history event): safe to add to running and replayed runs.
   setHandler(cachedTokenQuery, () => {
     if (refreshing || pendingOps > 0 || !link?.accessToken || !link.hasRefreshToken || validation !== 'valid' || lastError) return null;
+    // A query records nothing: the first hand-out of a new token goes through the update, which marks it held.
+    if (refreshEndsIt() && unservedVersion === link.version) return null;
     const schedule = link.schedule;
     const touchAfter = schedule && schedule.refreshAheadSeconds > 0 ? new Date(lastTouched + (schedule.activeWindowSeconds * 1000) / 2).toISOString() : null;
-    return { grant: grant(), expiresAt: link.expiresAt, lifetimeSeconds: link.lifetimeSeconds, touchAfter };
+    return { grant: grant(), expiresAt: toldIso(), lifetimeSeconds: link.lifetimeSeconds, touchAfter, firm: refreshEndsIt() };
   });
 
   /** The server's suggestion, or our own bound for runs that stay open on timers for days. */
@@ -428,7 +533,11 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (woke && continueAsNewDue()) {
       // A refresh the run started on its own is no handler: its exchange's answer must be persisted by this run.
       await condition(() => allHandlersFinished() && !refreshing);
-      return continueAsNew<typeof linkWorkflow>({ ...input, carried: { counters, validation, lastTouched } });
+      return continueAsNew<typeof linkWorkflow>({
+        ...input,
+        // The retry plan and a deferred force are part of what agents were told (the told expiry): they carry over.
+        carried: { counters, validation, lastTouched, proactiveFailures, proactiveRetryAt, forceDeferred },
+      });
     }
     if (woke || refreshing || plan() !== planned) continue;
     if (next === 'refresh') refreshOnOwn();

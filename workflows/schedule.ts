@@ -67,3 +67,21 @@ function refreshTokenExpiry(link: LinkSnapshot): number | undefined {
 export function proactiveRetryDelayMs(failuresInARow: number): number {
   return Math.min(30_000 * 2 ** Math.max(0, failuresInARow - 1), 30 * 60_000);
 }
+
+/**
+ * The expiry agents are told for the link's current access token (epoch ms), or null when it has none.
+ *
+ * Where a refresh ends the old access token (GitHub, GitLab), the token lives only until the run's next refresh, so
+ * the told expiry is the earliest time the run plans to refresh on its own: `refreshAheadSeconds` before expiry (as
+ * if the link were active, which the asking agent makes it), keep-alive, or the retry after a failed refresh. The run
+ * in turn exchanges no earlier than this while the provider still accepts the token: the told expiry is a promise.
+ * Elsewhere it is the provider's expiry. A pure function of the run's state, so the workflow, its query and replay
+ * agree.
+ */
+export function toldExpiry({ link, retryAt, since }: Omit<ScheduleInput, 'lastTouched'>): number | null {
+  if (!link?.expiresAt) return null;
+  const expiry = Date.parse(link.expiresAt);
+  if (!link.schedule?.refreshEndsOldAccessToken || !link.hasRefreshToken) return expiry;
+  const planned = proactiveRefreshDue({ link, lastTouched: Infinity, retryAt, since }) ?? Infinity;
+  return Math.min(expiry, planned);
+}

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { isAbsolute } from 'node:path';
 import { ConfigError, readEnv, resolveEndpoints, type Endpoints } from '../../config/env.js';
+import { fingerprint } from '../../core/fingerprint.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
 import type { TokenGrant } from '../../core/types.js';
 import { agentClientFromEnv } from '../agent-mode.js';
@@ -31,16 +32,16 @@ const optionsSchema = z.object({
 export const gitCredentialCommand: Command = {
   path: ['git-credential'],
   usage: 'git-credential --user U [--provider P] get|store|erase',
-  summary: "git's credential helper: `get` answers a provider's hosts with a fresh token; store and erase do nothing",
+  summary: "git's credential helper: `get` answers a provider's hosts with a fresh token; `erase` (after a 401) reports the token as rejected; store does nothing",
   async run(args) {
     const options = parseOptions(args);
     switch (options.action) {
       case 'get':
         return get(options, await readRequest(process.stdin));
-      case 'store':
       case 'erase':
-        // extauth owns the tokens: git's store would only hand back what we gave, and erase (after a 401) does not
-        // force an exchange either, since git sends it to every helper, also for credentials that never came from us.
+        return erase(options, await readRequest(process.stdin));
+      case 'store':
+        // extauth owns the tokens: git's store would only hand back what we gave.
         await readRequest(process.stdin);
         return EXIT.ok;
       default:
@@ -61,22 +62,31 @@ function parseOptions(args: string[]) {
   return validated(optionsSchema, { ...parsed.values, action: parsed.positionals[0] ?? '' });
 }
 
-async function get(options: z.infer<typeof optionsSchema>, text: string): Promise<number> {
-  let request: CredentialRequest;
+/** git's request, or undefined after saying on stderr why it cannot be read. */
+function readCredentialRequest(text: string): CredentialRequest | undefined {
   try {
-    request = parseCredentialRequest(text);
+    return parseCredentialRequest(text);
   } catch (err) {
     if (!(err instanceof CredentialProtocolError)) throw err;
     process.stderr.write(`extauth git-credential: ${err.message}\n`);
-    return EXIT.usage;
+    return undefined;
   }
-  // Never a token over plain HTTP. No answer means git tries its next helper, then prompts.
-  if (request.protocol !== 'https' || !request.host) return EXIT.ok;
-  // Agent mode (EXTAUTH_AGENT_URL): the endpoint decides the hosts and serves the token; nothing local is read.
+}
+
+/** Agent mode (EXTAUTH_AGENT_URL): the endpoint decides the hosts and serves the token; nothing local is read. */
+function tokenSource(options: z.infer<typeof optionsSchema>): TokenSource {
   const agent = agentClientFromEnv();
-  const source: TokenSource = agent
+  return agent
     ? { providers: () => agent.providers(), getToken: (r) => agent.getToken(r), where: 'agent' }
     : { providers: async () => localProviders(options.provider), getToken: (r) => withHelperClient((c) => c.getToken(r)), where: 'file' };
+}
+
+async function get(options: z.infer<typeof optionsSchema>, text: string): Promise<number> {
+  const request = readCredentialRequest(text);
+  if (!request) return EXIT.usage;
+  // Never a token over plain HTTP. No answer means git tries its next helper, then prompts.
+  if (request.protocol !== 'https' || !request.host) return EXIT.ok;
+  const source = tokenSource(options);
   const provider = await providerServing(source, options.provider, request.host);
   if (!provider) return EXIT.ok;
 
@@ -91,10 +101,29 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
   }
 }
 
+/**
+ * git sends `erase` after a 401, with the credential it was given, to every helper. The token's fingerprint goes to the
+ * link's run as a report: if it is the run's current token, the run asks the provider and refreshes only if the provider
+ * refuses it too (a 401 can also mean no access to that repository); any other credential (an older token, one a
+ * person typed) leaves the run's token alone and costs no provider call. Nothing is written back to git.
+ */
+async function erase(options: z.infer<typeof optionsSchema>, text: string): Promise<number> {
+  const request = readCredentialRequest(text);
+  if (!request) return EXIT.usage;
+  // GitHub-style mappings carry the token as the user name with an empty password; the others as the password.
+  const token = request.password || request.username;
+  if (request.protocol !== 'https' || !request.host || !token) return EXIT.ok;
+  const source = tokenSource(options);
+  const provider = await providerServing(source, options.provider, request.host);
+  if (!provider) return EXIT.ok;
+  await source.getToken({ provider, user: options.user, minValidSeconds: GIT_MIN_VALID_SECONDS, rejectedFingerprint: fingerprint(token) });
+  return EXIT.ok;
+}
+
 /** Where the helper learns providers' hosts and gets tokens: the agent endpoint, or the providers file and Temporal. */
 interface TokenSource {
   providers(): Promise<readonly HostedProvider[]>;
-  getToken(request: { provider: string; user: string; minValidSeconds: number }): Promise<TokenGrant>;
+  getToken(request: { provider: string; user: string; minValidSeconds: number; rejectedFingerprint?: string }): Promise<TokenGrant>;
   where: 'agent' | 'file';
 }
 

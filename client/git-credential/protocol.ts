@@ -10,6 +10,8 @@ export interface CredentialRequest {
   host: string | undefined;
   path: string | undefined;
   username: string | undefined;
+  /** Only in `erase` (and `store`): the password git was given; a secret, never printed. */
+  password?: string | undefined;
 }
 
 export class CredentialProtocolError extends Error {}
@@ -22,6 +24,7 @@ const requestSchema = z.object({
   host: z.string().min(1).toLowerCase().optional(),
   path: z.string().optional(),
   username: z.string().optional(),
+  password: z.string().optional(),
   /** Only `git credential fill` accepts `url=`; git itself splits it before asking helpers. Taken for hand-written input. */
   url: z.url().optional(),
 });
@@ -52,6 +55,7 @@ export function parseCredentialRequest(text: string): CredentialRequest {
     host: request.host ?? fromUrl?.host.toLowerCase(),
     path: request.path ?? (fromUrl ? fromUrl.pathname.replace(/^\//, '') || undefined : undefined),
     username: request.username ?? (fromUrl?.username ? decodeURIComponent(fromUrl.username) : undefined),
+    password: request.password,
   };
 }
 

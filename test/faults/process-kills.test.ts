@@ -98,7 +98,8 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     await expectFollowsProvider(cluster, user, token.accessToken);
     expect(calls(user).token).toBe(1);
 
-    // The survivor keeps serving: a forced refresh rotates once more and the row follows.
+    // The survivor keeps serving: the provider ends the token, a forced refresh rotates once more and the row follows.
+    cluster.provider.revokeAccessToken(token.accessToken);
     const status = await cluster.client.refresh({ provider: cluster.providerId, user });
     expect(status.state).toBe('ok');
     expect(calls(user).token).toBe(2);
