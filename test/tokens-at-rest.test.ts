@@ -238,6 +238,8 @@ describe('token columns at rest', () => {
       expect(tokenCalls(encrypted, user)).toBe(1);
     }
     // ...and the run that read liveUser's row before the migration still writes its rotation (no adoption, no lost token).
+    // The provider ends the token the run handed out, so the forced refresh replaces it at once (test/told-expiry.test.ts).
+    encrypted.provider.revokeAccessToken(grants.get(liveUser)!.accessToken);
     const status = await encrypted.client.refresh(ref(encrypted, liveUser));
     expect(status.counters).toMatchObject({ exchanges: 1, adoptedFromRow: 0 });
     const row = await encrypted.row(liveUser);
@@ -280,7 +282,8 @@ describe('token columns at rest', () => {
     // The same for a run that already holds the link: the exchange reads the row and fails before calling the provider.
     const live = uniqueUser('stray-live');
     await encrypted.seedLink(live);
-    await encrypted.client.getToken(ref(encrypted, live));
+    const held = await encrypted.client.getToken(ref(encrypted, live));
+    encrypted.provider.revokeAccessToken(held.accessToken); // so the forced refresh below exchanges instead of waiting for the told expiry
     await encrypted.pool.query(
       `UPDATE external_auth_links SET oauth_refresh_token = $3, oauth_refresh_token_key_id = $4 WHERE provider_id = $1 AND user_id = $2`,
       [encrypted.providerId, live, strayCipher.seal('x', 'elsewhere').value, 'db-stray'],
