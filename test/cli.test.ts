@@ -88,6 +88,35 @@ describe('extauth CLI', () => {
     expect(status.stdout).toContain('reauth_required');
   });
 
+  it('a provider error_description of 10 KB full of escape sequences is stored and printed bounded and without control characters', async () => {
+    const user = uniqueUser('ansi');
+    await world.seedLink(user, { expiresInSeconds: -5 });
+    const description = `Bad grant.${'\u001b[31m\u001b[2J\u001b]0;pwned\u0007\u009b1;1H\u202e'.repeat(500)}${'z'.repeat(3_000)}`;
+    expect(description.length).toBeGreaterThan(10_000);
+    world.provider.injectFault('token', { kind: 'oauth_error', error: 'invalid_grant', description, status: 400 }, { familyId: user, times: 1 });
+    const controls = /[\u0000-\u001f\u007f-\u009f\u202e]/;
+
+    const token = await runCli(['token', ...link(user), '--json'], env);
+    expect(token.code, token.stderr).toBe(3);
+    const { reason } = JSON.parse(token.stdout) as { reason: string };
+    // Control: the provider's words do arrive (cleaned), so the bounds below judge real text.
+    expect(reason).toContain('invalid_grant: Bad grant.');
+    expect(reason).not.toMatch(controls);
+    expect(reason.length).toBeLessThan(1_000);
+    const stored = (await world.row(user)).failureReason;
+    expect(stored).toContain('Bad grant.');
+    expect(stored).not.toMatch(controls);
+    expect(stored.length).toBeLessThan(1_000);
+
+    for (const args of [['status', ...link(user)], ['status', ...link(user), '--json'], ['token', ...link(user)]]) {
+      const printed = await runCli(args, env);
+      const text = printed.stdout + printed.stderr;
+      expect(text, args.join(' ')).toContain('Bad grant.');
+      expect(text.replace(/\n/g, ''), args.join(' ')).not.toMatch(controls);
+      expect(text.length, args.join(' ')).toBeLessThan(3_000);
+    }
+  });
+
   it('exits 4 when the provider stays unavailable past the retry budget', async () => {
     const user = uniqueUser('down');
     await world.seedLink(user, { expiresInSeconds: -5 });
