@@ -1,14 +1,13 @@
 // `extauth dev [--demo]`: everything on embedded defaults, or on TEMPORAL_ADDRESS / DATABASE_URL when set.
 import { Client, Connection } from '@temporalio/client';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
-import { createCodecServer } from '../codec/server.js';
+import { startCodecServer } from '../codec/server.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { serveMetrics } from '../config/metrics.js';
@@ -62,14 +61,14 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
 
     const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
     const uiPort = defaultsFree ? 8233 : await getFreePort();
-    const codecServer = createCodecServer({
+    const codec = await startCodecServer({
       keys: codecKeys,
+      port: 0,
       allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
       logger,
     });
-    await new Promise<void>((resolve) => codecServer.listen(0, '127.0.0.1', resolve));
-    stoppers.push(() => new Promise((resolve) => codecServer.close(resolve)));
-    const codecEndpoint = `http://127.0.0.1:${(codecServer.address() as AddressInfo).port}`;
+    stoppers.push(() => new Promise((resolve) => codec.server.close(resolve)));
+    const codecEndpoint = codec.url;
 
     let temporalAddress = env.TEMPORAL_ADDRESS;
     let uiUrl: string | null = null;
