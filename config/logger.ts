@@ -1,5 +1,8 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ensurePrivateFile, PRIVATE_DIR_MODE } from '../core/private-files.js';
 import { isSecretFieldName } from '../core/secret-fields.js';
 
 /**
@@ -44,6 +47,16 @@ function redactValue(value: unknown, depth: number): unknown {
       isSecretFieldName(name) && v !== null && v !== undefined && typeof v !== 'object' ? REDACTED : redactValue(v, depth + 1),
     ]),
   );
+}
+
+/**
+ * An append-only log file, 0600 (logs name users, links and providers). A missing folder is created 0700; an
+ * existing one is the caller's to judge (it may be a folder Postgres must enter).
+ */
+export function privateLogDestination(file: string): DestinationStream {
+  mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+  ensurePrivateFile(file);
+  return pino.destination({ dest: file, append: true, sync: false });
 }
 
 let installed = false;

@@ -1,15 +1,14 @@
 // `extauth dev [--demo]`: everything on embedded defaults, or on TEMPORAL_ADDRESS / DATABASE_URL when set.
 import { Client, Connection } from '@temporalio/client';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import pino from 'pino';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { startCodecServer } from '../codec/server.js';
-import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
-import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { ConfigError, devDataDir, readEnv, type DevEndpoints } from '../config/env.js';
+import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
+import { ensurePrivateDir, restrictFile, writePrivateFile } from '../core/private-files.js';
 import { serveMetrics } from '../config/metrics.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { migrateUp } from '../store/migrate.js';
@@ -18,6 +17,7 @@ import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js'
 import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { FakeOAuthProvider } from './fake-provider.js';
 import { getFreePort, isPortListening } from './ports.js';
+import { publishDevEndpoints } from './publish.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTemporalDevServer } from './temporal.js';
 
@@ -28,10 +28,12 @@ type Stopper = () => Promise<unknown>;
 
 export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   const env = readEnv();
-  const dataDir = env.EXTAUTH_DATA_DIR;
-  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  const dataDir = devDataDir(env);
+  // Keys, endpoints, logs, databases: the operator's only (core/private-files.ts; as root, dev/postgres.ts adds o+x).
+  ensurePrivateDir(dataDir);
+  ensurePrivateDir(join(dataDir, 'logs'));
   const logFile = join(dataDir, 'logs', 'extauth.log');
-  const logger = createLogger(pino.destination({ dest: logFile, append: true, sync: false }));
+  const logger = createLogger(privateLogDestination(logFile));
   const sdkMetricsPort = await getFreePort();
   installTemporalLogging(logger, 'WARN', [], `127.0.0.1:${sdkMetricsPort}`);
 
@@ -84,6 +86,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
         log: say,
       });
       stoppers.push(() => temporal.stop());
+      // The dev server creates its SQLite files itself; SQLite gives -wal/-shm the database file's mode.
+      for (const suffix of ['', '-wal', '-shm']) restrictFile(join(dataDir, `temporal.db${suffix}`));
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl ?? null;
     }
@@ -97,7 +101,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     }
     // Written out so that extra `extauth worker` processes can join with the same providers.
     const providersFile = join(dataDir, 'providers.dev.json');
-    writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
+    writePrivateFile(providersFile, JSON.stringify(providers, null, 2));
 
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys });
@@ -107,8 +111,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
 
     const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile };
-    writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
-    stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
+    const published = publishDevEndpoints(env, dataDir, endpoints);
+    stoppers.push(async () => published.remove());
 
     if (fake) {
       const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });

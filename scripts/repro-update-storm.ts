@@ -43,6 +43,7 @@ import { historyToJSONText } from '../client/commands/history.js';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
+import { writePrivateFile } from '../core/private-files.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { freshEnough } from '../core/freshness.js';
 import { linkWorkflowId } from '../core/ids.js';
@@ -162,7 +163,7 @@ const providers = parseProviders([
 const codecKey = generateCodecKey('storm');
 const codecKeys = makeCodecKeys(codecKey);
 // Exported histories are encrypted with it: keep it next to them for replaying (Worker.runReplayHistory).
-await writeFile(join(OUT, 'codec-key.txt'), `${formatCodecKey(codecKey)}\n`);
+writePrivateFile(join(OUT, 'codec-key.txt'), `${formatCodecKey(codecKey)}\n`);
 const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, cipher: null });
 const native = await NativeConnection.connect({ address: temporalServer.address });
 await ensureSearchAttributes(native, 'default');

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { z } from 'zod';
 import { codecKeysFromEnv } from '../../codec/keys.js';
 import { CodecServerConfigError, startCodecServer } from '../../codec/server.js';
-import { ConfigError, readEnv } from '../../config/env.js';
+import { ConfigError, readDevEndpoints, readEnv } from '../../config/env.js';
 import { createLogger } from '../../config/logger.js';
 import { EXIT, parse, validated, type Command } from './args.js';
 
@@ -35,8 +34,8 @@ export const codecServerCommand: Command = {
       }),
       values,
     );
-    const env = readEnv();
-    const keys = codecKeysFromEnv(process.env, join(env.EXTAUTH_DATA_DIR, 'codec.key'));
+    // EXTAUTH_CODEC_KEY, else the dev key a running `extauth dev` published (never ./.extauth of the current folder).
+    const keys = codecKeysFromEnv(process.env, readDevEndpoints(readEnv())?.codecKeyFile);
     const bearerToken = process.env.EXTAUTH_CODEC_SERVER_TOKEN || undefined;
     let started;
     try {

@@ -10,10 +10,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `extauth` command as a user would, with only the environment given (plus PATH). */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** Runs the real `extauth` command as a user would, with only the environment given (plus PATH), in `cwd` if given. */
+export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
