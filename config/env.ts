@@ -101,11 +101,6 @@ export interface Endpoints {
 
 /** Environment first; otherwise the endpoints a running `extauth dev` published (publishedEndpointsFile). */
 export function resolveEndpoints(env: Env): Endpoints {
-  if (env.EXTAUTH_PROVIDERS && !isAbsolute(env.EXTAUTH_PROVIDERS)) {
-    throw new ConfigError(
-      `EXTAUTH_PROVIDERS must be an absolute path (got ${env.EXTAUTH_PROVIDERS}): this command may run in a repository, and never reads configuration from the current folder`,
-    );
-  }
   const dev = readDevEndpoints(env);
   const temporalAddress = env.TEMPORAL_ADDRESS ?? dev?.temporalAddress;
   if (!temporalAddress) {

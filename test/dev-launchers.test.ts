@@ -211,6 +211,23 @@ describe('extauth dev: what it leaves on disk, and where other commands find it'
       expect(result.stderr).not.toContain(LURE);
     }, 60_000);
 
+    it('git-credential refuses a relative EXTAUTH_PROVIDERS, which would name the repository\'s file; an absolute one is read', async () => {
+      const credential = (providers: string) =>
+        runWithInput(process.execPath, [EXTAUTH_BIN, 'git-credential', '--user', 'alice', 'get'], {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...userEnv, EXTAUTH_PROVIDERS: providers },
+          cwd: repo,
+          input: 'protocol=https\nhost=github.com\n\n',
+          timeoutMs: 60_000,
+        });
+      const relative = await credential('.extauth/providers.json');
+      expect(relative.code).toBe(1);
+      expect(relative.stderr).toMatch(/EXTAUTH_PROVIDERS must be an absolute path/);
+      // Control: the same file named absolutely is the operator's explicit choice, and maps github.com to demo-github.
+      const absolute = await credential(join(repo, '.extauth', 'providers.json'));
+      expect(absolute.code, absolute.stderr).toBe(0);
+      expect(absolute.stdout).toMatch(/^username=ghu_.+$/m);
+    }, 60_000);
+
     it('control: the same folder named explicitly by EXTAUTH_DATA_DIR (the old default resolution) is followed', async () => {
       const result = await runCli(['token', '--provider', 'demo-github', '--user', 'alice', '--json'], { ...userEnv, EXTAUTH_DATA_DIR: join(repo, '.extauth') }, { cwd: repo });
       expect(result.code).toBe(1);

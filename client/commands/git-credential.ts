@@ -1,4 +1,5 @@
 // `extauth git-credential --user U [--provider P] get|store|erase`: git's credential helper. git appends the action.
+import { isAbsolute } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../config/env.js';
@@ -89,7 +90,7 @@ async function get(options: z.infer<typeof optionsSchema>, text: string): Promis
 
 /** The provider whose `hosts` lists the host; needs the providers file (EXTAUTH_PROVIDERS or `extauth dev`'s). */
 function hostProvider(host: string): ProviderConfig | undefined {
-  const file = endpoints().providersFile;
+  const file = providersFile();
   if (!file) {
     throw new ConfigError('no providers file to find the provider of a git host: set EXTAUTH_PROVIDERS, or give --provider P');
   }
@@ -101,9 +102,18 @@ function hostProvider(host: string): ProviderConfig | undefined {
  * its token. Without the file, or hosts, every https host that asks does: scope the helper to the host in git config.
  */
 function forcedProviderServes(providerId: string, host: string): boolean {
-  const file = endpoints().providersFile;
+  const file = providersFile();
   const provider = file ? loadProvidersFile(file).find((p) => p.id === providerId) : undefined;
   return !provider?.hosts || listsHost(provider, host);
+}
+
+/** git runs the helper in the repository: a relative EXTAUTH_PROVIDERS would name a file the repository holds. */
+function providersFile(): string | undefined {
+  const file = endpoints().providersFile;
+  if (file && !isAbsolute(file)) {
+    throw new ConfigError(`EXTAUTH_PROVIDERS must be an absolute path for git-credential (got ${file}): git runs it inside repositories`);
+  }
+  return file;
 }
 
 function reauthMessage(provider: string, user: string, reason: string): string {
