@@ -1,11 +1,10 @@
 // The worker process of the benchmark: extauth's production worker (createExtauthWorker, codec on) and,
 // on its own task queue, the bare engine-floor worker. A separate process, so that its RSS is its own.
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createWriteStream } from 'node:fs';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
-import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
 import type { ProviderConfig } from '../providers/config.js';
 import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
 import { bareActivities } from './engine/activities.js';
@@ -51,7 +50,7 @@ async function handle(msg: ChildRequest): Promise<void> {
     return;
   }
   const c = msg.config;
-  const logger = createLogger(createWriteStream(c.logFile, { flags: 'a' }), 'warn');
+  const logger = createLogger(privateLogDestination(c.logFile), 'warn');
   installTemporalLogging(logger, 'WARN');
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));
   const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, cipher: null, sealer });

@@ -1,7 +1,8 @@
 // Payload encryption keys: one to encrypt with, any number to decrypt with (key rotation).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { PRIVATE_DIR_MODE, writePrivateFile } from '../core/private-files.js';
 
 export interface CodecKey {
   id: string;
@@ -76,7 +77,7 @@ export function codecKeysFromEnv(env: NodeJS.ProcessEnv, keyFile?: string): Code
       decryptKeys: 'EXTAUTH_CODEC_DECRYPT_KEYS',
       missing:
         'no payload encryption key: set EXTAUTH_CODEC_KEY="<key id>:<base64 of 32 bytes>" (generate one with `extauth codec-key`), ' +
-        'or run next to a running `extauth dev`, which creates one',
+        'or start `extauth dev`, which creates one and publishes where it is',
     },
     keyFile,
   );
@@ -85,8 +86,9 @@ export function codecKeysFromEnv(env: NodeJS.ProcessEnv, keyFile?: string): Code
 /** The dev key under the data folder: created once, readable by its owner only. */
 export function ensureDevCodecKey(keyFile: string): CodecKey {
   if (existsSync(keyFile)) return parseCodecKey(readFileSync(keyFile, 'utf8'), keyFile);
-  mkdirSync(dirname(keyFile), { recursive: true });
+  // Created 0700 if missing; an existing folder (extauth dev's data folder) keeps the mode its owner gave it.
+  mkdirSync(dirname(keyFile), { recursive: true, mode: PRIVATE_DIR_MODE });
   const key = generateCodecKey('dev');
-  writeFileSync(keyFile, `${formatCodecKey(key)}\n`, { mode: 0o600 });
+  writePrivateFile(keyFile, `${formatCodecKey(key)}\n`);
   return key;
 }

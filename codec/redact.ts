@@ -1,7 +1,5 @@
 import { fingerprint } from '../core/fingerprint.js';
-
-/** Field names whose string values are secrets wherever they appear in a payload. */
-const SECRET_FIELD = /^(access_?token|refresh_?token|id_?token|client_?secret|password)$/i;
+import { isSecretFieldName } from '../core/secret-fields.js';
 
 /**
  * Replaces every secret in a decoded JSON value with its fingerprint, including the same value where
@@ -17,7 +15,7 @@ function collect(value: unknown, secrets: Set<string>): void {
   if (Array.isArray(value)) value.forEach((v) => collect(v, secrets));
   else if (value && typeof value === 'object') {
     for (const [name, v] of Object.entries(value)) {
-      if (typeof v === 'string' && v && SECRET_FIELD.test(name)) secrets.add(v);
+      if (typeof v === 'string' && v && isSecretFieldName(name)) secrets.add(v);
       else collect(v, secrets);
     }
   }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,10 +69,13 @@ export async function startEmbeddedPostgres(opts: DevPostgresOptions): Promise<D
     onError: (error) => output.push(error instanceof Error ? error.message : String(error)),
   });
 
+  if (asRoot) {
+    await letPostgresTraverse(dirname(dataDir));
+    await assertEnterableByOthers(dataDir);
+  }
   if (existing) {
     await releaseLeftoverPostmaster(dataDir, log);
   } else {
-    if (asRoot) await assertEnterableByOthers(dataDir);
     log(`extauth: creating a Postgres cluster in ${dataDir}`);
     await cluster.initialise().catch((err: unknown) => {
       throw output.error(`initdb failed for ${dataDir}: ${describe(err)}`);
@@ -276,6 +279,20 @@ async function isRunning(pid: number): Promise<boolean> {
   } catch (err) {
     return err instanceof Error && 'code' in err && err.code === 'EPERM';
   }
+}
+
+/**
+ * As root the cluster runs as the `postgres` user, which owns the cluster's own folder (initdb makes it 0700) but
+ * must pass through its parent: extauth's data folder, 0700 like everything extauth creates. It gets the search
+ * bit for others and nothing more (0701): others can open nothing in it by listing, and every file there is 0600
+ * and every folder 0700 anyway. Parents further up are the operator's: they are checked, not changed.
+ */
+async function letPostgresTraverse(parent: string): Promise<void> {
+  const mode = await stat(parent).then(
+    (info) => info.mode & 0o777,
+    () => undefined,
+  );
+  if (mode !== undefined && (mode & 0o001) === 0) await chmod(parent, mode | 0o001);
 }
 
 /**

@@ -1,19 +1,17 @@
 // `extauth dev [--demo]`: everything on embedded defaults, or on TEMPORAL_ADDRESS / DATABASE_URL when set.
 import { Client, Connection } from '@temporalio/client';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import pino from 'pino';
 import { listenAgentEndpoint } from '../agent-api/listen.js';
 import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { devTokenSealer } from '../codec/seal.js';
-import { createCodecServer } from '../codec/server.js';
-import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
-import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { startCodecServer } from '../codec/server.js';
+import { ConfigError, devDataDir, readEnv, type DevEndpoints } from '../config/env.js';
+import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
+import { ensurePrivateDir, restrictFile, writePrivateFile } from '../core/private-files.js';
 import { serveMetrics } from '../config/metrics.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
@@ -23,6 +21,7 @@ import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js'
 import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { FakeOAuthProvider } from './fake-provider.js';
 import { getFreePort, isPortListening } from './ports.js';
+import { publishDevEndpoints } from './publish.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTemporalDevServer } from './temporal.js';
 
@@ -33,10 +32,12 @@ type Stopper = () => Promise<unknown>;
 
 export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   const env = readEnv();
-  const dataDir = env.EXTAUTH_DATA_DIR;
-  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  const dataDir = devDataDir(env);
+  // Keys, endpoints, logs, databases: the operator's only (core/private-files.ts; as root, dev/postgres.ts adds o+x).
+  ensurePrivateDir(dataDir);
+  ensurePrivateDir(join(dataDir, 'logs'));
   const logFile = join(dataDir, 'logs', 'extauth.log');
-  const logger = createLogger(pino.destination({ dest: logFile, append: true, sync: false }));
+  const logger = createLogger(privateLogDestination(logFile));
   const sdkMetricsPort = await getFreePort();
   installTemporalLogging(logger, 'WARN', [], `127.0.0.1:${sdkMetricsPort}`);
 
@@ -73,14 +74,14 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
 
     const defaultsFree = !(await isPortListening(7233)) && !(await isPortListening(8233));
     const uiPort = defaultsFree ? 8233 : await getFreePort();
-    const codecServer = createCodecServer({
+    const codec = await startCodecServer({
       keys: codecKeys,
+      port: 0,
       allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
       logger,
     });
-    await new Promise<void>((resolve) => codecServer.listen(0, '127.0.0.1', resolve));
-    stoppers.push(() => new Promise((resolve) => codecServer.close(resolve)));
-    const codecEndpoint = `http://127.0.0.1:${(codecServer.address() as AddressInfo).port}`;
+    stoppers.push(() => new Promise((resolve) => codec.server.close(resolve)));
+    const codecEndpoint = codec.url;
 
     let temporalAddress = env.TEMPORAL_ADDRESS;
     let uiUrl: string | null = null;
@@ -96,6 +97,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
         log: say,
       });
       stoppers.push(() => temporal.stop());
+      // The dev server creates its SQLite files itself; SQLite gives -wal/-shm the database file's mode.
+      for (const suffix of ['', '-wal', '-shm']) restrictFile(join(dataDir, `temporal.db${suffix}`));
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl ?? null;
     }
@@ -109,7 +112,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     }
     // Written out so that extra `extauth worker` processes can join with the same providers.
     const providersFile = join(dataDir, 'providers.dev.json');
-    writeFileSync(providersFile, JSON.stringify(providers, null, 2), { mode: 0o600 });
+    writePrivateFile(providersFile, JSON.stringify(providers, null, 2));
 
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer });
@@ -119,8 +122,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
 
     const endpoints: DevEndpoints = { temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, providersFile, codecKeyFile, workerKeyFile, dbKeyFile };
-    writeFileSync(devEndpointsFile(env), JSON.stringify(endpoints, null, 2), { mode: 0o600 });
-    stoppers.push(async () => rmSync(devEndpointsFile(env), { force: true }));
+    const published = publishDevEndpoints(env, dataDir, endpoints);
+    stoppers.push(async () => published.remove());
 
     // The agent endpoint (docs/agent-api.md), in this process: agents need only its URL and a key.
     const connection = await Connection.connect({ address: temporalAddress, interceptors: extauthGrpcInterceptors() });

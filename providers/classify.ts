@@ -1,4 +1,5 @@
 // The one place that decides what a provider's answer means: success, permanent, transient or rate limited.
+import { providerText } from '../core/provider-text.js';
 
 /** RFC 6749 5.2 codes (and GitHub's) that mean the grant or the client is dead: retrying cannot help. */
 const PERMANENT_ERROR_CODES = new Set([
@@ -20,6 +21,9 @@ export interface ParsedTokens {
   extra: Record<string, unknown>;
 }
 
+/** RFC 6749 5.2 error codes are short ASCII words; a longer `error` is cut to this. */
+const MAX_ERROR_CODE_CHARS = 64;
+
 /** A refresh-token lifetime beyond this (ten years) is not believed. */
 const MAX_REFRESH_TOKEN_LIFETIME_SECONDS = 10 * 365 * 86_400;
 
@@ -31,8 +35,9 @@ export type TokenAnswer =
 /** Reads a token endpoint answer, JSON or form-encoded. An error in the body wins over any HTTP status. */
 export function classifyTokenAnswer(status: number, headers: Headers, body: string): TokenAnswer {
   const fields = parseBody(headers.get('content-type') ?? '', body);
-  const error = typeof fields?.error === 'string' ? fields.error : undefined;
-  const description = typeof fields?.error_description === 'string' ? fields.error_description : '';
+  // The provider's words are stored, logged and printed: bounded and free of control characters from here on.
+  const error = typeof fields?.error === 'string' ? providerText(fields.error, MAX_ERROR_CODE_CHARS) || undefined : undefined;
+  const description = typeof fields?.error_description === 'string' ? providerText(fields.error_description) : '';
 
   if (status === 429 || status >= 500) {
     return { kind: 'transient', reason: `HTTP ${status}${error ? ` ${error}` : ''}`, status, retryAfterMs: retryAfterMs(headers), maybeRotated: false };

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { PROVIDER_TYPES } from '../core/git.js';
 import { expandPreset, presetFieldsSchema } from './preset-fields.js';
+import { secretCarryingUrl } from './url-field.js';
 
 const providerSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64'),
@@ -9,8 +10,8 @@ const providerSchema = z.object({
   type: z.enum(PROVIDER_TYPES),
   clientId: z.string().min(1),
   clientSecret: z.string().min(1),
-  tokenUrl: z.url({ protocol: /^https?$/ }),
-  validateUrl: z.url({ protocol: /^https?$/ }).optional(),
+  tokenUrl: secretCarryingUrl,
+  validateUrl: secretCarryingUrl.optional(),
   scopes: z.array(z.string().min(1)).optional(),
   /** How client credentials travel: form fields (default) or HTTP Basic, never both (RFC 6749 2.3.1). */
   clientAuth: z.enum(['body', 'basic']).default('body'),

@@ -2,13 +2,14 @@
 // provider fields they imply. Fields the entry sets explicitly always win over the preset's.
 import { z } from 'zod';
 import { PRESET_NAMES, PRESETS } from './presets.js';
+import { secretCarryingUrl } from './url-field.js';
 
 export const presetFieldsSchema = z
   .object({
     /** github, gitlab, bitbucket, azure-devops, google or oauth2 (docs/providers.md). */
     preset: z.enum(PRESET_NAMES).optional(),
     /** Self-hosted deployments: GitHub Enterprise Server, self-managed GitLab, or the Entra authority. */
-    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    baseUrl: secretCarryingUrl.optional(),
     /** Entra tenant (GUID, domain, `organizations` or `common`) for azure-devops; default `organizations`. */
     tenant: z
       .string()

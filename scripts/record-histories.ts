@@ -19,11 +19,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { historyToJSONText } from '../client/commands/history.js';
 import { ExtauthClient, ExtauthError } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
-import { createLogger, installTemporalLogging } from '../config/logger.js';
+import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
 import { FakeOAuthProvider, type Grant } from '../dev/fake-provider.js';
@@ -448,7 +448,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'extauth-record-'));
   await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
   const logFile = join(dir, 'worker.log');
-  const logger = createLogger(pino.destination({ dest: logFile, sync: false }), 'info');
+  const logger = createLogger(privateLogDestination(logFile), 'info');
   installTemporalLogging(logger, 'WARN');
   console.log(`recording ${selected.map((s) => s.name).join(', ')} (logs: ${logFile})`);
 

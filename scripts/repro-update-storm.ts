@@ -44,6 +44,7 @@ import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
+import { writePrivateFile } from '../core/private-files.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { freshEnough } from '../core/freshness.js';
 import { linkWorkflowId } from '../core/ids.js';
@@ -163,7 +164,7 @@ const providers = parseProviders([
 const codecKey = generateCodecKey('storm');
 const codecKeys = makeCodecKeys(codecKey);
 // Exported histories are encrypted with it: keep it next to them for replaying (Worker.runReplayHistory).
-await writeFile(join(OUT, 'codec-key.txt'), `${formatCodecKey(codecKey)}\n`);
+writePrivateFile(join(OUT, 'codec-key.txt'), `${formatCodecKey(codecKey)}\n`);
 const deps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, cipher: null, sealer: new TokenSealer(makeCodecKeys(generateCodecKey('storm-worker'))) });
 const native = await NativeConnection.connect({ address: temporalServer.address });
 await ensureSearchAttributes(native, 'default');

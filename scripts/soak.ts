@@ -22,7 +22,7 @@ import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,7 @@ import { referenceGetToken } from '../bench/reference/reference-refresh.js';
 import { ExtauthClient, ExtauthError } from '../client/index.js';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys, parseCodecKey } from '../codec/keys.js';
+import { ensurePrivateDir, writePrivateFile } from '../core/private-files.js';
 import { FakeOAuthProvider, type FakeFault } from '../dev/fake-provider.js';
 import { startEmbeddedPostgres } from '../dev/postgres.js';
 import { startTemporalDevServer } from '../dev/temporal.js';
@@ -344,8 +345,8 @@ async function main(): Promise<number> {
         return lines;
       };
       exportFailingRuns = async (lines, outDir) => {
-        await mkdir(outDir, { recursive: true });
-        await writeFile(join(outDir, 'codec.key'), codecKey);
+        ensurePrivateDir(outDir);
+        writePrivateFile(join(outDir, 'codec.key'), codecKey);
         for (const line of lines) {
           const { runId } = JSON.parse(line) as { runId?: string };
           if (!runId) continue;
@@ -353,7 +354,7 @@ async function main(): Promise<number> {
           for await (const run of client.temporal.workflow.list({ query: `RunId = '${runId}'` })) workflowId = run.workflowId;
           if (!workflowId) continue;
           const history = await client.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-          await writeFile(join(outDir, `${runId}.json`), historyToJSONText(history));
+          writePrivateFile(join(outDir, `${runId}.json`), historyToJSONText(history));
           say(`history of failing run ${workflowId} ${runId} written to ${outDir}`);
         }
       };

@@ -211,3 +211,27 @@ describe('classifyValidation', () => {
     expect(classifyValidation(status, new Headers())).toBe('error');
   });
 });
+
+describe('classifyTokenAnswer: provider text is bounded and cannot drive a terminal', () => {
+  // 10 KB of colour, cursor, title and 8-bit CSI sequences, a bell, a NUL and bidi overrides around a real sentence.
+  const hostile = `The grant was revoked.${'\u001b[31m\u001b[2J\u001b]0;pwned\u0007\u009b1;1H\u0000\u202e'.repeat(400)}${'x'.repeat(4_000)}`;
+
+  it('the description keeps its words, loses every control character, and stays within 300 characters', () => {
+    const body = JSON.stringify({ error: 'invalid_grant', error_description: hostile });
+    expect(body.length).toBeGreaterThan(10_000); // control: the answer really is 10 KB of escapes
+    const verdict = classifyTokenAnswer(400, json(), body);
+    expect(verdict).toMatchObject({ kind: 'permanent', code: 'invalid_grant', status: 400 });
+    if (verdict.kind !== 'permanent') return;
+    expect(verdict.description.startsWith('The grant was revoked.')).toBe(true);
+    expect(Array.from(verdict.description).length).toBeLessThanOrEqual(300);
+    expect(verdict.description).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+  });
+
+  it('an unknown error code is cleaned too before it reaches a transient reason', () => {
+    const verdict = classifyTokenAnswer(403, json(), JSON.stringify({ error: `slow_down\u001b[2J${'y'.repeat(500)}` }));
+    expect(verdict.kind).toBe('transient');
+    if (verdict.kind !== 'transient') return;
+    expect(verdict.reason).not.toContain('\u001b');
+    expect(verdict.reason.length).toBeLessThan(100);
+  });
+});

@@ -97,6 +97,35 @@ describe('extauth CLI', () => {
     expect(status.stdout).toContain('reauth_required');
   });
 
+  it('a provider error_description of 10 KB full of escape sequences is stored and printed bounded and without control characters', async () => {
+    const user = uniqueUser('ansi');
+    await world.seedLink(user, { expiresInSeconds: -5 });
+    const description = `Bad grant.${'\u001b[31m\u001b[2J\u001b]0;pwned\u0007\u009b1;1H\u202e'.repeat(500)}${'z'.repeat(3_000)}`;
+    expect(description.length).toBeGreaterThan(10_000);
+    world.provider.injectFault('token', { kind: 'oauth_error', error: 'invalid_grant', description, status: 400 }, { familyId: user, times: 1 });
+    const controls = /[\u0000-\u001f\u007f-\u009f\u202e]/;
+
+    const token = await runCli(['token', ...link(user), '--json'], env);
+    expect(token.code, token.stderr).toBe(3);
+    const { reason } = JSON.parse(token.stdout) as { reason: string };
+    // Control: the provider's words do arrive (cleaned), so the bounds below judge real text.
+    expect(reason).toContain('invalid_grant: Bad grant.');
+    expect(reason).not.toMatch(controls);
+    expect(reason.length).toBeLessThan(1_000);
+    const stored = (await world.row(user)).failureReason;
+    expect(stored).toContain('Bad grant.');
+    expect(stored).not.toMatch(controls);
+    expect(stored.length).toBeLessThan(1_000);
+
+    for (const args of [['status', ...link(user)], ['status', ...link(user), '--json'], ['token', ...link(user)]]) {
+      const printed = await runCli(args, env);
+      const text = printed.stdout + printed.stderr;
+      expect(text, args.join(' ')).toContain('Bad grant.');
+      expect(text.replace(/\n/g, ''), args.join(' ')).not.toMatch(controls);
+      expect(text.length, args.join(' ')).toBeLessThan(3_000);
+    }
+  });
+
   it('exits 4 when the provider stays unavailable past the retry budget', async () => {
     const user = uniqueUser('down');
     await world.seedLink(user, { expiresInSeconds: -5 });
@@ -178,7 +207,7 @@ describe('no token on the command line', () => {
   it('link put --tokens-from - reads the answer from stdin; extra fields (scope, id_token) are kept; flags override expiry', async () => {
     const user = uniqueUser('stdin');
     const grant = world.provider.issueGrant({ familyId: user });
-    const put = await runCli(['link', 'put', ...link(user), '--tokens-from', '-', '--expires-in', '7200', '--json'], env, answer(grant, { scope: 'repo', id_token: 'idt-x' }));
+    const put = await runCli(['link', 'put', ...link(user), '--tokens-from', '-', '--expires-in', '7200', '--json'], env, { stdin: answer(grant, { scope: 'repo', id_token: 'idt-x' }) });
     expect(put.code, put.stderr).toBe(0);
     expect(JSON.parse(put.stdout)).toMatchObject({ stored: true });
     const row = await world.row(user);
@@ -197,7 +226,7 @@ describe('no token on the command line', () => {
       [JSON.stringify({ access_token: secret, refresh_token: secret, expires_in: secret }), /expires_in: Invalid input/],
       [JSON.stringify({ access_token: secret, refresh_token: secret }), /lifetime is unknown: give --expires-in/],
     ] as const) {
-      const result = await runCli(['link', 'put', ...link(user), '--tokens-from', '-'], env, input);
+      const result = await runCli(['link', 'put', ...link(user), '--tokens-from', '-'], env, { stdin: input });
       expect(result.code, input).toBe(2);
       expect(result.stderr).toMatch(message);
       expect(result.stderr).not.toContain(secret);

@@ -50,6 +50,29 @@ describe('parseProviders', () => {
     expect(err.message).toMatch(/providers\[0\]\.tokenUrl: /);
   });
 
+  it.each([
+    ['tokenUrl', 'http://github.example.com/login/oauth/access_token'],
+    ['validateUrl', 'http://api.github.example.com/user'],
+    ['tokenUrl', 'http://10.0.0.5:8080/token'],
+    ['tokenUrl', 'http://127.0.0.1.evil.example/token'],
+  ])('%s %j: plain http to another host is refused, naming the field and why', (field, url) => {
+    const err = configError(() => parseProviders([{ ...good, [field]: url }]));
+    expect(err.message).toMatch(new RegExp(`providers\\[0\\]\\.${field}: must use https \\(plain http only to loopback\\), got http://`));
+    expect(err.message).toMatch(/network attacker/);
+  });
+
+  it('a preset baseUrl over plain http to another host is refused at baseUrl', () => {
+    const err = configError(() => parseProviders([{ id: 'ghe', preset: 'github', baseUrl: 'http://ghe.example.com', clientId: 'c', clientSecret: 's' }]));
+    expect(err.message).toMatch(/providers\[0\]\.baseUrl: must use https/);
+  });
+
+  it.each(['http://127.0.0.1:8080/token', 'http://localhost:9/token', 'http://[::1]:9/token', 'https://github.example.com/token'])(
+    'control: %j (https, or http to loopback like the fake providers) is accepted',
+    (tokenUrl) => {
+      expect(parseProviders([{ ...good, tokenUrl, validateUrl: tokenUrl }])[0]).toMatchObject({ tokenUrl, validateUrl: tokenUrl });
+    },
+  );
+
   it('names the index of the faulty provider and every faulty field at once', () => {
     const err = configError(() => parseProviders([good, { ...good, id: 'gl', type: 'gitea', clientId: '' }]));
     expect(err.message).toMatch(/providers\[1\]\.type: .*github.*gitlab.*oauth2/);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatCodecKey, generateCodecKey } from '../codec/keys.js';
-import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
+import { ConfigError, devEndpointsFile, type DevEndpoints } from '../config/env.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
@@ -338,7 +338,7 @@ function devDataDir(world: World): string {
     codecKeyFile,
     dbKeyFile,
   };
-  const file = devEndpointsFile(readEnv({ EXTAUTH_DATA_DIR: dir }));
+  const file = devEndpointsFile(dir);
   mkdirSync(join(file, '..'), { recursive: true });
   writeFileSync(file, JSON.stringify(published), { mode: 0o600 });
   return dir;
@@ -380,7 +380,7 @@ describe('encrypted by default', () => {
     const grant = plaintext.provider.issueGrant({ familyId: user });
     const idToken = fakeIdToken();
     const { EXTAUTH_DB_KEY: _key, ...noKey } = operatorEnv(plaintext.taskQueue, mkdtempSync(join(tmpdir(), 'extauth-optout-')));
-    const put = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', user, '--tokens-from', '-'], { ...noKey, EXTAUTH_DB_PLAINTEXT: 'allow' }, tokenAnswer(grant, idToken));
+    const put = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', user, '--tokens-from', '-'], { ...noKey, EXTAUTH_DB_PLAINTEXT: 'allow' }, { stdin: tokenAnswer(grant, idToken) });
     expect(put.code, put.stderr).toBe(0);
     const [raw] = await rawRows(plaintext, plaintext.providerId, [user]);
     expect(tokensIn(plaintext, [raw!], [idToken])).toEqual(expect.arrayContaining([grant.accessToken, grant.refreshToken, idToken]));
@@ -388,7 +388,7 @@ describe('encrypted by default', () => {
 
     // ...and without the opt-out (and without a key) `link put` refuses, saying both ways out; nothing is written.
     const other = uniqueUser('nokey-put');
-    const refused = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', other, '--tokens-from', '-'], noKey, tokenAnswer(plaintext.provider.issueGrant({ familyId: other }), fakeIdToken()));
+    const refused = await runCli(['link', 'put', '--provider', plaintext.providerId, '--user', other, '--tokens-from', '-'], noKey, { stdin: tokenAnswer(plaintext.provider.issueGrant({ familyId: other }), fakeIdToken()) });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/extauth link put stores or reads OAuth tokens and refuses to keep them in plaintext: set EXTAUTH_DB_KEY=.*EXTAUTH_DB_PLAINTEXT=allow/);
     const { rowCount } = await plaintext.pool.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [plaintext.providerId, other]);

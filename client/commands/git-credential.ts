@@ -167,30 +167,16 @@ function noHostsMessage(provider: string, where: TokenSource['where']): string {
 }
 
 /**
- * The endpoints from the environment, and from a running `extauth dev`'s dev.json only under an absolute
- * EXTAUTH_DATA_DIR: git runs helpers in the repository's folder, and a repository's own `.extauth/` (default data dir)
- * could otherwise name a providers file that lists its host.
+ * The endpoints from the environment, else from what a running `extauth dev` published (config/env.ts: never the current
+ * folder, which is the repository when git runs the helper). A relative EXTAUTH_PROVIDERS would name a file the
+ * repository holds, and that file decides which hosts get a token.
  */
 function helperEndpoints(): Endpoints {
-  const env = readEnv();
-  const dataDir = process.env.EXTAUTH_DATA_DIR;
-  if (dataDir && isAbsolute(dataDir)) return resolveEndpoints(env);
-  if (!env.TEMPORAL_ADDRESS) {
-    throw new ConfigError(
-      'git runs this helper in the repository\'s folder, so it reads no .extauth/ there: set TEMPORAL_ADDRESS, EXTAUTH_CODEC_KEY and ' +
-        'EXTAUTH_PROVIDERS, or an absolute EXTAUTH_DATA_DIR, or use the agent endpoint (EXTAUTH_AGENT_URL, EXTAUTH_AGENT_KEY)',
-    );
+  const endpoints = resolveEndpoints(readEnv());
+  if (endpoints.providersFile && !isAbsolute(endpoints.providersFile)) {
+    throw new ConfigError(`EXTAUTH_PROVIDERS must be an absolute path for git-credential (got ${endpoints.providersFile}): git runs it inside repositories`);
   }
-  return {
-    temporalAddress: env.TEMPORAL_ADDRESS,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.EXTAUTH_TASK_QUEUE,
-    databaseUrl: env.DATABASE_URL,
-    providersFile: env.EXTAUTH_PROVIDERS,
-    codecKeyFile: undefined,
-    workerKeyFile: undefined,
-    dbKeyFile: undefined,
-  };
+  return endpoints;
 }
 
 async function withHelperClient<T>(fn: (client: ExtauthClient) => Promise<T>): Promise<T> {

@@ -5,10 +5,10 @@ import { Connection } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import proto from '@temporalio/proto';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root.js';
-import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { linkWorkflowId } from '../../core/ids.js';
+import { writePrivateFile } from '../../core/private-files.js';
 import { UnreachableError } from '../connect.js';
 import { ExtauthError } from '../errors.js';
 import { endpoints, EXIT, linkOptions, linkSchema, parse, print, validated, type Command } from './args.js';
@@ -73,7 +73,7 @@ export const historyExportCommand: Command = {
       } while (nextPageToken);
       const text = historyToJSONText({ events });
       if (options.output === '-') process.stdout.write(text);
-      else await writeFile(options.output, text, { mode: 0o644 });
+      else writePrivateFile(options.output, text); // payloads are encrypted, but ids, timings and failure reasons are not
       const summary = { workflowId, runId, status: proto.temporal.api.enums.v1.WorkflowExecutionStatus[workflowExecutionInfo?.status ?? 0], events: events.length, file: options.output };
       if (values.json) print(summary);
       else if (options.output !== '-') {

@@ -1,7 +1,7 @@
 // `extauth history export` writes a run's history as replayable JSON whose payloads stay encrypted:
 // exporting needs no key, replaying needs the key the run was encrypted with.
 import { Worker } from '@temporalio/worker';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -43,12 +43,25 @@ describe('extauth history export', () => {
     const result = await runCli(['history', 'export', ...link(user), '-o', file], env);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain(`to ${file}`);
+    expect(statSync(file).mode & 0o777).toBe(0o600); // ids, timings and failure reasons are the operator's only
     const text = readFileSync(file, 'utf8');
     expect(scheduledActivities(text)).toContain('exchangeRefreshToken');
     expect(unencryptedPayloads(text)).toEqual([]);
     expect(secretsIn(text, world.provider.issuedTokens())).toEqual([]);
 
     await Worker.runReplayHistory(replayOptions(), historyFromJSONText(text), `export-${user}`);
+  });
+
+  it('an existing export file is closed to 0600 too (open() modes apply only on creation)', async () => {
+    const user = uniqueUser('mode');
+    await world.seedLink(user, { expiresInSeconds: 3600 });
+    await world.client.getToken({ provider: world.providerId, user });
+    const file = join(dir, `${user}.json`);
+    writeFileSync(file, 'old', { mode: 0o644 });
+    expect(statSync(file).mode & 0o777).toBe(0o644); // control: the file really was world-readable
+    const result = await runCli(['history', 'export', ...link(user), '-o', file], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('--run-id picks a run; --json reports it; a wrong key cannot replay it', async () => {

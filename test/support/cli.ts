@@ -11,12 +11,14 @@ export interface CliResult {
 }
 
 /**
- * Runs the real `extauth` command as a user would, with only the environment given (plus PATH). `stdin`: text
- * written to its standard input, then closed; without it stdin is not connected.
+ * Runs the real `extauth` command as a user would, with only the environment given (plus PATH), in `cwd` if given.
+ * `stdin`: text written to its standard input, then closed; without it stdin is not connected.
  */
-export function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string; stdin?: string } = {}): Promise<CliResult> {
+  const { stdin } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });

@@ -18,8 +18,9 @@ export interface DevProcess {
   stop(): Promise<number | null>;
 }
 
-export function startDevProcess(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<DevProcess> {
+export function startDevProcess(args: string[], env: Record<string, string>, timeoutMs = 120_000, cwd?: string): Promise<DevProcess> {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'dev', ...args], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
