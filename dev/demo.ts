@@ -8,6 +8,8 @@ import { putLink } from '../store/links.js';
 import type { TokenCipher } from '../store/token-cipher.js';
 import type { FakeOAuthProvider } from './fake-provider.js';
 
+/** The git host the demo provider's tokens are for: git's credential helper answers it and no other (.test is reserved). */
+export const DEMO_GIT_HOST = 'git.demo.test';
 export const DEMO_USERS = ['alice', 'bob', 'carol', 'dave', 'erin'];
 /** Its grant is revoked at the provider: the one demo link that ends in reauth_required. */
 export const DEMO_REVOKED_USER = 'mallory';

@@ -18,7 +18,7 @@ import { tokenCipherForProcess } from '../store/db-key.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { DEMO_GIT_HOST, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { FakeOAuthProvider } from './fake-provider.js';
 import { getFreePort, isPortListening } from './ports.js';
 import { publishDevEndpoints } from './publish.js';
@@ -175,6 +175,8 @@ function demoProvider(fake: FakeOAuthProvider): ProviderConfig[] {
       clientSecret: fake.clientSecret,
       tokenUrl: fake.tokenUrl,
       validateUrl: fake.validateUrl,
+      // A name under the reserved .test domain: the demo's fake tokens go to no real git host.
+      hosts: [DEMO_GIT_HOST],
     },
   ]);
 }

@@ -328,7 +328,9 @@ describe('agent-mode CLI', () => {
     expect(direct.code).toBe(1);
     expect(direct.stderr).toContain('no Temporal server');
 
-    // A folder whose .extauth/dev.json would break any command that read it: agent mode does not (direct mode does: control).
+    // A folder whose .extauth/dev.json would break any command that read it: no command reads it. Agent mode is served;
+    // direct mode with the same bare environment finds no Temporal server (it looked only at the environment and the
+    // per-user dev.json, of which HOME has none), not the poisoned file.
     const poisoned = join(dir, 'poisoned');
     mkdirSync(join(poisoned, '.extauth'), { recursive: true });
     writeFileSync(join(poisoned, '.extauth', 'dev.json'), 'not json: an agent must never read this');
@@ -338,7 +340,8 @@ describe('agent-mode CLI', () => {
     expect(inPoisoned.stdout).toBe(`${grant.accessToken}\n`);
     const directInPoisoned = await runWithInput(process.execPath, [EXTAUTH_BIN, ...args], { env: nothing, cwd: poisoned });
     expect(directInPoisoned.code).toBe(1);
-    expect(directInPoisoned.stderr).toContain('not valid JSON');
+    expect(directInPoisoned.stderr).toContain('no Temporal server');
+    expect(directInPoisoned.stderr).not.toContain('JSON');
 
     const { EXTAUTH_AGENT_KEY: _, ...noKey } = env;
     const missingKey = await agentCli(['token', '--provider', world.providerId, '--user', user], noKey);

@@ -11,6 +11,7 @@ import { startEmbeddedPostgres } from '../dev/postgres.js';
 import { startTemporalDevServer, waitForTemporalHealth } from '../dev/temporal.js';
 import { runCli } from './support/cli.js';
 import { startDevProcess, type DevProcess } from './support/dev-process.js';
+import { DEMO_GIT_HOST } from '../dev/demo.js';
 import { EXTAUTH_BIN, runWithInput } from './support/git.js';
 
 const TIMEOUT_MS = 60_000;
@@ -241,7 +242,7 @@ describe('extauth dev: what it leaves on disk, and where other commands find it'
       const result = await runWithInput(process.execPath, [EXTAUTH_BIN, 'git-credential', '--provider', 'demo-github', '--user', 'alice', 'get'], {
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...userEnv },
         cwd: repo,
-        input: 'protocol=https\nhost=github.com\n\n',
+        input: `protocol=https\nhost=${DEMO_GIT_HOST}\n\n`,
         timeoutMs: 60_000,
       });
       expect(result.code, result.stderr).toBe(0);

@@ -37,6 +37,7 @@ describe('parseProviders', () => {
       keepAliveSeconds: 0,
       refreshTokenWarnSeconds: 7 * 86_400,
       reuseGraceSeconds: 0,
+      refreshEndsOldAccessToken: true,
     });
   });
 
