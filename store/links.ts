@@ -89,6 +89,24 @@ function sealTokens(key: LinkKey, tokens: { accessToken: string; refreshToken: s
   };
 }
 
+/**
+ * The token columns' values in the order both writes bind them: access token, refresh token, expiry, extra, the
+ * access and refresh tokens' key ids, the refresh token's expiry, extra's key id.
+ */
+function tokenColumnValues(key: LinkKey, tokens: TokenSet, cipher: TokenCipher | undefined): unknown[] {
+  const { access, refresh, extra } = sealTokens(key, tokens, cipher);
+  return [
+    access.value,
+    refresh.value,
+    tokens.expiresAt,
+    jsonbParam(extra.json),
+    access.keyId,
+    refresh.keyId,
+    tokens.refreshTokenExpiresAt ?? null,
+    extra.keyId,
+  ];
+}
+
 function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow {
   return {
     providerId: r.provider_id,
@@ -125,7 +143,6 @@ export async function getLink(pool: Pool, key: LinkKey, cipher?: TokenCipher): P
 
 /** What the OAuth callback does: store fresh tokens, clear any failure, bump the version. */
 export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher?: TokenCipher): Promise<LinkRow> {
-  const { access, refresh, extra } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `INSERT INTO external_auth_links AS l (provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
        oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id)
@@ -138,18 +155,7 @@ export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher
        oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
-    [
-      key.providerId,
-      key.userId,
-      access.value,
-      refresh.value,
-      tokens.expiresAt,
-      jsonbParam(extra.json),
-      access.keyId,
-      refresh.keyId,
-      tokens.refreshTokenExpiresAt ?? null,
-      extra.keyId,
-    ],
+    [key.providerId, key.userId, ...tokenColumnValues(key, tokens, cipher)],
   );
   return toRow(rows[0], cipher);
 }
@@ -162,7 +168,6 @@ export async function writeRotatedTokens(
   tokens: TokenSet,
   cipher?: TokenCipher,
 ): Promise<LinkRow | undefined> {
-  const { access, refresh, extra } = sealTokens(key, tokens, cipher);
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7::jsonb,
@@ -171,19 +176,7 @@ export async function writeRotatedTokens(
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
-    [
-      key.providerId,
-      key.userId,
-      expectedVersion,
-      access.value,
-      refresh.value,
-      tokens.expiresAt,
-      jsonbParam(extra.json),
-      access.keyId,
-      refresh.keyId,
-      tokens.refreshTokenExpiresAt ?? null,
-      extra.keyId,
-    ],
+    [key.providerId, key.userId, expectedVersion, ...tokenColumnValues(key, tokens, cipher)],
   );
   return rows[0] ? toRow(rows[0], cipher) : undefined;
 }
