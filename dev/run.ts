@@ -15,13 +15,16 @@ import { createCodecServer } from '../codec/server.js';
 import { ConfigError, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { serveMetrics } from '../config/metrics.js';
+import { listenForStop, StopRequested } from '../config/stop-signals.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { claimDevDataDir } from './dev-lock.js';
 import { FakeOAuthProvider } from './fake-provider.js';
+import { exitsWithParent, watchParent } from './parent-watch.js';
 import { getFreePort, isPortListening } from './ports.js';
 import { startEmbeddedPostgres } from './postgres.js';
 import { startTemporalDevServer } from './temporal.js';
@@ -34,13 +37,18 @@ type Stopper = () => Promise<unknown>;
 export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   const env = readEnv();
   const dataDir = env.EXTAUTH_DATA_DIR;
+  // First of all: a signal during startup must stop what has started, not kill this process half-way (dev/dev-lock.ts,
+  // config/stop-signals.ts, dev/parent-watch.ts: docs/operations.md, "Stopping").
+  const stop = listenForStop(say);
   mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  const claim = await claimDevDataDir(dataDir, { say, staleFiles: [devEndpointsFile(env)] });
+  if (exitsWithParent()) watchParent(stop.request);
   const logFile = join(dataDir, 'logs', 'extauth.log');
   const logger = createLogger(pino.destination({ dest: logFile, append: true, sync: false }));
   const sdkMetricsPort = await getFreePort();
   installTemporalLogging(logger, 'WARN', [], `127.0.0.1:${sdkMetricsPort}`);
 
-  const stoppers: Stopper[] = [];
+  const stoppers: Stopper[] = [async () => claim.release()];
   const shutdown = async () => {
     for (const stop of stoppers.reverse()) await stop().catch((err) => say(`extauth: while stopping: ${(err as Error).message}`));
   };
@@ -56,6 +64,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent: true, log: say });
       stoppers.push(() => postgres.stop());
       databaseUrl = postgres.databaseUrl;
+      stop.throwIfRequested();
     }
     const applied = await migrateUp(databaseUrl);
     if (applied.length) say(`extauth: applied migrations ${applied.join(', ')}`);
@@ -93,9 +102,11 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
         uiPort,
         uiCodecEndpoint: codecEndpoint,
         ...(defaultsFree ? { port: 7233 } : {}),
+        ownProcessGroup: true,
         log: say,
       });
       stoppers.push(() => temporal.stop());
+      stop.throwIfRequested();
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl ?? null;
     }
@@ -114,6 +125,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer });
     stoppers.push(() => worker.stop());
+    stop.throwIfRequested();
     const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
     const metricsServer = await serveMetrics({ port: metricsPort, metrics: worker.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
@@ -147,19 +159,19 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       stoppers.push(() => withTimeout(running.stop(), 5_000));
     }
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      const onStopped = () => resolve('SIGTERM');
-      worker.done.then(onStopped, onStopped);
-    });
-    say(`\nextauth: ${signal}, stopping`);
+    const onStopped = () => stop.request('its worker stopped');
+    worker.done.then(onStopped, onStopped);
+    const reason = await stop.requested;
+    say(`\nextauth: ${reason}, stopping`);
     await shutdown();
     say('extauth: stopped');
     return 0;
   } catch (err) {
+    if (err instanceof StopRequested) say(`\nextauth: ${err.reason} during startup, stopping what has started`);
     await shutdown();
-    throw err;
+    if (!(err instanceof StopRequested)) throw err;
+    say('extauth: stopped');
+    return 0;
   }
 }
 

@@ -4,6 +4,7 @@ import { codecKeysFromEnv } from '../../codec/keys.js';
 import { createCodecServer } from '../../codec/server.js';
 import { readEnv } from '../../config/env.js';
 import { createLogger } from '../../config/logger.js';
+import { listenForStop } from '../../config/stop-signals.js';
 import { EXIT, parse, validated, type Command } from './args.js';
 
 export const codecServerCommand: Command = {
@@ -16,6 +17,7 @@ export const codecServerCommand: Command = {
       z.object({ port: z.coerce.number().int().min(1).max(65535).default(8888), origin: z.array(z.url()).default(['*']) }),
       values,
     );
+    const stop = listenForStop((msg) => process.stderr.write(`${msg}\n`));
     const env = readEnv();
     const keys = codecKeysFromEnv(process.env, join(env.EXTAUTH_DATA_DIR, 'codec.key'));
     const server = createCodecServer({ keys, allowedOrigins: origin, bearerToken: process.env.EXTAUTH_CODEC_SERVER_TOKEN, logger: createLogger() });
@@ -24,10 +26,7 @@ export const codecServerCommand: Command = {
       `extauth: codec server on http://127.0.0.1:${port}/decode (origins: ${origin.join(', ')}; ` +
         `${process.env.EXTAUTH_CODEC_SERVER_TOKEN ? 'bearer token required' : 'no bearer token: loopback/dev only'})\n`,
     );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await stop.requested;
     await new Promise((resolve) => server.close(resolve));
     return EXIT.ok;
   },
