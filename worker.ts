@@ -15,6 +15,7 @@ import { tokenCipherForProcess } from './store/db-key.js';
 import type { TokenCipher } from './store/token-cipher.js';
 import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
+import { DEFAULT_TUNING } from './workflows/policies.js';
 import { ExtauthClient } from './client/index.js';
 import { startRecoverySweep } from './client/recovery-sweep.js';
 
@@ -43,6 +44,18 @@ export interface ExtauthWorkerOptions {
   failOnNondeterminism?: boolean;
 }
 
+/**
+ * A worker asked to stop (SIGTERM: a deploy, a scale-down; SIGINT) stops polling and lets the activities it runs
+ * finish, so that Temporal records their results: an exchange's answer is the only copy of a rotated refresh token,
+ * and a worker killed before reporting it loses that rotation (docs/reliability.md). After the grace the SDK asks the
+ * activities still running to cancel; extauth's activities do not abort on it (an exchange must never abandon a
+ * request the provider may already have answered), so each still ends by its own deadline, an exchange attempt
+ * within DEFAULT_TUNING.exchangeAttemptMs (15 s). Deploys must leave at least 30 s between SIGTERM and SIGKILL
+ * (docs/operations.md, "Stopping and deploys").
+ */
+export const WORKER_SHUTDOWN_GRACE_MS = DEFAULT_TUNING.exchangeAttemptMs + 5_000;
+export const WORKER_SHUTDOWN_OPTIONS = { shutdownGraceTime: WORKER_SHUTDOWN_GRACE_MS } satisfies Partial<WorkerOptions>;
+
 /** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*' is linkWorkflow, the only workflow here. */
 export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
 
@@ -57,6 +70,7 @@ export async function createExtauthWorker(options: ExtauthWorkerOptions): Promis
     ...(options.codecKeys ? { dataConverter: extauthDataConverter(options.codecKeys) } : {}),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     ...cacheOption(options.maxCachedWorkflows),
+    ...WORKER_SHUTDOWN_OPTIONS,
     ...(options.failOnNondeterminism === false ? {} : { workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES }),
   });
 }

@@ -6,6 +6,7 @@ import { connectClient } from '../client/connect.js';
 import { ConfigError, readEnv, resolveEndpoints } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { serveMetrics } from '../config/metrics.js';
+import { listenForStop, StopRequested } from '../config/stop-signals.js';
 import { loadProvidersFile } from '../providers/config.js';
 import { listenAgentEndpoint } from './listen.js';
 import { createAgentRequestCounter } from './metrics.js';
@@ -17,6 +18,8 @@ export async function runAgentEndpointProcess(options: { port: number; host: str
   if (!endpoints.providersFile) throw new ConfigError('no providers: set EXTAUTH_PROVIDERS to the providers file the workers use (their git hosts are served to agents)');
   const providers = loadProvidersFile(endpoints.providersFile);
   const logger = createLogger();
+  // Installed first: a signal while connecting stops the process after what has started (a repeated one waits for it).
+  const stopRequests = listenForStop((msg) => logger.warn({ step: 'agent-endpoint' }, msg));
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => logger.warn({ step: 'agent-endpoint', cause: (err as Error).message }, 'while stopping'));
@@ -32,15 +35,15 @@ export async function runAgentEndpointProcess(options: { port: number; host: str
       const metrics = await serveMetrics({ port: options.metricsPort, metrics: { registry } });
       stops.push(() => new Promise((resolve) => metrics.close(resolve)));
     }
+    stopRequests.throwIfRequested();
     const endpoint = await listenAgentEndpoint({ pool, client, providers, logger, requests }, options);
     stops.push(() => endpoint.close());
     logger.info({ url: endpoint.url, providers: providers.map((p) => p.id) }, 'agent endpoint started');
     process.stderr.write(`extauth: agent endpoint at ${endpoint.url} (EXTAUTH_AGENT_URL)\n`);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
+    const signal = await stopRequests.requested;
     logger.info({ signal }, 'agent endpoint stopping');
+  } catch (err) {
+    if (!(err instanceof StopRequested)) throw err;
   } finally {
     await stopAll();
   }

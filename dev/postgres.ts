@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { getFreePort } from './ports.js';
+import { readCommandLine, readProcStat, waitForExit } from './procs.js';
 
 const USER = 'postgres';
 /**
@@ -232,52 +232,17 @@ async function releaseLeftoverPostmaster(dataDir: string, log: (msg: string) => 
     return;
   }
   if (proc.ppid !== 1) {
+    // Name the process that owns it (an `extauth dev` on this data dir is caught earlier, by its dev.lock).
+    const owner = (await readCommandLine(proc.ppid))?.join(' ') || 'unknown';
     throw new Error(
-      `Postgres data dir ${dataDir} is in use by a running postmaster (pid ${pid}); stop it or use another data dir`,
+      `Postgres data dir ${dataDir} is in use by a running postmaster (pid ${pid}), started by pid ${proc.ppid} (${owner}); ` +
+        `stop that process (kill ${proc.ppid}) or use another data dir`,
     );
   }
   log(`extauth: stopping an orphaned Postgres (pid ${pid}) left running on ${dataDir} by an earlier run`);
   process.kill(pid, 'SIGINT'); // "fast" shutdown: aborts open transactions, exits cleanly
-  await waitForProcessExit(pid, LEFTOVER_SHUTDOWN_MS);
-}
-
-async function waitForProcessExit(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (await isRunning(pid)) {
-    if (Date.now() > deadline) {
-      throw new Error(`leftover Postgres (pid ${pid}) did not shut down within ${timeoutMs} ms`);
-    }
-    await sleep(100);
-  }
-}
-
-interface ProcStat {
-  comm: string;
-  state: string;
-  ppid: number;
-}
-
-async function readProcStat(pid: number): Promise<ProcStat | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Format: "pid (comm) state ppid ..."; comm may itself contain spaces or parentheses.
-    const open = text.indexOf('(');
-    const close = text.lastIndexOf(')');
-    const [state = '', ppid = ''] = text.slice(close + 2).split(' ');
-    return { comm: text.slice(open + 1, close), state, ppid: Number(ppid) };
-  } catch {
-    return undefined;
-  }
-}
-
-async function isRunning(pid: number): Promise<boolean> {
-  const proc = await readProcStat(pid);
-  if (proc) return proc.state !== 'Z';
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err instanceof Error && 'code' in err && err.code === 'EPERM';
+  if (!(await waitForExit(pid, LEFTOVER_SHUTDOWN_MS))) {
+    throw new Error(`leftover Postgres (pid ${pid}) did not shut down within ${LEFTOVER_SHUTDOWN_MS} ms`);
   }
 }
 

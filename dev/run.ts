@@ -9,17 +9,20 @@ import { extauthDataConverter } from '../codec/data-converter.js';
 import { codecKeysFromEnv, ensureDevCodecKey } from '../codec/keys.js';
 import { devTokenSealer } from '../codec/seal.js';
 import { startCodecServer } from '../codec/server.js';
-import { ConfigError, devDataDir, readEnv, type DevEndpoints } from '../config/env.js';
+import { ConfigError, devDataDir, devEndpointsFile, readEnv, type DevEndpoints } from '../config/env.js';
 import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
 import { ensurePrivateDir, restrictFile, writePrivateFile } from '../core/private-files.js';
 import { serveMetrics } from '../config/metrics.js';
+import { listenForStop, StopRequested } from '../config/stop-signals.js';
 import { loadProvidersFile, parseProviders, type ProviderConfig } from '../providers/config.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { DEMO_GIT_HOST, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { claimDevDataDir } from './dev-lock.js';
 import { FakeOAuthProvider } from './fake-provider.js';
+import { exitsWithParent, watchParent } from './parent-watch.js';
 import { getFreePort, isPortListening } from './ports.js';
 import { publishDevEndpoints } from './publish.js';
 import { startEmbeddedPostgres } from './postgres.js';
@@ -33,15 +36,20 @@ type Stopper = () => Promise<unknown>;
 export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   const env = readEnv();
   const dataDir = devDataDir(env);
+  // First of all: a signal during startup must stop what has started, not kill this process half-way (dev/dev-lock.ts,
+  // config/stop-signals.ts, dev/parent-watch.ts: docs/operations.md, "Stopping").
+  const stop = listenForStop(say);
   // Keys, endpoints, logs, databases: the operator's only (core/private-files.ts; as root, dev/postgres.ts adds o+x).
   ensurePrivateDir(dataDir);
   ensurePrivateDir(join(dataDir, 'logs'));
+  const claim = await claimDevDataDir(dataDir, { say, staleFiles: [devEndpointsFile(dataDir)] });
+  if (exitsWithParent()) watchParent(stop.request);
   const logFile = join(dataDir, 'logs', 'extauth.log');
   const logger = createLogger(privateLogDestination(logFile));
   const sdkMetricsPort = await getFreePort();
   installTemporalLogging(logger, 'WARN', [], `127.0.0.1:${sdkMetricsPort}`);
 
-  const stoppers: Stopper[] = [];
+  const stoppers: Stopper[] = [async () => claim.release()];
   const shutdown = async () => {
     for (const stop of stoppers.reverse()) await stop().catch((err) => say(`extauth: while stopping: ${(err as Error).message}`));
   };
@@ -57,6 +65,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent: true, log: say });
       stoppers.push(() => postgres.stop());
       databaseUrl = postgres.databaseUrl;
+      stop.throwIfRequested();
     }
     const applied = await migrateUp(databaseUrl);
     if (applied.length) say(`extauth: applied migrations ${applied.join(', ')}`);
@@ -94,11 +103,13 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
         uiPort,
         uiCodecEndpoint: codecEndpoint,
         ...(defaultsFree ? { port: 7233 } : {}),
+        ownProcessGroup: true,
         log: say,
       });
       stoppers.push(() => temporal.stop());
       // The dev server creates its SQLite files itself; SQLite gives -wal/-shm the database file's mode.
       for (const suffix of ['', '-wal', '-shm']) restrictFile(join(dataDir, `temporal.db${suffix}`));
+      stop.throwIfRequested();
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl ?? null;
     }
@@ -117,6 +128,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
     const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer });
     stoppers.push(() => worker.stop());
+    stop.throwIfRequested();
     const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
     const metricsServer = await serveMetrics({ port: metricsPort, metrics: worker.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
     stoppers.push(() => new Promise((resolve) => metricsServer.close(resolve)));
@@ -150,19 +162,19 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
       stoppers.push(() => withTimeout(running.stop(), 5_000));
     }
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      const onStopped = () => resolve('SIGTERM');
-      worker.done.then(onStopped, onStopped);
-    });
-    say(`\nextauth: ${signal}, stopping`);
+    const onStopped = () => stop.request('its worker stopped');
+    worker.done.then(onStopped, onStopped);
+    const reason = await stop.requested;
+    say(`\nextauth: ${reason}, stopping`);
     await shutdown();
     say('extauth: stopped');
     return 0;
   } catch (err) {
+    if (err instanceof StopRequested) say(`\nextauth: ${err.reason} during startup, stopping what has started`);
     await shutdown();
-    throw err;
+    if (!(err instanceof StopRequested)) throw err;
+    say('extauth: stopped');
+    return 0;
   }
 }
 

@@ -40,6 +40,12 @@ export interface DevTemporalOptions {
   uiCodecEndpoint?: string;
   log?: (msg: string) => void;
   healthTimeoutMs?: number;
+  /**
+   * Runs the server in a process group of its own, so that a signal sent to ours (Ctrl-C in a terminal, `timeout`,
+   * a process manager) reaches only us: we stop it after our worker has drained, which needs the server up to
+   * record the results of in-flight activities. Whoever sets it must stop it (`stop()`, or on process exit).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface DevTemporal {
@@ -247,7 +253,7 @@ export async function startTemporalDevServer(opts: DevTemporalOptions = {}): Pro
   if (!cliPath) return startWithSdkDownload(opts, namespace, port, uiPort, log);
   if (opts.dbFile) await mkdir(dirname(resolve(opts.dbFile)), { recursive: true });
 
-  const server = new DevServerProcess(cliPath, startDevArgs(opts, namespace, port, uiPort));
+  const server = new DevServerProcess(cliPath, startDevArgs(opts, namespace, port, uiPort), opts.ownProcessGroup ?? false);
   const address = `127.0.0.1:${port}`;
   try {
     await waitUntilServing(server, cliPath, address, opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS);
@@ -361,8 +367,8 @@ class DevServerProcess {
     this.child.kill('SIGTERM');
   };
 
-  constructor(command: string, args: string[]) {
-    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(command: string, args: string[], ownProcessGroup: boolean) {
+    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: ownProcessGroup });
     this.exited = new Promise((resolveExit) => {
       this.child.once('close', (code, signal) => resolveExit(signal ? `signal ${signal}` : `exit code ${code}`));
       this.child.once('error', (err) => resolveExit(`could not run ${command}: ${err.message}`));

@@ -4,7 +4,8 @@ import { tokenSealerFromEnv } from '../codec/seal.js';
 import { readEnv, resolveEndpoints, ConfigError } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
-import { launchWorker } from '../worker.js';
+import { launchWorker, WORKER_SHUTDOWN_GRACE_MS } from '../worker.js';
+import { listenForStop } from '../config/stop-signals.js';
 import { serveMetrics } from '../config/metrics.js';
 import { getFreePort } from './ports.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
@@ -18,9 +19,10 @@ export async function runWorkerProcess(): Promise<number> {
   const cipher = tokenCipherForProcess(process.env, 'extauth worker', endpoints.dbKeyFile);
   const providers = loadProvidersFile(endpoints.providersFile);
   const logger = createLogger();
+  // SIGINT/SIGTERM drain the worker (WORKER_SHUTDOWN_GRACE_MS, worker.ts); a repeated signal must not cut the drain short.
+  const stop = listenForStop((msg) => logger.warn({ step: 'shutdown' }, msg));
   const sdkMetricsPort = env.EXTAUTH_METRICS_PORT ? await getFreePort() : undefined;
-  // The Temporal runtime drains the worker on SIGINT/SIGTERM; run() resolves once it has.
-  installTemporalLogging(logger, 'WARN', undefined, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
+  installTemporalLogging(logger, 'WARN', [], sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
   const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer });
@@ -31,6 +33,10 @@ export async function runWorkerProcess(): Promise<number> {
     );
   }
   logger.info({ taskQueue: endpoints.taskQueue, providers: providers.map((p) => p.id) }, 'worker started');
+  stop.onStop((reason) => {
+    logger.info({ reason, graceMs: WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, in-flight activities finish and are recorded');
+    void launched.stop();
+  });
   await launched.done;
   logger.info('worker stopped');
   return 0;

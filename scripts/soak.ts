@@ -297,6 +297,8 @@ async function main(): Promise<number> {
         EXTAUTH_TASK_QUEUE: taskQueue,
         EXTAUTH_CODEC_KEY: codecKey,
         EXTAUTH_WORKER_KEY: workerKey,
+        // The soak seeds plaintext rows, which the reference algorithm reads as the original code did.
+        EXTAUTH_DB_PLAINTEXT: 'allow',
         EXTAUTH_DATA_DIR: join(dir, 'data'),
         EXTAUTH_TEST_WORKFLOW_BUNDLE: bundlePath,
       };

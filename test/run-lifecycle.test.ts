@@ -10,8 +10,10 @@ const LIFETIME_SECONDS = 60;
 
 // Runs finish after 1 s without a request; every token the fake issues lives 60 s.
 const world = useWorld({ tuning: { idleFinishMs: 1_000 }, provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS } });
+/** The same, for a provider whose refresh leaves the old access token alive: there the margin may force a refresh. */
+const keepsOld = useWorld({ provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS }, providerConfig: { refreshEndsOldAccessToken: false } });
 
-const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
+const tokenCalls = (user: string, w = world) => w.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 
 async function runsOf(user: string): Promise<{ runId: string; status: string }[]> {
   const runs: { runId: string; status: string }[] = [];
@@ -55,31 +57,31 @@ describe('idle runs finish and requests still get answers', () => {
   });
 });
 
-describe('minValidSeconds longer than the token lifetime is capped at half the lifetime', () => {
+describe('minValidSeconds longer than the token lifetime is capped at half the lifetime (a provider whose refresh keeps the old token)', () => {
   it('60 s token with 50 s left, asked for 3600 s twice: 50 s >= the 30 s cap, so served as is, no exchange', async () => {
     const user = uniqueUser('cap-fresh');
-    const seeded = await world.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 50 });
+    const seeded = await keepsOld.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 50 });
 
-    const first = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 3_600 });
-    const second = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 3_600 });
+    const first = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 3_600 });
+    const second = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 3_600 });
 
     expect(first.accessToken).toBe(seeded.accessToken);
     expect(second.accessToken).toBe(seeded.accessToken);
-    expect(tokenCalls(user)).toBe(0);
+    expect(tokenCalls(user, keepsOld)).toBe(0);
   });
 
   it('60 s token with 20 s left, asked for 3600 s twice: exactly 1 exchange, then the new 60 s token satisfies the capped margin', async () => {
     const user = uniqueUser('cap-stale');
-    const seeded = await world.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 20 });
+    const seeded = await keepsOld.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 20 });
 
-    const first = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 3_600 });
-    const second = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 3_600 });
+    const first = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 3_600 });
+    const second = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 3_600 });
 
     expect(first.accessToken).not.toBe(seeded.accessToken);
     expect(second.accessToken).toBe(first.accessToken);
-    expect(tokenCalls(user)).toBe(1);
+    expect(tokenCalls(user, keepsOld)).toBe(1);
     // The new token's lifetime (what the cap is computed from) comes from the provider's answer.
-    const row = await world.row(user);
+    const row = await keepsOld.row(user);
     expect(row.extra?.expires_in).toBe(LIFETIME_SECONDS);
     expect(row.accessToken).toBe(first.accessToken);
   });
@@ -87,15 +89,15 @@ describe('minValidSeconds longer than the token lifetime is capped at half the l
   it('below the cap the asked margin applies as is: with 25 s left a 20 s margin is served, a 28 s margin refreshes', async () => {
     // Cap = 60 / 2 = 30 s. min(20, 30) = 20 <= 25: served. min(28, 30) = 28 > 25: refresh.
     const user = uniqueUser('cap-small');
-    const seeded = await world.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 25 });
+    const seeded = await keepsOld.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 25 });
 
-    const token = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 20 });
+    const token = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 20 });
     expect(token.accessToken).toBe(seeded.accessToken);
-    expect(tokenCalls(user)).toBe(0);
+    expect(tokenCalls(user, keepsOld)).toBe(0);
 
-    const refreshed = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 28 });
+    const refreshed = await keepsOld.client.getToken({ provider: keepsOld.providerId, user, minValidSeconds: 28 });
     expect(refreshed.accessToken).not.toBe(seeded.accessToken);
-    expect(tokenCalls(user)).toBe(1);
+    expect(tokenCalls(user, keepsOld)).toBe(1);
   });
 });
 
@@ -114,5 +116,19 @@ describe('an agent never waits forever', () => {
     expect(err.code).toBe('provider_unavailable');
     expect(err.reason).toMatch(/no answer within 2 s/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('more life than the held token has, where a refresh ends it (GitHub)', () => {
+  it('60 s token with 20 s left, asked for 3600 s: served with the life it has and told so, no exchange; the refresh comes when that is over', async () => {
+    const user = uniqueUser('told-short');
+    const expiresAt = Date.now() + 20_000;
+    const seeded = await world.seedLink(user, { lifetimeSeconds: LIFETIME_SECONDS, expiresInSeconds: 20 });
+
+    const served = await world.client.getToken({ provider: world.providerId, user, minValidSeconds: 3_600 });
+    expect(served.accessToken).toBe(seeded.accessToken);
+    expect(Date.parse(served.expiresAt!)).toBeLessThanOrEqual(expiresAt + 1_000);
+    expect(tokenCalls(user)).toBe(0);
+    // The control is the describe above: the same request on a provider that keeps old tokens alive exchanges at once.
   });
 });

@@ -3,6 +3,7 @@ import { codecKeysFromEnv } from '../../codec/keys.js';
 import { CodecServerConfigError, startCodecServer } from '../../codec/server.js';
 import { ConfigError, readDevEndpoints, readEnv } from '../../config/env.js';
 import { createLogger } from '../../config/logger.js';
+import { listenForStop } from '../../config/stop-signals.js';
 import { EXIT, parse, validated, type Command } from './args.js';
 
 /** The Web UI of `extauth dev` and of `temporal server start-dev`, as a browser names it either way. */
@@ -34,6 +35,7 @@ export const codecServerCommand: Command = {
       }),
       values,
     );
+    const stop = listenForStop((msg) => process.stderr.write(`${msg}\n`));
     // EXTAUTH_CODEC_KEY, else the dev key a running `extauth dev` published (never ./.extauth of the current folder).
     const keys = codecKeysFromEnv(process.env, readDevEndpoints(readEnv())?.codecKeyFile);
     const bearerToken = process.env.EXTAUTH_CODEC_SERVER_TOKEN || undefined;
@@ -57,10 +59,7 @@ export const codecServerCommand: Command = {
       `extauth: codec server on ${started.url}/decode (origins: ${options.origin.join(', ')}; ` +
         `${bearerToken ? 'bearer token required' : 'no bearer token: loopback only'})\n`,
     );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await stop.requested;
     await new Promise((resolve) => started.server.close(resolve));
     return EXIT.ok;
   },

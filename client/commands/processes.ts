@@ -1,14 +1,23 @@
 // Commands that run a long-lived process or touch only the database.
-import { ConfigError, readEnv } from '../../config/env.js';
+import { ConfigError, devDataDir, devEndpointsFile, readEnv } from '../../config/env.js';
 import { migrateUp } from '../../store/migrate.js';
-import { EXIT, parse, print, type Command } from './args.js';
+import { EXIT, parse, print, UsageError, type Command } from './args.js';
 
 export const devCommand: Command = {
   path: ['dev'],
-  usage: 'dev [--demo]',
-  summary: 'Temporal dev server (+ Web UI and codec server), embedded Postgres, migrations, a worker; --demo adds a fake provider and agents',
+  usage: 'dev [--demo] | dev --stop',
+  summary:
+    'Temporal dev server (+ Web UI and codec server), embedded Postgres, migrations, a worker; --demo adds a fake provider and agents; ' +
+    '--stop stops the extauth dev running on EXTAUTH_DATA_DIR and waits for it',
   async run(args) {
-    const { values } = parse(args, { demo: { type: 'boolean' } });
+    const { values } = parse(args, { demo: { type: 'boolean' }, stop: { type: 'boolean' } });
+    if (values.stop) {
+      if (values.demo) throw new UsageError('--stop takes no other option');
+      const env = readEnv();
+      const { stopDevOwner } = await import('../../dev/dev-lock.js');
+      const dataDir = devDataDir(env);
+      return stopDevOwner(dataDir, { say: (msg) => process.stderr.write(`${msg}\n`), staleFiles: [devEndpointsFile(dataDir)] });
+    }
     const { runDev } = await import('../../dev/run.js');
     return runDev({ demo: values.demo ?? false });
   },

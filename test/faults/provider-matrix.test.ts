@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprint } from '../../core/fingerprint.js';
 import { referenceGetToken } from '../../bench/reference/reference-refresh.js';
 import { ExtauthClient, ExtauthError } from '../../client/index.js';
 import type { FakeFault, FakeOAuthProvider, ReuseDetection } from '../../dev/fake-provider.js';
@@ -101,7 +102,8 @@ let reference: Parameters<typeof referenceGetToken>[0];
 const results: { row: Row; extauth: Result; reference?: Result }[] = [];
 
 beforeAll(async () => {
-  world = await startWorld();
+  // Plaintext rows: the reference algorithm (bench/reference) reads the table as the original code did, with no key.
+  world = await startWorld({ tokenCipher: null });
   const [config] = parseProviders([{ id: world.providerId, type: 'github', clientId: world.provider.clientId, clientSecret: world.provider.clientSecret, tokenUrl: world.provider.tokenUrl, validateUrl: world.provider.validateUrl }]);
   reference = { pool: world.pool, http: createProviderHttpClient(), provider: config! };
 });
@@ -195,16 +197,21 @@ describe.concurrent('provider fault matrix', () => {
 });
 
 describe('after a permanent refusal', () => {
-  it('the stored access token is not served once it has less life left than the request needs (it may be revoked too)', async () => {
-    // Okta-style: a reuse trip or a revoked grant kills the access tokens with the refresh token. Before the
-    // fix the workflow served the cached token after the refusal as long as it had any life left.
+  it('the stored access token is not served once the provider refused the grant (it may be revoked too)', async () => {
+    // Okta-style: a reuse trip or a revoked grant kills the access tokens with the refresh token.
     const family = uniqueUser('after-refusal');
-    await world.seedLink(family, { expiresInSeconds: 20, lifetimeSeconds: 3_600 });
+    const seeded = await world.seedLink(family, { expiresInSeconds: 20, lifetimeSeconds: 3_600 });
     world.provider.revokeFamily(family);
-    const err = await agentError(world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 60 }));
+    world.provider.revokeAccessToken(seeded.accessToken);
+    // Agents hold the stored token under its told expiry: a request for more life than it has gets it with the life it
+    // has (test/told-expiry.test.ts), and no provider call learns of the revocation yet.
+    const held = await world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 60 });
+    expect(held.accessToken).toBe(seeded.accessToken);
+    // An agent whose call got a 401 says so: the run asks the provider, the grant is refused, the link needs re-authentication.
+    const err = await agentError(world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 60, rejectedFingerprint: fingerprint(seeded.accessToken) }));
     expect(err.code).toBe('reauth_required');
-    // A request that the remaining life still satisfies is served, as before (GitHub keeps old access tokens valid).
-    const short = await world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 5 });
-    expect(short.expiresAt).not.toBeNull();
+    // From then on the dead token is served to nobody, however little life a request asks for.
+    const short = await agentError(world.client.getToken({ provider: world.providerId, user: family, minValidSeconds: 5 }));
+    expect(short.code).toBe('reauth_required');
   });
 });

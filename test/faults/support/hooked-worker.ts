@@ -20,7 +20,7 @@ import { codecKeysFromEnv } from '../../../codec/keys.js';
 import { readEnv, resolveEndpoints } from '../../../config/env.js';
 import { createLogger, installTemporalLogging } from '../../../config/logger.js';
 import { loadProvidersFile } from '../../../providers/config.js';
-import { createActivityDeps, ensureSearchAttributes, startWorkerSweep, WORKFLOW_FAILURE_ERROR_TYPES, WORKFLOWS_PATH } from '../../../worker.js';
+import { createActivityDeps, ensureSearchAttributes, startWorkerSweep, WORKER_SHUTDOWN_OPTIONS, WORKFLOW_FAILURE_ERROR_TYPES, WORKFLOWS_PATH } from '../../../worker.js';
 
 export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
 export interface PauseSpec {
@@ -94,6 +94,7 @@ const worker = await Worker.create({
   dataConverter: extauthDataConverter(codecKeysFromEnv(process.env)),
   ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
   workflowFailureErrorTypes: WORKFLOW_FAILURE_ERROR_TYPES,
+  ...WORKER_SHUTDOWN_OPTIONS,
 });
 // Every 10 s instead of 60 s, so that a 90 s soak sees stuck runs ended and replaced.
 const sweep = startWorkerSweep(worker, deps, { taskQueue: endpoints.taskQueue, logger, intervalMs: 10_000 });
