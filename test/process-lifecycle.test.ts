@@ -52,6 +52,8 @@ function devEnv(dir: string, extra: Record<string, string> = {}): Record<string,
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
+    // Not the operator's own per-user dev.json (config/env.ts): every dev of this file publishes under the data dir.
+    XDG_STATE_HOME: join(dir, 'state'),
     EXTAUTH_DATA_DIR: dir,
     ...(cli ? { TEMPORAL_CLI_PATH: cli } : {}),
     ...extra,

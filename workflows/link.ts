@@ -202,7 +202,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError: cause.message, unansweredSince });
       link = recorded.link;
       if (recorded.outcome === 'adopted') counters.adoptedFromRow++;
-      validation = 'valid';
+      // A token the provider itself refused stays refused: without a refresh token, nobody is served it again.
+      if (recorded.outcome === 'adopted' || validation !== 'rejected') validation = 'valid';
       return;
     }
     if (exchanged.kind === 'link_changed') {

@@ -1,5 +1,8 @@
 // Runs `extauth dev` as a user would (a child process) and waits for its one "extauth ready {...}" line.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/extauth.js', import.meta.url));
@@ -18,10 +21,14 @@ export interface DevProcess {
   stop(): Promise<number | null>;
 }
 
+/** Where `extauth dev` processes of this test file publish their per-user dev.json (config/env.ts). */
+export const TEST_STATE_HOME = mkdtempSync(join(tmpdir(), 'extauth-state-'));
+
 export function startDevProcess(args: string[], env: Record<string, string>, timeoutMs = 120_000, cwd?: string): Promise<DevProcess> {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'dev', ...args], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    // Its own per-user state folder: the dev.json it publishes there must not replace the operator's own.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', XDG_STATE_HOME: TEST_STATE_HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
