@@ -136,7 +136,7 @@ describe.sequential('extauth dev stops cleanly and leaves nothing behind', () =>
       // A second signal (Ctrl-C reaching the whole group, `timeout`, an impatient process manager) waits for the same stop.
       await sleep(200);
       dev.child.kill(signal);
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
       expect(dev.output()).toContain(`extauth: ${signal}, stopping`);
       expect(dev.output()).toContain('already stopping');
       await expectNothingLeft(dir, [dev.devPid, services.postgres, services.temporal]);
@@ -153,7 +153,7 @@ describe.sequential('extauth dev stops cleanly and leaves nothing behind', () =>
       const postgres = (await processesOn(dir))[0];
       expect(postgres).toEqual(expect.any(Number)); // Postgres runs already: the control of what must not be left
       dev.child.kill('SIGTERM');
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
       expect(dev.output()).toContain('SIGTERM during startup, stopping what has started');
       await expectNothingLeft(dir, [dev.devPid, postgres!]);
     },
@@ -262,7 +262,7 @@ describe.sequential('extauth dev stops cleanly and leaves nothing behind', () =>
       expect(await isRunning(services.temporal)).toBe(false);
       const now = await servicesOf(dir);
       second.child.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      expect(await second.exited, second.output()).toBe(0);
       await expectNothingLeft(dir, [second.devPid, now.postgres, now.temporal]);
     },
     TEST_MS,
@@ -288,7 +288,7 @@ describe.sequential('extauth dev stops cleanly and leaves nothing behind', () =>
       expect(await isRunning(leftover!)).toBe(false);
       const now = await servicesOf(dir);
       dev.child.kill('SIGTERM');
-      expect(await dev.exited).toBe(0);
+      expect(await dev.exited, dev.output()).toBe(0);
       await expectNothingLeft(dir, [dev.devPid, now.postgres, now.temporal]);
     },
     TEST_MS,
