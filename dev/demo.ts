@@ -23,6 +23,33 @@ export interface DemoTally {
   served: number;
   reauth: number;
   unavailable: number;
+  /** Tokens the provider refused before the expiresAt the agent was told (docs/providers.md, "What expiresAt means"). */
+  diedBeforeTold: number;
+}
+
+/** How often the demo checks the tokens its agents hold at the (fake) provider. */
+const HELD_TOKEN_CHECK_MS = 1_000;
+
+/**
+ * The tokens agents were handed, each until the expiresAt they were told: the demo checks them at the provider, as an
+ * agent's next API call would, and counts any that died before that time (GitHub ends the old token at each refresh).
+ */
+function watchHeldTokens(provider: FakeOAuthProvider, tally: DemoTally): { hold(token: string, expiresAt: string | null): void; stop(): void } {
+  const held = new Map<string, number>();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const [token, until] of held) {
+      if (now >= until) held.delete(token);
+      else if (!provider.isAccessTokenValid(token)) {
+        tally.diedBeforeTold++;
+        held.delete(token);
+      }
+    }
+  }, HELD_TOKEN_CHECK_MS);
+  return {
+    hold: (token, expiresAt) => void (expiresAt && held.set(token, Date.parse(expiresAt))),
+    stop: () => clearInterval(timer),
+  };
 }
 
 export async function seedDemoLinks(pool: Pool, provider: FakeOAuthProvider, providerId: string, cipher: TokenCipher | undefined): Promise<void> {
@@ -68,12 +95,19 @@ async function agentClients(pool: Pool, agentUrl: string, providerId: string): P
   return clients;
 }
 
-async function agent(clients: Map<string, AgentClient>, providerId: string, tally: DemoTally, stopped: () => boolean): Promise<void> {
+async function agent(
+  clients: Map<string, AgentClient>,
+  providerId: string,
+  tally: DemoTally,
+  held: ReturnType<typeof watchHeldTokens>,
+  stopped: () => boolean,
+): Promise<void> {
   while (!stopped()) {
     const user = Math.random() < 0.1 ? DEMO_REVOKED_USER : DEMO_USERS[Math.floor(Math.random() * DEMO_USERS.length)]!;
     tally.requests++;
     try {
-      await clients.get(user)!.getToken({ provider: providerId, user, minValidSeconds: 15 });
+      const grant = await clients.get(user)!.getToken({ provider: providerId, user, minValidSeconds: 15 });
+      held.hold(grant.accessToken, grant.expiresAt);
       tally.served++;
     } catch (err) {
       if (err instanceof ExtauthError && err.code === 'reauth_required') tally.reauth++;
@@ -93,11 +127,12 @@ export async function startDemo(options: {
   uiUrl: string | null;
 }): Promise<{ stop(): Promise<void> }> {
   const { client, provider, providerId } = options;
-  const tally: DemoTally = { requests: 0, served: 0, reauth: 0, unavailable: 0 };
+  const tally: DemoTally = { requests: 0, served: 0, reauth: 0, unavailable: 0, diedBeforeTold: 0 };
   let stopped = false;
   const clients = await agentClients(options.pool, options.agentUrl, providerId);
   const stopFaults = injectFaults(provider);
-  const agents = Array.from({ length: AGENTS }, () => agent(clients, providerId, tally, () => stopped));
+  const held = watchHeldTokens(provider, tally);
+  const agents = Array.from({ length: AGENTS }, () => agent(clients, providerId, tally, held, () => stopped));
   // Opens frank's run once (as a status check would); from then on nobody asks for frank's token.
   client.status({ provider: providerId, user: DEMO_UNATTENDED_USER }).catch(() => undefined);
 
@@ -105,7 +140,8 @@ export async function startDemo(options: {
   const line = () =>
     `demo: requests=${tally.requests} served=${tally.served} refreshes=${provider.stats.rotations} ` +
     `retries=${provider.stats.faultsServed} reauth=${tally.reauth} unavailable=${tally.unavailable} ` +
-    `${DEMO_UNATTENDED_USER}_refreshed_unasked=${provider.stats.tokenCallsByFamily.get(DEMO_UNATTENDED_USER) ?? 0}`;
+    `${DEMO_UNATTENDED_USER}_refreshed_unasked=${provider.stats.tokenCallsByFamily.get(DEMO_UNATTENDED_USER) ?? 0} ` +
+    `died_before_told_expiry=${tally.diedBeforeTold}`;
   const summary = setInterval(() => {
     if (tty) process.stdout.write(`\r\x1b[K${line()}`);
     else console.log(line());
@@ -119,6 +155,7 @@ export async function startDemo(options: {
     async stop() {
       stopped = true;
       clearInterval(summary);
+      held.stop();
       stopFaults();
       if (tty) process.stdout.write('\n');
       console.log(line());

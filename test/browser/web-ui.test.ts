@@ -65,5 +65,10 @@ describe('Temporal Web UI', () => {
     // frank's 40 s token is refreshed 20 s before it expires; the demo's summary line counts those exchanges.
     const refreshed = () => Math.max(0, ...[...dev.output().matchAll(/frank_refreshed_unasked=(\d+)/g)].map((m) => Number(m[1])));
     await expect.poll(refreshed, { timeout: 90_000, interval: 1_000 }).toBeGreaterThanOrEqual(1);
+    // Meanwhile every token the demo's agents held lived until the expiresAt they were told (the GitHub-style fake ends
+    // the old token at each refresh; test/told-expiry.test.ts shows the same check failing under the old rule).
+    const diedEarly = [...dev.output().matchAll(/died_before_told_expiry=(\d+)/g)].map((m) => Number(m[1]));
+    expect(diedEarly.length).toBeGreaterThan(0);
+    expect(Math.max(...diedEarly)).toBe(0);
   }, 120_000);
 });
