@@ -98,6 +98,11 @@ export class FakeLoginGrants {
     this.pendingRecord(userCode).decision = 'denied';
   }
 
+  /** The code's lifetime ends now: the next poll gets expired_token. */
+  expireDevice(userCode: string): void {
+    this.pendingRecord(userCode).expiresAt = Date.now();
+  }
+
   /** The provider tells the client to slow down on its next poll, as a rate limit counting other traffic would. */
   demandSlowDown(userCode: string): void {
     this.pendingRecord(userCode).slowDownDemanded = true;
