@@ -12,6 +12,7 @@ import { codecServerCommand } from './commands/codec-server.js';
 import { dbEncryptTokensCommand } from './commands/db.js';
 import { gitCredentialCommand } from './commands/git-credential.js';
 import { historyExportCommand } from './commands/history.js';
+import { linkLoginCommand } from './commands/link-login.js';
 import { linkPutCommand } from './commands/link-put.js';
 import { linkResetCommand, linksListCommand } from './commands/links.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
@@ -28,6 +29,7 @@ const COMMANDS: Command[] = [
   codecServerCommand,
   codecKeyCommand,
   linkPutCommand,
+  linkLoginCommand,
   tokenCommand,
   statusCommand,
   refreshCommand,

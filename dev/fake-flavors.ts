@@ -76,11 +76,37 @@ export interface FakeFlavor {
   tokenAnswer(issued: IssuedTokens): Fields;
   /** The answer to a refresh token the provider does not (or no longer) accept. */
   deadRefreshToken(): FlavorOAuthAnswer;
+  /** How it signs users in: the authorization code grant, and the device grant where documented (dev/fake-login.ts). */
+  login: FlavorLogin;
   /** The answer to missing or wrong client credentials (`basic`: they came as HTTP Basic). */
   invalidClient(basic: boolean): FlavorOAuthAnswer;
   validateOk(context: ValidationContext): FlavorHttpAnswer;
   /** The validation endpoint's answer to an unknown, expired or revoked access token. */
   validateRefused(context: Omit<ValidationContext, 'familyId' | 'remainingSeconds'>): FlavorHttpAnswer;
+}
+
+/** A flavor's sign-in endpoints and the shapes of their answers (docs/providers.md, "Connecting a link"). */
+export interface FlavorLogin {
+  /** The authorization endpoint (GET, answers with a redirect to redirect_uri). */
+  authorizePath: string;
+  isAuthorizePath(path: string): boolean;
+  /** The device authorization endpoint (POST); undefined where the provider documents no device flow. */
+  device?: {
+    path: string;
+    isPath(path: string): boolean;
+    /** Where the user types the code (verification_uri); Google's field is `verification_url`. */
+    verificationUri: string;
+    verificationField: 'verification_uri' | 'verification_url';
+    expiresIn: number;
+    interval: number;
+    /** The HTTP status of pending/slow_down/denied/expired answers: GitHub 200, RFC 8628 3.5 says 400. */
+    errorStatus: number;
+    /** The token request may come with client_id alone (public client): GitHub, GitLab, Entra. */
+    publicClient: boolean;
+    newUserCode(): string;
+  };
+  /** The answer to a wrong, used or expired authorization code (RFC 6749 5.2 invalid_grant; GitHub: 200 bad_verification_code). */
+  badCode(): FlavorOAuthAnswer;
 }
 
 // --- shared helpers -------------------------------------------------------------
@@ -101,6 +127,13 @@ export function randomBase62(length: number): string {
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const base64url = (bytes: number): string => randomBytes(bytes).toString('base64url');
 const exactly = (expected: string) => (path: string) => path === expected;
+/** User codes: RFC 8628 6.1 recommends base-20 letters without vowels; GitHub shows XXXX-XXXX. */
+const userCode = (groups: number[]): string => {
+  const letters = 'BCDFGHJKLMNPQRSTVWXZ';
+  return groups.map((n) => Array.from(randomBytes(n), (b) => letters[b % letters.length]).join('')).join('-');
+};
+const invalidGrantCode = (): FlavorOAuthAnswer =>
+  oauthError(400, { error: 'invalid_grant', error_description: 'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.' });
 
 function json(status: number, body: object, headers?: Headers): FlavorHttpAnswer {
   return { status, body: JSON.stringify(body), contentType: 'application/json; charset=utf-8', headers };
@@ -155,6 +188,23 @@ const github: FakeFlavor = {
   },
   deadRefreshToken: () =>
     oauthError(200, { error: 'bad_refresh_token', error_description: 'The refresh token passed is incorrect or expired.', error_uri: GITHUB_ERROR_URI }),
+  login: {
+    authorizePath: '/login/oauth/authorize',
+    isAuthorizePath: exactly('/login/oauth/authorize'),
+    device: {
+      path: '/login/device/code',
+      isPath: exactly('/login/device/code'),
+      verificationUri: 'https://github.com/login/device',
+      verificationField: 'verification_uri',
+      expiresIn: 899,
+      interval: 5,
+      errorStatus: 200,
+      publicClient: true,
+      newUserCode: () => userCode([4, 4]),
+    },
+    badCode: () =>
+      oauthError(200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.', error_uri: GITHUB_ERROR_URI }),
+  },
   invalidClient: (basic) =>
     oauthError(
       401,
@@ -196,6 +246,22 @@ const gitlab: FakeFlavor = {
     created_at: Math.floor(Date.now() / 1000),
   }),
   deadRefreshToken: () => oauthError(400, { error: 'invalid_grant', error_description: DOORKEEPER_INVALID_GRANT }),
+  login: {
+    authorizePath: '/oauth/authorize',
+    isAuthorizePath: exactly('/oauth/authorize'),
+    device: {
+      path: '/oauth/authorize_device',
+      isPath: exactly('/oauth/authorize_device'),
+      verificationUri: 'https://gitlab.com/oauth/device',
+      verificationField: 'verification_uri',
+      expiresIn: 300,
+      interval: 5,
+      errorStatus: 400,
+      publicClient: true,
+      newUserCode: () => randomBase62(8),
+    },
+    badCode: () => oauthError(400, { error: 'invalid_grant', error_description: DOORKEEPER_INVALID_GRANT }),
+  },
   invalidClient: () =>
     oauthError(401, {
       error: 'invalid_client',
@@ -245,6 +311,7 @@ const bitbucket: FakeFlavor = {
     ...(refresh_token === undefined ? {} : { refresh_token }),
   }),
   deadRefreshToken: () => oauthError(400, { error_description: 'Invalid refresh_token', error: 'invalid_grant' }),
+  login: { authorizePath: '/site/oauth2/authorize', isAuthorizePath: exactly('/site/oauth2/authorize'), badCode: invalidGrantCode },
   invalidClient: () => oauthError(401, { error_description: 'Invalid OAuth client credentials', error: 'invalid_client' }),
   validateOk: ({ familyId }) =>
     json(200, { type: 'user', username: `fake-${familyId}`, display_name: 'Fake User', uuid: `{${randomUUID()}}`, account_id: '123' }),
@@ -298,6 +365,22 @@ const entra: FakeFlavor = {
   }),
   deadRefreshToken: () =>
     entraError(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.'),
+  login: {
+    authorizePath: '/organizations/oauth2/v2.0/authorize',
+    isAuthorizePath: (path) => /^\/[A-Za-z0-9][A-Za-z0-9.-]*\/oauth2\/v2\.0\/authorize$/.test(path),
+    device: {
+      path: '/organizations/oauth2/v2.0/devicecode',
+      isPath: (path) => /^\/[A-Za-z0-9][A-Za-z0-9.-]*\/oauth2\/v2\.0\/devicecode$/.test(path),
+      verificationUri: 'https://microsoft.com/devicelogin',
+      verificationField: 'verification_uri',
+      expiresIn: 900,
+      interval: 5,
+      errorStatus: 400,
+      publicClient: true,
+      newUserCode: () => userCode([9]),
+    },
+    badCode: () => entraError(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity.'),
+  },
   invalidClient: () => entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.'),
   validateOk: ({ familyId }) =>
     json(200, { displayName: 'Fake User', publicAlias: randomUUID(), emailAddress: `${familyId}@example.com`, coreRevision: 1, timeStamp: new Date().toISOString(), id: randomUUID(), revision: 1 }),
@@ -344,6 +427,24 @@ const google: FakeFlavor = {
     token_type: 'Bearer',
   }),
   deadRefreshToken: () => oauthError(400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }),
+  login: {
+    authorizePath: '/o/oauth2/v2/auth',
+    isAuthorizePath: exactly('/o/oauth2/v2/auth'),
+    device: {
+      path: '/device/code',
+      isPath: exactly('/device/code'),
+      verificationUri: 'https://www.google.com/device',
+      verificationField: 'verification_url',
+      expiresIn: 1800,
+      interval: 5,
+      // Assumed: RFC 8628's 400 (Google's page lists the error codes; their statuses were not confirmed).
+      errorStatus: 400,
+      // Google's device flow polls with client_id and client_secret.
+      publicClient: false,
+      newUserCode: () => userCode([3, 3, 3]),
+    },
+    badCode: () => oauthError(400, { error: 'invalid_grant', error_description: 'Bad Request' }),
+  },
   invalidClient: () => oauthError(401, { error: 'invalid_client', error_description: 'Unauthorized' }),
   validateOk: ({ clientId, remainingSeconds }) =>
     json(200, {
@@ -388,6 +489,7 @@ const atlassian: FakeFlavor = {
     scope: 'read:jira-work offline_access',
   }),
   deadRefreshToken: () => oauthError(403, { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' }),
+  login: { authorizePath: '/authorize', isAuthorizePath: exactly('/authorize'), badCode: invalidGrantCode },
   invalidClient: () => oauthError(401, { error: 'access_denied', error_description: 'Unauthorized' }),
   validateOk: ({ familyId }) => json(200, { account_type: 'atlassian', account_id: `fake-${familyId}`, email: `${familyId}@example.com`, name: 'Fake User', account_status: 'active' }),
   validateRefused: () => json(401, { code: 401, message: 'Unauthorized' }),

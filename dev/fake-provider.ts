@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEVICE_CODE_GRANT, FakeLoginGrants, type FakeLoginOptions } from './fake-login.js';
 import { FLAVORS, quotaHeaders, randomBase62, type FakeFlavor, type FieldValue, type FlavorName } from './fake-flavors.js';
 
 export type FakeFault =
@@ -53,6 +54,8 @@ export interface FakeProviderOptions {
   clientSecret?: string;
   /** Which provider it behaves as: paths, client auth, rotation, answer and error shapes. Default github. */
   flavor?: FlavorName;
+  /** The sign-in grants' timing (device interval and code lifetime); default the flavor's. */
+  login?: FakeLoginOptions;
 }
 
 export interface Grant {
@@ -142,6 +145,12 @@ export class FakeOAuthProvider {
   readonly baseUrl: string;
   readonly tokenUrl: string;
   readonly validateUrl: string;
+  /** The authorization endpoint (browser sign-in, PKCE, loopback redirect). */
+  readonly authorizeUrl: string;
+  /** The device authorization endpoint; undefined for flavors without a documented device flow. */
+  readonly deviceAuthorizationUrl: string | undefined;
+  /** The sign-in grants' state and the user's side of them (approve/deny), for tests. */
+  readonly login: FakeLoginGrants;
   readonly clientId: string;
   readonly clientSecret: string;
   readonly flavor: FakeFlavor;
@@ -204,6 +213,23 @@ export class FakeOAuthProvider {
     this.validateUrl = this.baseUrl + this.flavor.validatePath;
     this.clientId = options.clientId ?? 'fake-client-id';
     this.clientSecret = options.clientSecret ?? 'fake-client-secret';
+    this.authorizeUrl = this.baseUrl + this.flavor.login.authorizePath;
+    this.deviceAuthorizationUrl = this.flavor.login.device ? this.baseUrl + this.flavor.login.device.path : undefined;
+    this.login = new FakeLoginGrants(
+      this.flavor,
+      this.clientId,
+      (familyId) => {
+        const grant = this.issueGrant({ familyId });
+        return this.flavor.tokenAnswer({
+          access_token: grant.accessToken,
+          expires_in: grant.expiresIn,
+          refresh_token: grant.refreshToken,
+          refresh_token_expires_in: grant.refreshTokenExpiresIn,
+        });
+      },
+      (familyId) => this.revokeFamily(familyId),
+      options.login,
+    );
     this.accessTokenLifetimeSeconds =
       options.accessTokenLifetimeSeconds ?? this.flavor.accessTokenLifetimeSeconds;
     this.refreshTokenLifetimeSeconds = options.refreshTokenLifetimeSeconds ?? REFRESH_TOKEN_LIFETIME_SECONDS;
@@ -431,6 +457,22 @@ export class FakeOAuthProvider {
         if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
         return await this.handleToken(req, res);
       }
+      if (this.flavor.login.isAuthorizePath(path)) {
+        if (req.method !== 'GET') return sendMethodNotAllowed(res, 'GET');
+        const answer = this.login.authorize(new URL(req.url ?? '/', this.baseUrl).searchParams);
+        if (answer.status === 302) {
+          res.writeHead(302, { location: answer.location, 'content-length': 0 });
+          res.end();
+          return;
+        }
+        return send(res, 400, `<!DOCTYPE html><html><body><h1>Bad request</h1><p>${answer.message}</p></body></html>`, 'text/html; charset=utf-8');
+      }
+      if (this.flavor.login.device?.isPath(path)) {
+        if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST');
+        const form = await readForm(req);
+        const answer = form ? this.login.deviceAuthorization(form) : oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
+        return sendOAuth(res, !this.flavor.formUnlessJson || wantsJson(req), answer);
+      }
       if (this.flavor.isValidatePath(path)) {
         if (!this.flavor.validateMethods.includes(req.method ?? '')) return sendMethodNotAllowed(res, this.flavor.validateMethods.join(', '));
         return await this.handleValidate(req, res);
@@ -482,9 +524,16 @@ export class FakeOAuthProvider {
     if (!form) {
       return oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
     }
-    const clientError = this.authenticateClient(req.headers.authorization, form);
+    const grantType = form.get('grant_type');
+    // A public client's device grant comes with client_id alone (GitHub, GitLab, Entra; not Google).
+    const publicClient = grantType === DEVICE_CODE_GRANT && this.flavor.login.device?.publicClient === true && !form.has('client_secret') && !req.headers.authorization;
+    const clientError = publicClient
+      ? form.get('client_id') === this.clientId ? undefined : this.flavor.invalidClient(false)
+      : this.authenticateClient(req.headers.authorization, form);
     if (clientError) return clientError;
-    if (form.get('grant_type') !== 'refresh_token') {
+    if (grantType === DEVICE_CODE_GRANT && this.flavor.login.device) return this.login.deviceToken(form);
+    if (grantType === 'authorization_code') return this.login.authorizationCodeToken(form);
+    if (grantType !== 'refresh_token') {
       return oauthError(400, 'unsupported_grant_type', 'Only grant_type=refresh_token is supported.');
     }
     const presented = form.get('refresh_token');

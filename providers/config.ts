@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { PROVIDER_TYPES } from '../core/git.js';
+import { insecureUrlProblem } from '../core/urls.js';
 import { expandPreset, presetFieldsSchema } from './preset-fields.js';
 import { secretCarryingUrl } from './url-field.js';
+
+/** A login endpoint: the user's consent and, at the token endpoint, codes travel through it, so https except loopback. */
+const loginUrl = z.string().superRefine((text, ctx) => {
+  const problem = insecureUrlProblem(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const providerSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64'),
@@ -13,6 +20,12 @@ const providerSchema = z.object({
   tokenUrl: secretCarryingUrl,
   validateUrl: secretCarryingUrl.optional(),
   scopes: z.array(z.string().min(1)).optional(),
+  /** `link login --browser`: the authorization endpoint (RFC 6749 4.1, with PKCE and a loopback redirect). */
+  authorizeUrl: loginUrl.optional(),
+  /** `link login --device`: the device authorization endpoint (RFC 8628 3.1). */
+  deviceAuthorizationUrl: loginUrl.optional(),
+  /** Extra query parameters of the authorization request (Google: access_type=offline, prompt=consent). */
+  authorizeParams: z.record(z.string().regex(/^[a-z_]{1,40}$/), z.string().max(200)).optional(),
   /** How client credentials travel: form fields (default) or HTTP Basic, never both (RFC 6749 2.3.1). */
   clientAuth: z.enum(['body', 'basic']).default('body'),
   /** Git hosts (hostname[:port]) whose HTTPS credentials come from this provider (`extauth git-credential`). */

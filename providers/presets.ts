@@ -12,6 +12,10 @@ export interface PresetDefaults {
   validateUrl?: string;
   clientAuth?: 'body' | 'basic';
   scopes?: string[];
+  /** `link login --browser` / `--device` endpoints (docs/providers.md, "Connecting a link"). */
+  authorizeUrl?: string;
+  deviceAuthorizationUrl?: string;
+  authorizeParams?: Record<string, string>;
   hosts?: string[];
   keepAliveSeconds?: number;
   refreshTokenWarnSeconds?: number;
@@ -51,6 +55,10 @@ export const PRESETS: Record<PresetName, Preset> = {
       return {
         type: 'github',
         tokenUrl: `${base}/login/oauth/access_token`,
+        // https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app
+        // (web application flow with PKCE, and the device flow once enabled in the app's settings).
+        authorizeUrl: `${base}/login/oauth/authorize`,
+        deviceAuthorizationUrl: `${base}/login/device/code`,
         validateUrl: dotCom ? 'https://api.github.com/user' : `${base}/api/v3/user`,
         clientAuth: 'body',
         hosts: [new URL(base).host],
@@ -71,6 +79,9 @@ export const PRESETS: Record<PresetName, Preset> = {
       return {
         type: 'gitlab',
         tokenUrl: `${base}/oauth/token`,
+        // https://docs.gitlab.com/api/oauth2/ (authorization code with PKCE; device authorization grant, GitLab 17.1+).
+        authorizeUrl: `${base}/oauth/authorize`,
+        deviceAuthorizationUrl: `${base}/oauth/authorize_device`,
         validateUrl: `${base}/oauth/token/info`,
         clientAuth: 'body',
         hosts: [new URL(base).host],
@@ -88,6 +99,8 @@ export const PRESETS: Record<PresetName, Preset> = {
       return {
         type: 'bitbucket',
         tokenUrl: 'https://bitbucket.org/site/oauth2/access_token',
+        // Bitbucket Cloud documents the authorization code grant only (no device flow).
+        authorizeUrl: 'https://bitbucket.org/site/oauth2/authorize',
         validateUrl: 'https://api.bitbucket.org/2.0/user',
         clientAuth: 'basic',
         hosts: ['bitbucket.org'],
@@ -108,6 +121,9 @@ export const PRESETS: Record<PresetName, Preset> = {
       return {
         type: 'azure-devops',
         tokenUrl: `${authority}/${tenant ?? 'organizations'}/oauth2/v2.0/token`,
+        // https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow and v2-oauth2-device-code.
+        authorizeUrl: `${authority}/${tenant ?? 'organizations'}/oauth2/v2.0/authorize`,
+        deviceAuthorizationUrl: `${authority}/${tenant ?? 'organizations'}/oauth2/v2.0/devicecode`,
         // The token's audience is Azure DevOps, so Graph's /me would refuse it: ask Azure DevOps who the user is
         // (https://learn.microsoft.com/en-us/rest/api/azure/devops/profile/profiles/get, scope vso.profile).
         validateUrl: 'https://app.vssps.visualstudio.com/_apis/profile/profiles/me?api-version=7.1',
@@ -131,6 +147,11 @@ export const PRESETS: Record<PresetName, Preset> = {
       return {
         type: 'google',
         tokenUrl: 'https://oauth2.googleapis.com/token',
+        // https://developers.google.com/identity/protocols/oauth2/native-app (loopback, PKCE) and .../limited-input-device.
+        // A refresh token comes only with access_type=offline; prompt=consent issues one again on a re-link.
+        authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+        deviceAuthorizationUrl: 'https://oauth2.googleapis.com/device/code',
+        authorizeParams: { access_type: 'offline', prompt: 'consent' },
         validateUrl: 'https://oauth2.googleapis.com/tokeninfo',
         clientAuth: 'body',
         keepAliveSeconds: MONTHLY_KEEP_ALIVE,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeOAuthProvider, type FakeProviderOptions } from '../dev/fake-provider.js';
 
@@ -118,7 +119,7 @@ describe('token endpoint', () => {
 
   it('rejects a missing or unsupported grant_type', async () => {
     const grant = provider.issueGrant();
-    const res = await refresh(grant.refreshToken, { form: { grant_type: 'authorization_code' } });
+    const res = await refresh(grant.refreshToken, { form: { grant_type: 'password' } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'unsupported_grant_type' });
     expect(provider.liveRefreshToken(grant.familyId)).toBe(grant.refreshToken);
@@ -365,5 +366,107 @@ describe('provider', () => {
       body.access_token,
       body.refresh_token,
     ]);
+  });
+});
+
+// The sign-in grants (dev/fake-login.ts): `extauth link login` is tested against them (test/link-login.test.ts), so
+// they must refuse what the real providers refuse.
+describe('device authorization grant (RFC 8628)', () => {
+  const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+  async function deviceCode(p: FakeOAuthProvider): Promise<{ device_code: string; user_code: string; interval: number }> {
+    const res = await fetch(p.deviceAuthorizationUrl!, { method: 'POST', headers: { accept: 'application/json' }, body: new URLSearchParams({ client_id: p.clientId }) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { device_code: string; user_code: string; interval: number };
+  }
+  const poll = (p: FakeOAuthProvider, code: string) =>
+    fetch(p.tokenUrl, { method: 'POST', headers: { accept: 'application/json' }, body: new URLSearchParams({ client_id: p.clientId, grant_type: DEVICE_GRANT, device_code: code }) });
+
+  it('github: pending, then slow_down when polled faster than the interval (interval +5 s), tokens once approved; errors with HTTP 200; public client', async () => {
+    const p = await startProvider({ login: { deviceIntervalSeconds: 1 } });
+    const code = await deviceCode(p);
+    expect(code.interval).toBe(1);
+    const first = await poll(p, code.device_code);
+    expect([first.status, ((await first.json()) as { error: string }).error]).toEqual([200, 'authorization_pending']);
+    // At once again: faster than the interval.
+    const second = await poll(p, code.device_code);
+    expect([second.status, ((await second.json()) as { error: string }).error]).toEqual([200, 'slow_down']);
+    expect(p.login.deviceCode(code.user_code)!.intervalMs).toBe(6_000);
+    p.login.approveDevice(code.user_code, 'fam-device');
+    await new Promise((r) => setTimeout(r, 6_000));
+    const third = await poll(p, code.device_code);
+    const tokens = (await third.json()) as { access_token: string; refresh_token: string };
+    expect(third.status).toBe(200);
+    expect(p.liveAccessTokenFamily(tokens.access_token)).toBe('fam-device');
+    expect(p.liveRefreshToken('fam-device')).toBe(tokens.refresh_token);
+    // Used once: the device code is spent.
+    expect(((await (await poll(p, code.device_code)).json()) as { error: string }).error).toBe('invalid_grant');
+  }, 20_000);
+
+  it('denied and expired codes answer access_denied and expired_token; gitlab answers them with HTTP 400', async () => {
+    const p = await startProvider({ flavor: 'gitlab', login: { deviceIntervalSeconds: 1 } });
+    const denied = await deviceCode(p);
+    p.login.denyDevice(denied.user_code);
+    const refusal = await poll(p, denied.device_code);
+    expect([refusal.status, ((await refusal.json()) as { error: string }).error]).toEqual([400, 'access_denied']);
+    const expired = await deviceCode(p);
+    p.login.expireDevice(expired.user_code);
+    expect(((await (await poll(p, expired.device_code)).json()) as { error: string }).error).toBe('expired_token');
+  });
+});
+
+describe('authorization code grant with PKCE', () => {
+  const redirectUri = 'http://127.0.0.1:1/callback';
+  async function authorize(p: FakeOAuthProvider, params: Record<string, string>): Promise<URL> {
+    const url = new URL(p.authorizeUrl);
+    for (const [k, v] of Object.entries({ client_id: p.clientId, response_type: 'code', redirect_uri: redirectUri, state: 's1', ...params })) url.searchParams.set(k, v);
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    return new URL(res.headers.get('location')!);
+  }
+  const exchange = (p: FakeOAuthProvider, code: string, extra: Record<string, string>) =>
+    fetch(p.tokenUrl, {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, client_id: p.clientId, client_secret: p.clientSecret, redirect_uri: redirectUri, ...extra }),
+    });
+  const s256 = (v: string) => createHash('sha256').update(v).digest('base64url');
+  const verifier = 'a'.repeat(43);
+
+  it('a wrong or missing code_verifier is refused; the right one gets tokens; the code is single-use', async () => {
+    const p = await startProvider();
+    const back = await authorize(p, { code_challenge: s256(verifier), code_challenge_method: 'S256' });
+    expect(back.searchParams.get('state')).toBe('s1');
+    const code = back.searchParams.get('code')!;
+    const wrong = await exchange(p, code, { code_verifier: 'b'.repeat(43) });
+    expect(((await wrong.json()) as { error: string }).error).toBe('bad_verification_code');
+    const missing = await exchange(p, code, {});
+    expect(((await missing.json()) as { error: string }).error).toBe('bad_verification_code');
+    expect(p.login.stats.pkceRefusals).toBe(2);
+    // The control: the same code with the right verifier.
+    const right = await exchange(p, code, { code_verifier: verifier });
+    const tokens = (await right.json()) as { access_token: string };
+    expect(p.liveAccessTokenFamily(tokens.access_token)).toBeDefined();
+    const again = await exchange(p, code, { code_verifier: verifier });
+    expect(((await again.json()) as { error: string }).error).toBe('bad_verification_code');
+    // A replayed code revokes what it produced (RFC 6749 4.1.2).
+    expect(p.liveAccessTokenFamily(tokens.access_token)).toBeUndefined();
+  });
+
+  it('another redirect_uri at the token endpoint, a plain challenge and a non-loopback redirect are refused', async () => {
+    const p = await startProvider({ flavor: 'gitlab' });
+    const code = (await authorize(p, { code_challenge: s256(verifier), code_challenge_method: 'S256' })).searchParams.get('code')!;
+    const other = await exchange(p, code, { code_verifier: verifier, redirect_uri: 'http://127.0.0.1:2/callback' });
+    expect([other.status, ((await other.json()) as { error: string }).error]).toEqual([400, 'invalid_grant']);
+    expect((await authorize(p, { code_challenge: verifier, code_challenge_method: 'plain' })).searchParams.get('error')).toBe('invalid_request');
+    const url = new URL(p.authorizeUrl);
+    for (const [k, v] of Object.entries({ client_id: p.clientId, response_type: 'code', redirect_uri: 'https://evil.example/callback' })) url.searchParams.set(k, v);
+    expect((await fetch(url, { redirect: 'manual' })).status).toBe(400);
+  });
+
+  it('a denial comes back as error=access_denied with the state', async () => {
+    const p = await startProvider();
+    p.login.setAuthorizeDecision({ approve: false });
+    const back = await authorize(p, {});
+    expect([back.searchParams.get('error'), back.searchParams.get('state'), back.searchParams.get('code')]).toEqual(['access_denied', 's1', null]);
   });
 });

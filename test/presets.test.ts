@@ -169,6 +169,26 @@ describe('preset expansion', () => {
   });
 });
 
+describe('sign-in endpoints of the presets (link login)', () => {
+  it.each([
+    ['github', {}, 'https://github.com/login/oauth/authorize', 'https://github.com/login/device/code'],
+    ['github', { baseUrl: 'https://ghe.example.com' }, 'https://ghe.example.com/login/oauth/authorize', 'https://ghe.example.com/login/device/code'],
+    ['gitlab', { baseUrl: 'https://gitlab.example.com' }, 'https://gitlab.example.com/oauth/authorize', 'https://gitlab.example.com/oauth/authorize_device'],
+    ['azure-devops', { tenant: 'contoso.onmicrosoft.com' }, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize', 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode'],
+    ['google', {}, 'https://accounts.google.com/o/oauth2/v2/auth', 'https://oauth2.googleapis.com/device/code'],
+    ['bitbucket', {}, 'https://bitbucket.org/site/oauth2/authorize', undefined],
+  ] as const)('%s %j: authorizeUrl and deviceAuthorizationUrl', (preset, extra, authorizeUrl, deviceAuthorizationUrl) => {
+    const provider = expand({ preset, ...extra });
+    expect([provider.authorizeUrl, provider.deviceAuthorizationUrl]).toEqual([authorizeUrl, deviceAuthorizationUrl]);
+  });
+
+  it('google asks for offline access (a refresh token) and consent; oauth2 sets no sign-in endpoint', () => {
+    expect(expand({ preset: 'google' }).authorizeParams).toEqual({ access_type: 'offline', prompt: 'consent' });
+    const generic = expand({ preset: 'oauth2', tokenUrl: 'https://idp.example.com/token' });
+    expect([generic.authorizeUrl, generic.deviceAuthorizationUrl]).toEqual([undefined, undefined]);
+  });
+});
+
 describe('preset mistakes name their field', () => {
   it('an unknown preset names providers[0].preset and lists the known ones', () => {
     expect(configError({ preset: 'gitea' as PresetName })).toMatch(/providers\[0\]\.preset: .*github.*gitlab.*bitbucket.*azure-devops.*google.*oauth2/);

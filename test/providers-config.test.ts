@@ -74,6 +74,13 @@ describe('parseProviders', () => {
     },
   );
 
+  it.each(['authorizeUrl', 'deviceAuthorizationUrl'])('%s: https or loopback http; plain http elsewhere is refused naming the field', (field) => {
+    expect(parseProviders([{ ...good, [field]: 'https://idp.example.com/login' }])[0]).toMatchObject({ [field]: 'https://idp.example.com/login' });
+    expect(parseProviders([{ ...good, [field]: 'http://127.0.0.1:9000/login' }])[0]).toMatchObject({ [field]: 'http://127.0.0.1:9000/login' });
+    const err = configError(() => parseProviders([{ ...good, [field]: 'http://idp.example.com/login' }]));
+    expect(err.message).toMatch(new RegExp(`providers\\[0\\]\\.${field}: must use https \\(plain http only to loopback\\)`));
+  });
+
   it('names the index of the faulty provider and every faulty field at once', () => {
     const err = configError(() => parseProviders([good, { ...good, id: 'gl', type: 'gitea', clientId: '' }]));
     expect(err.message).toMatch(/providers\[1\]\.type: .*github.*gitlab.*oauth2/);

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { tokenCipherForProcess } from '../../store/db-key.js';
-import { putLink } from '../../store/links.js';
-import { endpoints, linkOptions, linkSchema, parse, print, UsageError, validated, withClient, withPool, EXIT, type Command } from './args.js';
+import { linkOptions, linkSchema, parse, print, UsageError, validated, EXIT, type Command } from './args.js';
+import { storeLink } from './store-link.js';
 import { readTokenAnswer, type TokenAnswerFile } from './token-answer.js';
 
 const TEN_YEARS = 10 * 365 * 86400;
@@ -58,27 +57,16 @@ export const linkPutCommand: Command = {
     if (expiresIn === undefined && input.expiresAt === undefined) {
       throw new UsageError(`the access token's lifetime is unknown: give --expires-in SECONDS or --expires-at ISO${input.tokensFrom ? ' (the token answer has no expires_in)' : ''}`);
     }
-    const expiresAt = input.expiresAt ? new Date(input.expiresAt) : new Date(Date.now() + expiresIn! * 1000);
-    const lifetime = Math.round((expiresAt.getTime() - Date.now()) / 1000);
-    const refreshExpiresIn = input.refreshExpiresIn ?? answer.refreshTokenExpiresIn;
-    const tokenType = input.tokenType ?? answer.tokenType ?? 'bearer';
-    // Encrypted at rest as the workers write them; refuses to run without the database key (store/db-key.ts).
-    const cipher = tokenCipherForProcess(process.env, 'extauth link put', endpoints().dbKeyFile);
-    const row = await withPool((pool) =>
-      putLink(pool, { providerId: input.provider, userId: input.user }, {
-        accessToken: answer.accessToken,
-        refreshToken: answer.refreshToken,
-        tokenType,
-        expiresAt: expiresAt.toISOString(),
-        refreshTokenExpiresAt: refreshExpiresIn === undefined ? null : new Date(Date.now() + refreshExpiresIn * 1000).toISOString(),
-        extra: { ...answer.extra, token_type: tokenType, ...(lifetime > 0 ? { expires_in: lifetime } : {}) },
-      }, cipher),
-    );
-    const notified = await withClient((c) => c.relinked(input));
+    const { tokenVersion, notified } = await storeLink(input, answer, {
+      command: 'extauth link put',
+      expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(Date.now() + expiresIn! * 1000),
+      refreshExpiresIn: input.refreshExpiresIn,
+      tokenType: input.tokenType,
+    });
     print(
       values.json
-        ? { stored: true, tokenVersion: row.tokenVersion, workflowNotified: notified }
-        : `stored link ${input.provider}/${input.user} (version ${row.tokenVersion})${notified ? '; running workflow told to reload' : ''}`,
+        ? { stored: true, tokenVersion: tokenVersion, workflowNotified: notified }
+        : `stored link ${input.provider}/${input.user} (version ${tokenVersion})${notified ? '; running workflow told to reload' : ''}`,
     );
     return EXIT.ok;
   },

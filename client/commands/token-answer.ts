@@ -41,13 +41,17 @@ export async function readTokenAnswer(source: string, stdin: NodeJS.ReadableStre
     // JSON.parse's message quotes the text around the error: it may be a token.
     throw new UsageError(`--tokens-from ${source === '-' ? '(stdin)' : 'file'}: not JSON; expected the token endpoint's answer, e.g. {"access_token": …, "refresh_token": …, "expires_in": 28800}`);
   }
+  const parsed = parseTokenAnswer(json);
+  if ('problems' in parsed) throw new UsageError(`--tokens-from: the token answer is not usable: ${parsed.problems}`);
+  return parsed.answer;
+}
+
+/** A token endpoint answer already read (`link login` gets it from the provider); problems name fields, never values. */
+export function parseTokenAnswer(json: unknown): { answer: TokenAnswerFile } | { problems: string } {
   const result = tokenAnswerSchema.safeParse(json);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
-    throw new UsageError(`--tokens-from: the token answer is not usable: ${problems}`);
-  }
+  if (!result.success) return { problems: result.error.issues.map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ') };
   const { access_token, refresh_token, expires_in, refresh_token_expires_in, token_type, ...extra } = result.data;
-  return { accessToken: access_token, refreshToken: refresh_token, expiresIn: expires_in, refreshTokenExpiresIn: refresh_token_expires_in, tokenType: token_type, extra };
+  return { answer: { accessToken: access_token, refreshToken: refresh_token, expiresIn: expires_in, refreshTokenExpiresIn: refresh_token_expires_in, tokenType: token_type, extra } };
 }
 
 async function readFileBounded(path: string): Promise<string> {
