@@ -1,16 +1,10 @@
 // `npm run cluster`: starts the local multi-service cluster (launch.ts), prints one ready line, runs until
 // SIGTERM/SIGINT, then stops everything it started.
-import { join } from 'node:path';
 import { listenForStop, StopRequested } from '../../config/stop-signals.js';
-import { repoRoot } from '../temporal.js';
 import { startLocalCluster } from './launch.js';
+import { clusterRunDir } from './run-dir.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
-
-/** A folder per run under .extauth/cluster (ignored by git), or EXTAUTH_CLUSTER_DIR; removed on stop. */
-export function clusterRunDir(): string {
-  return process.env.EXTAUTH_CLUSTER_DIR || join(repoRoot, '.extauth', 'cluster', String(process.pid));
-}
 
 async function main(): Promise<number> {
   const stop = listenForStop(say);
