@@ -143,7 +143,7 @@ export async function startLocalCluster(options: ClusterOptions): Promise<LocalC
     const setupCode = await setup.waitForExit();
     if (setupCode !== 0) throw new Error(`extauth setup-namespace exited ${setupCode}; log ${setup.logFile}:\n${setup.logTail()}`);
 
-    // Migrations once, before the workers (each would run them too; one at a time is tidier).
+    // The workers do not migrate: `extauth migrate` first, as a deployment would.
     const migrate = extauth('extauth migrate', ['migrate'], common);
     if ((await migrate.waitForExit()) !== 0) throw new Error(`extauth migrate failed; log ${migrate.logFile}:\n${migrate.logTail()}`);
 
