@@ -55,7 +55,8 @@ export class ClusterChild {
   /** The last lines of its log, for error messages (the services log at warn level: no secrets, no tokens). */
   logTail(): string {
     try {
-      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
+      // Lines cut short: the Go services log whole stack traces.
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-LOG_TAIL_LINES).map((l) => l.slice(0, 400)).join('\n');
     } catch {
       return '(no log)';
     }

@@ -6,6 +6,7 @@
 // removed on stop; SIGTERM/SIGINT stop everything it started.
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -108,6 +109,10 @@ export async function startLocalCluster(options: ClusterOptions): Promise<LocalC
         join(logs, `temporal-${service}.log`),
       );
       stoppers.push(() => services[service].stop(SERVICE_STOP_GRACE_MS));
+      // The first service writes the cluster metadata; started together, the others fail on its version check.
+      if (service === CLUSTER_SERVICES[0]) {
+        await services[service].waitUntil(() => isPortListening(ports[service].grpcPort), 60_000, `${service} listening`);
+      }
     }
     await waitForFrontend(services.frontend, temporalAddress, certs);
     checkStop();
@@ -221,10 +226,36 @@ async function createTemporalDatabases(build: TemporalServerBuild, port: number,
   }
 }
 
+/**
+ * Temporal stores membership ports in a smallint column (cluster_membership.rpc_port): above 32767 the service dies
+ * with "out of range for type smallint". The OS hands out ephemeral ports above that, so these are picked by hand.
+ */
+async function portBelow32768(taken: Set<number>): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
+}
+
 async function servicePorts(): Promise<Record<ClusterService, ServicePorts>> {
   const ports = {} as Record<ClusterService, ServicePorts>;
+  const taken = new Set<number>();
   for (const service of CLUSTER_SERVICES) {
-    ports[service] = { grpcPort: await getFreePort(), membershipPort: await getFreePort(), ...(service === 'frontend' ? { httpPort: await getFreePort() } : {}) };
+    ports[service] = {
+      grpcPort: await portBelow32768(taken),
+      membershipPort: await portBelow32768(taken),
+      ...(service === 'frontend' ? { httpPort: await portBelow32768(taken) } : {}),
+    };
   }
   return ports;
 }
