@@ -17,6 +17,7 @@ import { linkPutCommand } from './commands/link-put.js';
 import { linkResetCommand, linksListCommand } from './commands/links.js';
 import { devCommand, migrateCommand, workerCommand } from './commands/processes.js';
 import { refreshCommand, statusCommand } from './commands/status.js';
+import { setupNamespaceCommand } from './commands/setup-namespace.js';
 import { tokenCommand } from './commands/token.js';
 import { AgentEndpointError } from './agent-client.js';
 import { UnreachableError } from './connect.js';
@@ -26,6 +27,7 @@ const COMMANDS: Command[] = [
   devCommand,
   workerCommand,
   migrateCommand,
+  setupNamespaceCommand,
   codecServerCommand,
   codecKeyCommand,
   linkPutCommand,

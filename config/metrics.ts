@@ -71,9 +71,17 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
   return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations };
 }
 
-/** Serves GET /metrics: ours, then the Temporal SDK's (scraped from its local Prometheus exporter). */
-export function serveMetrics(options: { port: number; metrics: Pick<ExtauthMetrics, 'registry'>; sdkMetricsUrl?: string }): Promise<Server> {
+/**
+ * Serves GET /metrics: ours, then the Temporal SDK's (scraped from its local Prometheus exporter). With `healthy`,
+ * also GET /healthz: 200 while it says so, 503 otherwise (a worker that stopped polling), for liveness probes.
+ */
+export function serveMetrics(options: { port: number; metrics: Pick<ExtauthMetrics, 'registry'>; sdkMetricsUrl?: string; healthy?: () => boolean }): Promise<Server> {
   const server = createServer(async (req, res) => {
+    if (req.url === '/healthz' && options.healthy) {
+      const ok = options.healthy();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not running\n');
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;

@@ -27,7 +27,12 @@ export async function runWorkerProcess(): Promise<number> {
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
   const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer });
   if (env.EXTAUTH_METRICS_PORT) {
-    await serveMetrics({ port: env.EXTAUTH_METRICS_PORT, metrics: launched.metrics, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` }).then(
+    await serveMetrics({
+      port: env.EXTAUTH_METRICS_PORT,
+      metrics: launched.metrics,
+      sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
+      healthy: () => launched.worker.getState() === 'RUNNING',
+    }).then(
       () => logger.info({ url: `http://127.0.0.1:${env.EXTAUTH_METRICS_PORT}/metrics` }, 'serving metrics'),
       (err) => logger.warn({ cause: (err as Error).message, port: env.EXTAUTH_METRICS_PORT }, 'cannot serve metrics; set EXTAUTH_METRICS_PORT to a free port (0 turns metrics off)'),
     );
