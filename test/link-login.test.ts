@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { DeviceCodeRecord } from '../dev/fake-login.js';
 import { getLink } from '../store/links.js';
-import { cliEnv, runCli, type CliResult } from './support/cli.js';
+import { cliEnv, killWithFile, runCli, type CliResult } from './support/cli.js';
 import { agentError, until } from './support/helpers.js';
 import { uniqueUser, useWorld } from './support/world.js';
 
@@ -139,7 +139,7 @@ describe('link login --device', () => {
 /** Runs the CLI and hands over its first stdout line while it keeps running (the browser flow prints the URL first). */
 function startCli(args: string[], environment: Record<string, string>): { firstLine: Promise<string>; done: Promise<CliResult> } {
   const bin = fileURLToPath(new URL('../bin/extauth.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...environment }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = killWithFile(spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...environment }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   let gotLine: (line: string) => void;
@@ -228,7 +228,7 @@ describe('link login --browser', () => {
   it('SIGTERM while waiting: the listener stops, exit 1, nothing stored', async () => {
     const user = uniqueUser('sigterm');
     const bin = fileURLToPath(new URL('../bin/extauth.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'link', 'login', ...link(user), '--browser', '--json'], { env: { PATH: process.env.PATH ?? '', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = killWithFile(spawn(process.execPath, [bin, 'link', 'login', ...link(user), '--browser', '--json'], { env: { PATH: process.env.PATH ?? '', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

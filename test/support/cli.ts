@@ -1,8 +1,21 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../bin/extauth.js', import.meta.url));
+
+/** CLI processes of this test file still running: a test that failed while one waited must not leave it behind. */
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Ends `child` with the test file if it is still running then. */
+export function killWithFile<C extends ChildProcess>(child: C): C {
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  return child;
+}
 
 export interface CliResult {
   code: number | null;
@@ -17,11 +30,13 @@ export interface CliResult {
 export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string; stdin?: string } = {}): Promise<CliResult> {
   const { stdin } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
+    const child = killWithFile(
+      spawn(process.execPath, [BIN, ...args], {
+        cwd: options.cwd,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      }),
+    );
     if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';
