@@ -177,7 +177,10 @@ export async function launchWorker(options: {
     deps,
     codecKeys: options.codecKeys,
   });
-  await startKeepAlive(worker, deps, options);
+  await startKeepAlive(worker, deps, options).catch(async (err) => {
+    await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
+    throw err;
+  });
   const sweep = startWorkerSweep(worker, deps, options);
   const done = worker.run().finally(async () => {
     await sweep.stop();
