@@ -248,6 +248,9 @@ describe('keep-alive at scale', () => {
     expect(openRuns.count).toBe(DUE); // a run only for the links due, none for the other 4,880
     // Not asserted: with keepAliveSeconds > 0 a link run plans its own keep-alive timer (workflows/schedule.ts) and
     // stays open until it fires; reported so that the figure shows it.
+    const linkEvents = await Promise.all(
+      dueUsers.slice(0, 10).map(async (user) => (await bulk.temporal.workflow.getHandle(linkWorkflowId(bulk.key(user))).describe()).historyLength),
+    );
     const stillOpen = await bulk.temporal.workflow.count(`WorkflowType = 'linkWorkflow' AND TaskQueue = '${bulk.taskQueue}' AND ExecutionStatus = 'Running'`);
 
     console.log(
@@ -262,6 +265,7 @@ describe('keep-alive at scale', () => {
           refreshAllDueMs: refreshMs,
           linkRunsStarted: openRuns.count,
           linkRunsStillOpen: stillOpen.count,
+          linkRunHistoryEvents: linkEvents,
           providerTokenCalls: calls.length,
           rssMiBBefore: Math.round(rssBefore / 2 ** 20),
           rssMiBAfter: Math.round(rssAfter / 2 ** 20),
