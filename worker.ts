@@ -18,6 +18,7 @@ import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 import { DEFAULT_TUNING } from './workflows/policies.js';
 import { ExtauthClient } from './client/index.js';
 import { startRecoverySweep } from './client/recovery-sweep.js';
+import { ensureKeepAliveSchedule } from './client/keep-alive-schedule.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -176,6 +177,10 @@ export async function launchWorker(options: {
     deps,
     codecKeys: options.codecKeys,
   });
+  await startKeepAlive(worker, deps, options).catch(async (err) => {
+    await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);
+    throw err;
+  });
   const sweep = startWorkerSweep(worker, deps, options);
   const done = worker.run().finally(async () => {
     await sweep.stop();
@@ -212,4 +217,19 @@ export function startWorkerSweep(
     providerIds: deps.providers.ids(),
     intervalMs: options.intervalMs,
   });
+}
+
+/**
+ * Keep-alive for links nobody asks for (activities/keep-alive.ts): the sweep's activity opens link runs with the
+ * worker's own client, and the schedule that starts the sweep is created if missing.
+ */
+async function startKeepAlive(worker: Worker, deps: ActivityDeps, options: { taskQueue: string; logger: Logger }): Promise<void> {
+  const temporal = worker.client;
+  if (!temporal) throw new Error('the worker has no client: it was created without a connection');
+  deps.extauth = new ExtauthClient(temporal, { taskQueue: options.taskQueue });
+  try {
+    await ensureKeepAliveSchedule(temporal, options.taskQueue, options.logger);
+  } catch (err) {
+    throw new Error(`the keep-alive schedule could not be created (${(err as Error).message}); idle links would not be kept alive: check that the worker may create schedules in its namespace`);
+  }
 }

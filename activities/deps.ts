@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { ExtauthClient } from '../client/index.js';
 import type { ExtauthMetrics } from '../config/metrics.js';
 import type { ProviderRegistry } from '../providers/config.js';
 import type { TokenSealer } from '../codec/seal.js';
@@ -17,4 +18,9 @@ export interface ActivityDeps {
   /** Seals refresh tokens and id_tokens in workflow history with the worker key (EXTAUTH_WORKER_KEY), which clients do not hold. */
   sealer: TokenSealer;
   metrics: ExtauthMetrics;
+  /**
+   * Opens link runs (the keep-alive sweep asks them to refresh). Set once the worker exists, from its own client
+   * (worker.ts launchWorker); absent, the keep-alive activity fails without retrying.
+   */
+  extauth?: ExtauthClient;
 }

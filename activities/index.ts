@@ -3,6 +3,7 @@ import { ActivityFailure } from '../core/failures.js';
 import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
 import { makeExchangeRefreshToken } from './exchange.js';
+import { makeKeepAliveSweep } from './keep-alive.js';
 import { makeLoadLink } from './load.js';
 import { makePersistRotatedTokens } from './persist.js';
 import { makeRecordRefreshFailure } from './record-failure.js';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     persistRotatedTokens: makePersistRotatedTokens(deps),
     validateAccessToken: makeValidateAccessToken(deps),
     recordRefreshFailure: makeRecordRefreshFailure(deps),
+    keepAliveSweep: makeKeepAliveSweep(deps),
   });
 }
 

@@ -342,3 +342,33 @@ export async function rewriteStoredTokens(
   );
   return rowCount === 1;
 }
+
+/** A provider's keep-alive rule, as listKeepAliveDue applies it. */
+export interface KeepAliveRule {
+  providerId: string;
+  /** A link whose refresh token was last stored (refresh, re-link, or creation) longer ago than this is due. */
+  dueAfterSeconds: number;
+  /** A refresh ends the access token agents may hold: such a link waits until that token has expired. */
+  waitForAccessTokenExpiry: boolean;
+}
+
+/**
+ * Links due for a keep-alive refresh, oldest first, at most `limit`: of a provider in `rules`, whose refresh token was last
+ * stored more than its `dueAfterSeconds` ago, with a refresh token and no recorded failure. "Last stored" is the latest
+ * of last_refreshed_at, updated_at (a re-link rewrites the row without a refresh) and created_at. Reads only the key
+ * columns: no token is decrypted.
+ */
+export async function listKeepAliveDue(pool: Pool, rules: readonly KeepAliveRule[], limit: number): Promise<LinkKey[]> {
+  if (rules.length === 0) return [];
+  const { rows } = await pool.query(
+    `SELECT l.provider_id, l.user_id FROM external_auth_links l
+     JOIN unnest($1::text[], $2::float8[], $3::boolean[]) AS r(provider_id, due_after, wait_for_expiry) ON r.provider_id = l.provider_id
+     WHERE l.oauth_refresh_token <> '' AND l.oauth_refresh_failure_reason = ''
+       AND GREATEST(l.last_refreshed_at, l.updated_at, l.created_at) < now() - make_interval(secs => r.due_after)
+       AND NOT (r.wait_for_expiry AND l.oauth_expiry > now())
+     ORDER BY GREATEST(l.last_refreshed_at, l.updated_at, l.created_at)
+     LIMIT $4`,
+    [rules.map((r) => r.providerId), rules.map((r) => r.dueAfterSeconds), rules.map((r) => r.waitForAccessTokenExpiry), limit],
+  );
+  return rows.map((r) => ({ providerId: r.provider_id, userId: r.user_id }));
+}

@@ -1,1 +1,2 @@
 export { linkWorkflow } from './link.js';
+export { keepAliveWorkflow } from './keep-alive.js';
