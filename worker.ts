@@ -57,7 +57,7 @@ export interface ExtauthWorkerOptions {
 export const WORKER_SHUTDOWN_GRACE_MS = DEFAULT_TUNING.exchangeAttemptMs + 5_000;
 export const WORKER_SHUTDOWN_OPTIONS = { shutdownGraceTime: WORKER_SHUTDOWN_GRACE_MS } satisfies Partial<WorkerOptions>;
 
-/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*' is linkWorkflow, the only workflow here. */
+/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*': linkWorkflow, and keepAliveWorkflow (its schedule starts the next sweep). */
 export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
