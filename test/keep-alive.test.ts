@@ -1,7 +1,7 @@
 // Keep-alive for links nobody asks for: a link with no open run has no timer, so the keep-alive sweep (started by one
 // Temporal Schedule per task queue) asks the runs of due links to refresh. Real Temporal and Postgres; the fake
 // provider counts token calls per grant family.
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ActivityFailure, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -149,6 +149,26 @@ describe('keep-alive of links nobody asks for', () => {
     expect((await listKeepAliveDue(world.pool, rules, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId)).toContain(held);
     await sweeper.sweep();
     await until(() => tokenCalls(world, held) === 1, 20_000, 'the link refreshed once its access token expired');
+
+    // An access token of unknown expiry was promised nothing (toldExpiry is null): no reason to wait.
+    const unknown = uniqueUser('unknown-expiry');
+    await world.seedLink(unknown);
+    await age(world, [unknown]);
+    await world.pool.query(`UPDATE external_auth_links SET oauth_expiry = NULL WHERE provider_id = $1 AND user_id = $2`, [world.providerId, unknown]);
+    expect((await listKeepAliveDue(world.pool, rules, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId)).toContain(unknown);
+  });
+
+  it("a worker without a client of its own (as the tests' world) fails the sweep at once instead of retrying it", async () => {
+    const handle = await world.temporal.workflow.start('keepAliveWorkflow', { taskQueue: world.taskQueue, workflowId: `keep-alive-${randomBytes(4).toString('hex')}`, args: [{}] });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const activity = (failure as WorkflowFailedError).cause as ActivityFailure;
+    expect(activity).toBeInstanceOf(ActivityFailure);
+    expect(activity.retryState).toBe('NON_RETRYABLE_FAILURE');
+    expect(activity.cause?.message).toMatch(/no Temporal client/);
   });
 
   it('a provider with keepAliveSeconds 0 has no rule, and its links are never picked', async () => {
