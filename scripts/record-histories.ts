@@ -294,6 +294,27 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'keep-alive-sweep',
+    covers:
+      'the keep-alive sweep (keepAliveWorkflow, one keepAliveSweep activity) over a link stored 2 s before (keep-alive 3 s: due after 1.5 s) with no run and nobody asking; the link run it opens by signal-with-start (requestRefresh) refreshes it; keep-alive runs never finish by themselves, so the recorder terminates that one',
+    async run({ main, seed, provider }) {
+      const k = key(KEEP_ALIVE, 'keep-alive-sweep');
+      await seed(k, -60);
+      await sleep(2_000);
+      const sweepId = 'keep-alive-sweep';
+      const sweep = await main.temporal.workflow.start('keepAliveWorkflow', { taskQueue: TASK_QUEUE, workflowId: sweepId, args: [{}] });
+      const result = (await sweep.result()) as { requested: number };
+      check(result.requested >= 1, 'the sweep asked the idle link to refresh');
+      await until(() => provider.stats.tokenCallsByFamily.get(k.userId) === 1, 30_000, 'the keep-alive refresh');
+      for (let i = 0; i < 300 && (await main.client.peekStatus(ref(k)))?.state !== 'ok'; i++) await sleep(100);
+      await main.temporal.workflow.getHandle(linkWorkflowId(k)).terminate('recorded: keep-alive runs do not finish by themselves');
+      return [
+        { part: 'sweep', stack: main, workflowId: sweepId },
+        { part: 'link', stack: main, workflowId: linkWorkflowId(k) },
+      ];
+    },
+  },
+  {
     name: 'wait-for-relink',
     covers: 'revoked grant; an agent waits for a re-link (getToken waitSeconds); putLink + relinked signal wake it; it is served the new grant',
     async run({ main, seed, provider }) {
@@ -387,6 +408,8 @@ async function startStack(options: { address: string; bundlePath: string; databa
       codecKeys: keys,
       workflowBundle: { codePath: options.bundlePath },
     });
+    // The keep-alive sweep opens link runs with the worker's own client, as worker.ts launchWorker wires it.
+    deps.extauth = new ExtauthClient(worker.client!, { taskQueue, tuning: TUNING });
     const running = worker.run();
     let stopped: Promise<void> | undefined;
     const handle = {

@@ -348,7 +348,7 @@ export interface KeepAliveRule {
   providerId: string;
   /** A link whose refresh token was last stored (refresh, re-link, or creation) longer ago than this is due. */
   dueAfterSeconds: number;
-  /** A refresh ends the access token agents may hold: such a link waits until that token has expired. */
+  /** A refresh ends the access token agents may hold: such a link waits until that token has expired (unknown expiry: no wait). */
   waitForAccessTokenExpiry: boolean;
 }
 
@@ -365,7 +365,7 @@ export async function listKeepAliveDue(pool: Pool, rules: readonly KeepAliveRule
      JOIN unnest($1::text[], $2::float8[], $3::boolean[]) AS r(provider_id, due_after, wait_for_expiry) ON r.provider_id = l.provider_id
      WHERE l.oauth_refresh_token <> '' AND l.oauth_refresh_failure_reason = ''
        AND GREATEST(l.last_refreshed_at, l.updated_at, l.created_at) < now() - make_interval(secs => r.due_after)
-       AND NOT (r.wait_for_expiry AND l.oauth_expiry > now())
+       AND NOT (r.wait_for_expiry AND COALESCE(l.oauth_expiry > now(), false))
      ORDER BY GREATEST(l.last_refreshed_at, l.updated_at, l.created_at)
      LIMIT $4`,
     [rules.map((r) => r.providerId), rules.map((r) => r.dueAfterSeconds), rules.map((r) => r.waitForAccessTokenExpiry), limit],

@@ -1,7 +1,7 @@
 // Keep-alive for links nobody asks for: a link with no open run has no timer, so the keep-alive sweep (started by one
 // Temporal Schedule per task queue) asks the runs of due links to refresh. Real Temporal and Postgres; the fake
 // provider counts token calls per grant family.
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ActivityFailure, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,7 +12,7 @@ import { TokenSealer } from '../codec/seal.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { parseProviders, type ProviderInput } from '../providers/config.js';
-import { listKeepAliveDue, writeRefreshFailure } from '../store/links.js';
+import { listKeepAliveDue, putLink, writeRefreshFailure } from '../store/links.js';
 import { closeActivityDeps, createActivityDeps, createExtauthWorker, launchWorker } from '../worker.js';
 import { until } from './support/helpers.js';
 import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
@@ -33,12 +33,12 @@ function providerOf(w: World, overrides: Partial<ProviderInput> = {}) {
   ]);
 }
 
-/** Rows written `ageSeconds` ago, as if stored by `link put` then and never refreshed since. */
-async function age(w: World, users: string[], ageSeconds = 3_600): Promise<void> {
+/** Rows written an hour ago, as if stored by `link put` then and never refreshed since. */
+async function age(w: World, users: string[], providerId = w.providerId): Promise<void> {
   await w.pool.query(
-    `UPDATE external_auth_links SET created_at = now() - make_interval(secs => $3), updated_at = now() - make_interval(secs => $3)
+    `UPDATE external_auth_links SET created_at = now() - interval '1 hour', updated_at = now() - interval '1 hour'
      WHERE provider_id = $1 AND user_id = ANY($2)`,
-    [w.providerId, users, ageSeconds],
+    [providerId, users],
   );
 }
 
@@ -149,6 +149,26 @@ describe('keep-alive of links nobody asks for', () => {
     expect((await listKeepAliveDue(world.pool, rules, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId)).toContain(held);
     await sweeper.sweep();
     await until(() => tokenCalls(world, held) === 1, 20_000, 'the link refreshed once its access token expired');
+
+    // An access token of unknown expiry was promised nothing (toldExpiry is null): no reason to wait.
+    const unknown = uniqueUser('unknown-expiry');
+    await world.seedLink(unknown);
+    await age(world, [unknown]);
+    await world.pool.query(`UPDATE external_auth_links SET oauth_expiry = NULL WHERE provider_id = $1 AND user_id = $2`, [world.providerId, unknown]);
+    expect((await listKeepAliveDue(world.pool, rules, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId)).toContain(unknown);
+  });
+
+  it("a worker without a client of its own (as the tests' world) fails the sweep at once instead of retrying it", async () => {
+    const handle = await world.temporal.workflow.start('keepAliveWorkflow', { taskQueue: world.taskQueue, workflowId: `keep-alive-${randomBytes(4).toString('hex')}`, args: [{}] });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const activity = (failure as WorkflowFailedError).cause as ActivityFailure;
+    expect(activity).toBeInstanceOf(ActivityFailure);
+    expect(activity.retryState).toBe('NON_RETRYABLE_FAILURE');
+    expect(activity.cause?.message).toMatch(/no Temporal client/);
   });
 
   it('a provider with keepAliveSeconds 0 has no rule, and its links are never picked', async () => {
@@ -164,8 +184,11 @@ describe('keep-alive of links nobody asks for', () => {
 });
 
 describe('keep-alive schedule', () => {
-  it('exists once a worker has started, starts keepAliveWorkflow on its task queue hourly without overlap, and ensuring it again changes nothing', async () => {
+  it('exists once a worker has started, starts keepAliveWorkflow on its task queue hourly without overlap, ensuring it again changes nothing, and its sweep refreshes an idle link', async () => {
     const taskQueue = `extauth-test-schedule-${randomBytes(4).toString('hex')}`;
+    // A provider of this worker only (the fake's endpoints under another id), so its sweep sees none of the world's links.
+    const providers = providerOf(world, { id: `ka-${randomBytes(4).toString('hex')}` });
+    const providerId = providers[0]!.id;
     const scheduleId = keepAliveScheduleId(taskQueue);
     const handle = world.temporal.schedule.getHandle(scheduleId);
     await expect(handle.describe()).rejects.toThrow(); // the control: no schedule before the worker starts
@@ -174,7 +197,7 @@ describe('keep-alive schedule', () => {
       namespace: 'default',
       taskQueue,
       databaseUrl: inject('databaseUrl'),
-      providers: providerOf(world),
+      providers,
       logger,
       codecKeys: makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey')),
       sealer: new TokenSealer(makeCodecKeys(parseCodecKey(inject('workerKey'), 'workerKey'))),
@@ -188,6 +211,16 @@ describe('keep-alive schedule', () => {
       // Every worker ensures it at start: the second (and any later) call finds it and leaves it as it is.
       expect(await ensureKeepAliveSchedule(world.temporal, taskQueue)).toBe(false);
       expect((await handle.describe()).info.createdAt).toEqual(described.info.createdAt);
+
+      // End to end as in production: the schedule starts the sweep on the worker, whose own client opens the link's run.
+      const user = uniqueUser('scheduled');
+      const grant = world.provider.issueGrant({ familyId: user });
+      const expired = new Date(Date.now() - 60_000).toISOString();
+      await putLink(world.pool, { providerId, userId: user }, { accessToken: grant.accessToken, refreshToken: grant.refreshToken, tokenType: 'bearer', expiresAt: expired, extra: { expires_in: grant.expiresIn } }, world.cipher);
+      await age(world, [user], providerId);
+      await handle.trigger();
+      await until(() => tokenCalls(world, user) === 1, 60_000, 'the idle link refreshed by the scheduled sweep');
+      expect((await handle.describe()).info.recentActions.length).toBe(1);
     } finally {
       await launched.stop();
       await handle.delete();
