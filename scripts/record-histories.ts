@@ -8,7 +8,7 @@
 //
 //   npm run histories:record                                   every scenario
 //   npm run histories:record -- --only plain-refresh,fresh-token
-//   npm run histories:record -- --only skip-unchecked-validation --suffix old
+//   npm run histories:record -- --only plain-refresh --suffix old   (keeps a history next to its re-recording: docs/versioning.md)
 //   npm run histories:record -- --list
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
@@ -146,7 +146,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'validation-retries',
-    covers: 'validation answers 502 twice, then ok: the validate local activity retries, one exchange',
+    covers: 'validation answers 502 twice, then ok: the validate activity retries, one exchange',
     async run({ main, seed, provider }) {
       const k = key(GITHUB, 'validation-retries');
       await seed(k, -10);
@@ -312,7 +312,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'skip-unchecked-validation',
     covers:
-      'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run. The pair for the `skip-unchecked-validation` patch (docs/versioning.md): .old recorded before it (validates twice), the plain file with it (patch marker, validates once)',
+      'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run, which skips validation (validates once)',
     async run({ main, seed, provider }) {
       const k = key(NO_VALIDATE, 'skip-unchecked-validation');
       await seed(k, -10);

@@ -181,7 +181,10 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     });
   }
 
-  /** Search attributes when the state changes (one history event each); the Web UI's current details always. */
+  /**
+   * Search attributes when the state changes (one history event each), the Web UI's current details always. Called when
+   * a refresh starts and before the run waits, not after each step: a state that lasts one task is not published.
+   */
   let publishedState: LinkState | undefined;
   function publish(): void {
     if (!run.link) return;
@@ -218,7 +221,6 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   for (;;) {
     run.continueAsNewSuggested = continueAsNewDue();
     run.settle(Date.now(), () => run.status());
-    publish();
     const step = nextStep(run, provenNow, Date.now());
     const seen = run.revision;
     switch (step.kind) {
@@ -235,6 +237,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         warnRefreshTokenExpiry();
         break;
       case 'wait':
+        publish();
         arm(step.until);
         await condition(() => run.revision !== seen || alarm?.fired === true || continueAsNewDue());
         if (alarm?.fired) {
@@ -244,6 +247,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         break;
       case 'finish':
       case 'continueAsNew':
+        publish();
         // Answered handlers return first; a request that arrives meanwhile is served by this run.
         await condition(() => allHandlersFinished() || run.revision !== seen);
         if (run.revision !== seen) break;
