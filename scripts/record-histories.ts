@@ -199,13 +199,15 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'idle-finish',
-    covers: 'a run finishes after idleFinishMs without requests (run1); the next request starts a new run that refreshes (run2)',
+    covers: 'a run finishes after idleFinishMs without requests (run1); the link expires, and the next request (refreshNow) starts a new run that refreshes (run2)',
     async run({ main, seed }) {
       const k = key(GITHUB, 'idle-finish');
       await seed(k, 3600);
       await main.client.getToken(ref(k));
       const first = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
       await waitClosed(main.temporal.workflow.getHandle(linkWorkflowId(k), first.runId));
+      // Expired by now: a forced refresh of a token still within its told expiry would wait for it (and keep run2 open).
+      await seed(k, -10);
       await main.client.refresh(ref(k));
       const second = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
       check(second.runId !== first.runId, 'a new run');
