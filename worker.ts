@@ -1,6 +1,6 @@
 // Creates the extauth worker: connection, task queue, workflow bundle and activities wired to their dependencies.
 import proto from '@temporalio/proto';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import pg from 'pg';
@@ -17,6 +17,7 @@ import { ProviderRegistry, type ProviderConfig } from './providers/config.js';
 import { EXTAUTH_SEARCH_ATTRIBUTES } from './workflows/search-attributes.js';
 import { ExtauthClient } from './client/index.js';
 import { startRecoverySweep } from './client/recovery-sweep.js';
+import { WORKFLOW_FAILURE_ERROR_TYPES } from './sdk-workarounds.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -43,8 +44,8 @@ export interface ExtauthWorkerOptions {
   failOnNondeterminism?: boolean;
 }
 
-/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*' is linkWorkflow, the only workflow here. */
-export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
+// A run whose history cannot be replayed fails instead of retrying its task forever (sdk-workarounds.ts, 2).
+export { WORKFLOW_FAILURE_ERROR_TYPES };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
   assertWorkerKeyApart(options.deps.sealer, options.codecKeys);

@@ -1,30 +1,15 @@
 // One workflow per (provider, user) link, written as one actor. Handlers (workflows/link-handlers.ts) only validate,
 // enqueue a request and wait for its answer; the main loop at the bottom is the only code that runs activities,
 // upserts search attributes and changes the link. What it does next is decided by nextStep (workflows/link-state.ts).
-import {
-  allHandlersFinished,
-  CancellationScope,
-  condition,
-  continueAsNew,
-  log,
-  proxyActivities,
-  setCurrentDetails,
-  sleep,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, proxyActivities } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
-import type { LinkSnapshot, LinkState } from '../core/types.js';
+import type { LinkSnapshot } from '../core/types.js';
 import { agentFailure, failureMessage, isAgentFailure, refreshRejection, toAgentFailure } from './failures.js';
+import { Alarm, continueAsNewDue, Publisher, warnRefreshTokenExpiry } from './link-effects.js';
 import { installLinkHandlers } from './link-handlers.js';
 import { LinkRun, nextStep, type Step } from './link-state.js';
 import type { LinkWorkflowInput } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
-import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
-import { currentDetails, linkState } from './view.js';
-
-/** The shortest timer the run sets: a plan already due fires in the next workflow task. */
-const MIN_TIMER_MS = 1;
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const tuning = { ...DEFAULT_TUNING, ...input.tuning };
@@ -37,6 +22,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const { validateAccessToken } = proxyActivities<ExtauthActivities>(options.validate);
   const { loadLink } = proxyActivities<ExtauthActivities>(options.load);
   const { recordRefreshFailure } = proxyActivities<ExtauthActivities>(options.recordFailure);
+  const publisher = new Publisher(run);
+  const publish = () => publisher.publish();
 
   // ---- The refresh protocol: exchange → persist → validate ---------------------------------------------------------
 
@@ -170,56 +157,13 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     run.shareOutcome(failure, () => run.status());
   }
 
-  function warnRefreshTokenExpiry(): void {
-    const link = run.link!;
-    run.warnedExpiryVersion = link.version;
-    log.warn('refresh token expires soon; the user must re-authenticate before then unless a refresh renews it', {
-      provider: key.providerId,
-      link: key.userId,
-      refreshTokenExpiresAt: link.refreshTokenExpiresAt,
-      tokenVersion: link.version,
-    });
-  }
-
-  /**
-   * Search attributes when the state changes (one history event each), the Web UI's current details always. Called when
-   * a refresh starts and before the run waits, not after each step: a state that lasts one task is not published.
-   */
-  let publishedState: LinkState | undefined;
-  function publish(): void {
-    if (!run.link) return;
-    const state = linkState(run.view());
-    if (state !== publishedState) {
-      const identity = [
-        { key: ExtauthProvider, value: key.providerId },
-        { key: ExtauthUser, value: key.userId },
-      ];
-      upsertSearchAttributes([...(publishedState === undefined ? identity : []), { key: ExtauthState, value: state }]);
-      publishedState = state;
-    }
-    setCurrentDetails(currentDetails(run.view()));
-  }
-
-  /** The server's suggestion, or our own bound for runs that stay open on timers for days. */
-  const continueAsNewDue = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > tuning.maxHistoryEvents;
-
-  // One timer at a time, kept while it fires no later than the plan needs (the run re-plans when it fires): a new
-  // timer costs two history events, so a request that only moves the idle finish later sets none.
-  let alarm: { at: number; fired: boolean; scope: CancellationScope } | undefined;
-  function arm(until: number | undefined): void {
-    if (until === undefined || (alarm && alarm.at <= until)) return;
-    alarm?.scope.cancel();
-    const next = { at: until, fired: false, scope: new CancellationScope() };
-    next.scope.run(() => sleep(Math.max(until - Date.now(), MIN_TIMER_MS))).then(() => void (next.fired = true), () => undefined);
-    alarm = next;
-  }
-
   // ---- The main loop --------------------------------------------------------------------------------------------------
 
   installLinkHandlers(run);
+  const alarm = new Alarm();
   let provenNow = -Infinity; // the time of the latest timer that fired: the run acts on its own only past it
   for (;;) {
-    run.continueAsNewSuggested = continueAsNewDue();
+    run.continueAsNewSuggested = continueAsNewDue(tuning);
     run.settle(Date.now(), () => run.status());
     const step = nextStep(run, provenNow, Date.now());
     const seen = run.revision;
@@ -234,16 +178,13 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
         await shared(step);
         break;
       case 'warn':
-        warnRefreshTokenExpiry();
+        warnRefreshTokenExpiry(run);
         break;
       case 'wait':
         publish();
-        arm(step.until);
-        await condition(() => run.revision !== seen || alarm?.fired === true || continueAsNewDue());
-        if (alarm?.fired) {
-          provenNow = Math.max(provenNow, alarm.at);
-          alarm = undefined;
-        }
+        alarm.arm(step.until);
+        await condition(() => run.revision !== seen || alarm.fired || continueAsNewDue(tuning));
+        if (alarm.fired) provenNow = Math.max(provenNow, alarm.take());
         break;
       case 'finish':
       case 'continueAsNew':

@@ -455,9 +455,11 @@ async function bundleVariant(variant: string): Promise<string> {
   try {
     for (const file of (await readdir(workflowsDir)).filter((f) => f.endsWith('.ts'))) {
       let source = await readFile(join(workflowsDir, file), 'utf8');
-      if (file === 'link.ts') {
+      if (file === 'link-effects.ts') {
         if (changes.includes('no-upsert')) source = change(file, source, 'upsertSearchAttributes([', '((_: unknown) => undefined)([');
-        if (changes.includes('upsert-once')) source = change(file, source, 'if (state !== publishedState) {', 'if (publishedState === undefined) {');
+        if (changes.includes('upsert-once')) source = change(file, source, 'if (state !== this.published) {', 'if (this.published === undefined) {');
+      }
+      if (file === 'link.ts') {
         if (changes.includes('la')) {
           source = change(file, source, "} from '@temporalio/workflow';", "} from '@temporalio/workflow';\nimport { proxyLocalActivities } from '@temporalio/workflow';");
           for (const row of ['persist', 'validate', 'load', 'recordFailure']) {
