@@ -19,6 +19,7 @@ import { DEFAULT_TUNING } from './workflows/policies.js';
 import { ExtauthClient } from './client/index.js';
 import { startRecoverySweep } from './client/recovery-sweep.js';
 import { ensureKeepAliveSchedule } from './client/keep-alive-schedule.js';
+import { WORKFLOW_FAILURE_ERROR_TYPES } from './sdk-workarounds.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -39,7 +40,7 @@ export interface ExtauthWorkerOptions {
   codecKeys: CodecKeys | undefined;
   /** A prebuilt bundle, as code or a file path (tests build one per run); by default the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleOption;
-  /** Runs kept in memory (default: EXTAUTH_MAX_CACHED_WORKFLOWS, else the SDK's heap-based default). */
+  /** Runs kept in memory (default: cacheOption below). */
   maxCachedWorkflows?: number;
   /** false only in the control of test/faults/nondeterminism.test.ts, which proves that test can fail: production always fails such a run. */
   failOnNondeterminism?: boolean;
@@ -57,8 +58,8 @@ export interface ExtauthWorkerOptions {
 export const WORKER_SHUTDOWN_GRACE_MS = DEFAULT_TUNING.exchangeAttemptMs + 5_000;
 export const WORKER_SHUTDOWN_OPTIONS = { shutdownGraceTime: WORKER_SHUTDOWN_GRACE_MS } satisfies Partial<WorkerOptions>;
 
-/** A run whose history cannot be replayed fails instead of retrying its task forever (docs/reliability.md, "Unreplayable histories after a worker kill"); '*': linkWorkflow, and keepAliveWorkflow (its schedule starts the next sweep). */
-export const WORKFLOW_FAILURE_ERROR_TYPES: WorkerOptions['workflowFailureErrorTypes'] = { '*': ['NondeterminismError'] };
+// A run whose history cannot be replayed fails instead of retrying its task forever (sdk-workarounds.ts, 2).
+export { WORKFLOW_FAILURE_ERROR_TYPES };
 
 export async function createExtauthWorker(options: ExtauthWorkerOptions): Promise<Worker> {
   assertWorkerKeyApart(options.deps.sealer, options.codecKeys);
@@ -76,12 +77,38 @@ export async function createExtauthWorker(options: ExtauthWorkerOptions): Promis
   });
 }
 
-function cacheOption(explicit: number | undefined): { maxCachedWorkflows?: number } {
-  const fromEnv = process.env.EXTAUTH_MAX_CACHED_WORKFLOWS;
+/** bench P5 (docs/performance.md): an idle worker's RSS, and what each cached link run adds to it (the engine's share). */
+const WORKER_IDLE_RSS_MB = 230;
+const RSS_MB_PER_CACHED_RUN = 0.3;
+/** The SDK's own floor for its default. */
+const MIN_CACHED_WORKFLOWS = 10;
+
+/** Link runs a worker can keep in memory within `memoryMB` of RSS: an evicted run is replayed on its next task. */
+export function cachedWorkflowsWithin(memoryMB: number): number {
+  return Math.max(MIN_CACHED_WORKFLOWS, Math.floor((memoryMB - WORKER_IDLE_RSS_MB) / RSS_MB_PER_CACHED_RUN));
+}
+
+/**
+ * The workflow cache: `explicit`, else EXTAUTH_MAX_CACHED_WORKFLOWS, else sized from a memory budget
+ * (EXTAUTH_WORKER_MEMORY_MB, else half the container's memory limit when there is one), else the SDK's default
+ * (from the V8 heap limit, which ignores a container's limit).
+ */
+export function cacheOption(explicit: number | undefined, env: NodeJS.ProcessEnv = process.env, containerLimitBytes = process.constrainedMemory?.() ?? 0): { maxCachedWorkflows?: number } {
+  const fromEnv = env.EXTAUTH_MAX_CACHED_WORKFLOWS;
   const value = explicit ?? (fromEnv ? Number(fromEnv) : undefined);
-  if (value === undefined) return {};
-  if (!Number.isInteger(value) || value < 0) throw new Error(`EXTAUTH_MAX_CACHED_WORKFLOWS must be a non-negative integer, got ${fromEnv}`);
-  return { maxCachedWorkflows: value };
+  if (value !== undefined) {
+    if (!Number.isInteger(value) || value < 0) throw new Error(`EXTAUTH_MAX_CACHED_WORKFLOWS must be a non-negative integer, got ${fromEnv}`);
+    return { maxCachedWorkflows: value };
+  }
+  const budget = env.EXTAUTH_WORKER_MEMORY_MB;
+  if (budget) {
+    const mb = Number(budget);
+    if (!Number.isInteger(mb) || mb <= WORKER_IDLE_RSS_MB) throw new Error(`EXTAUTH_WORKER_MEMORY_MB must be an integer above ${WORKER_IDLE_RSS_MB} (MB of worker RSS), got ${budget}`);
+    return { maxCachedWorkflows: cachedWorkflowsWithin(mb) };
+  }
+  // A container limit (cgroup): half of it for the cache's runs and the worker, the rest for activities' peaks.
+  if (containerLimitBytes > 0 && containerLimitBytes < Number.MAX_SAFE_INTEGER) return { maxCachedWorkflows: cachedWorkflowsWithin(containerLimitBytes / 2 / 2 ** 20) };
+  return {};
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
@@ -24,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
 
 export type ExtauthActivities = ReturnType<typeof createActivities>;
 
-/** Every activity goes through both failure rules below. */
+/** Every activity goes through the failure rule below. */
 function wrapActivities<T extends Record<string, (...args: any[]) => Promise<unknown>>>(deps: ActivityDeps, activities: T): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, activity] of Object.entries(activities)) {
@@ -32,24 +32,11 @@ function wrapActivities<T extends Record<string, (...args: any[]) => Promise<unk
       try {
         return await activity(...args);
       } catch (err) {
-        throw finalIfLocalBudgetSpent(failFastOnUnreadableTokens(deps, name, args, err));
+        throw failFastOnUnreadableTokens(deps, name, args, err);
       }
     };
   }
   return wrapped as T;
-}
-
-/**
- * A local activity is retried until its schedule-to-close budget is spent, then fails for good. Core
- * (sdk-core 1.24) drops that timeout when it fires while the activity backs off between attempts, so a
- * provider answering 5xx, or a database that stays down, would be retried forever without this.
- */
-function finalIfLocalBudgetSpent(err: unknown): unknown {
-  const { isLocal, scheduledTimestampMs, scheduleToCloseTimeoutMs } = Context.current().info;
-  const spent = isLocal && scheduleToCloseTimeoutMs > 0 && Date.now() - scheduledTimestampMs >= scheduleToCloseTimeoutMs;
-  if (!spent || (err instanceof ApplicationFailure && err.nonRetryable)) return err;
-  const type = err instanceof ApplicationFailure ? err.type : ActivityFailure.ProviderUnavailable;
-  return ApplicationFailure.nonRetryable(`${(err as Error).message} (retry budget spent)`, type);
 }
 
 /**

@@ -32,6 +32,7 @@ import {
 import type { Tuning } from '../workflows/policies.js';
 import type { linkWorkflow } from '../workflows/link.js';
 import { ExtauthError, isClosingRunRace, toExtauthError } from './errors.js';
+import { TASK_FAILING_MESSAGE } from '../sdk-workarounds.js';
 
 export { ExtauthError } from './errors.js';
 export type { LinkStatus, TokenGrant } from '../core/types.js';
@@ -58,11 +59,8 @@ const QUERY_PATIENCE_MS = 2_000;
 /** How long a request keeps retrying the workflow's in-flight update limit (the refresh's own budgets are shorter). */
 const IN_FLIGHT_LIMIT_PATIENCE_MS = 120_000;
 const IN_FLIGHT_LIMIT = /in-flight updates/i;
-/**
- * The run's last workflow task failed or timed out (e.g. a slow worker): the server retries it; so do we. A run
- * stuck that way for good is ended by the workers' recovery sweep, and the retry then opens a new run.
- */
-const TASK_RETRYING = /workflow task in failed state|unexpected workflow task failure/i;
+/** The run's last workflow task failed or timed out: the server retries it; so do we (sdk-workarounds.ts, 2). */
+const TASK_RETRYING = TASK_FAILING_MESSAGE;
 
 /**
  * gRPC interceptors for the connection behind an ExtauthClient: the SDK's default retries, except that a link

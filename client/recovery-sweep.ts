@@ -1,6 +1,6 @@
 // What each worker does, every minute, so that no link stays without a working run and no rotation stays only in
 // an ended run's history:
-// - stuck runs: a link run whose history no longer replays (an sdk-core bug, docs/reliability.md) retries its
+// - stuck runs: a link run whose history no longer replays (an sdk-core bug: sdk-workarounds.ts, 2) retries its
 //   workflow task forever; Temporal flags it (TemporalReportedProblems). It is terminated once no exchange is in
 //   flight, and a new run is opened, which recovers any rotation the stuck run did not persist.
 // - stranded exchanges: a link whose run ended between the provider's answer and persist is recovered by its next
@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { linkWorkflowId, parseLinkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
 import { listStrandedExchanges } from '../store/links.js';
+import { UNREPLAYABLE_TASK_FAILURE_CAUSES } from '../sdk-workarounds.js';
 import type { ExtauthClient } from './index.js';
 
 export interface RecoverySweepOptions {
@@ -29,7 +30,7 @@ export interface RecoverySweepOptions {
 }
 
 /** Causes of a failing task that mean the run's history does not replay: ending the run is the only way out. */
-const UNREPLAYABLE_CAUSES = ['WorkflowTaskFailedCauseNonDeterministicError', 'WorkflowTaskFailedCauseBadUpdateWorkflowExecutionMessage'];
+const UNREPLAYABLE_CAUSES = UNREPLAYABLE_TASK_FAILURE_CAUSES;
 
 /** Terminates flagged link runs whose history does not replay, and opens a new run for each. Returns how many. */
 export async function endStuckRuns(options: RecoverySweepOptions): Promise<number> {

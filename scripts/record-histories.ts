@@ -8,7 +8,7 @@
 //
 //   npm run histories:record                                   every scenario
 //   npm run histories:record -- --only plain-refresh,fresh-token
-//   npm run histories:record -- --only skip-unchecked-validation --suffix old
+//   npm run histories:record -- --only plain-refresh --suffix old   (keeps a history next to its re-recording: docs/versioning.md)
 //   npm run histories:record -- --list
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
@@ -146,7 +146,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'validation-retries',
-    covers: 'validation answers 502 twice, then ok: the validate local activity retries, one exchange',
+    covers: 'validation answers 502 twice, then ok: the validate activity retries, one exchange',
     async run({ main, seed, provider }) {
       const k = key(GITHUB, 'validation-retries');
       await seed(k, -10);
@@ -199,13 +199,15 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'idle-finish',
-    covers: 'a run finishes after idleFinishMs without requests (run1); the next request starts a new run that refreshes (run2)',
+    covers: 'a run finishes after idleFinishMs without requests (run1); the link expires, and the next request (refreshNow) starts a new run that refreshes (run2)',
     async run({ main, seed }) {
       const k = key(GITHUB, 'idle-finish');
       await seed(k, 3600);
       await main.client.getToken(ref(k));
       const first = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
       await waitClosed(main.temporal.workflow.getHandle(linkWorkflowId(k), first.runId));
+      // Expired by now: a forced refresh of a token still within its told expiry would wait for it (and keep run2 open).
+      await seed(k, -10);
       await main.client.refresh(ref(k));
       const second = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
       check(second.runId !== first.runId, 'a new run');
@@ -333,7 +335,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'skip-unchecked-validation',
     covers:
-      'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run. The pair for the `skip-unchecked-validation` patch (docs/versioning.md): .old recorded before it (validates twice), the plain file with it (patch marker, validates once)',
+      'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run, which skips validation (validates once)',
     async run({ main, seed, provider }) {
       const k = key(NO_VALIDATE, 'skip-unchecked-validation');
       await seed(k, -10);

@@ -1,9 +1,13 @@
-// How activity failures become the errors agents see. Pure: used inside the workflow sandbox.
-import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+// How activity failures become the errors agents see. Pure: used inside the workflow sandbox and by unit tests.
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import { ActivityFailure as FailureType, isAgentErrorCode, type AgentErrorCode } from '../core/failures.js';
 
 export function agentFailure(code: AgentErrorCode, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: code, message, nonRetryable: true });
+}
+
+export function isAgentFailure(err: unknown, code?: AgentErrorCode): err is ApplicationFailure {
+  return err instanceof ApplicationFailure && isAgentErrorCode(err.type) && (code === undefined || err.type === code);
 }
 
 /** The activity's own failure, whether it arrives wrapped in an ActivityFailure or not. */
@@ -20,9 +24,21 @@ export function failureMessage(err: unknown): string {
   return applicationCause(err)?.message ?? (err as Error).message;
 }
 
-/** An agent-facing failure for anything an activity reported; anything else is a bug and rethrown as is. */
+/** The provider refused the refresh token for good (exchange's RefreshRejected): what recordRefreshFailure stores. */
+export function refreshRejection(err: unknown): { providerError: string; unansweredSince: string | null } | undefined {
+  const cause = applicationCause(err);
+  if (cause?.type !== FailureType.RefreshRejected) return undefined;
+  const unansweredSince = (cause.details?.[0] as { unansweredSince?: string | null } | undefined)?.unansweredSince ?? null;
+  return { providerError: cause.message, unansweredSince };
+}
+
+/**
+ * An agent-facing failure for anything an activity reported: permanent refusals were already recorded as
+ * reauth_required by the run, unknown links and providers keep their code, everything else (a retry budget spent,
+ * a validation that gave up) is provider_unavailable. Anything else is a bug and rethrown as is.
+ */
 export function toAgentFailure(err: unknown): unknown {
-  if (err instanceof ApplicationFailure && isAgentErrorCode(err.type)) return err;
+  if (isAgentFailure(err)) return err;
   const cause = applicationCause(err);
   if (cause?.type === FailureType.LinkNotFound) return agentFailure('link_not_found', cause.message);
   if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);

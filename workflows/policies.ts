@@ -1,5 +1,5 @@
 // Timeouts and retry policies of the refresh activities, declared once. Pure data: bundled into workflows.
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import { PERMANENT_ACTIVITY_FAILURES } from '../core/failures.js';
 
 export interface Tuning {
@@ -41,35 +41,36 @@ export function activityOptions(t: Tuning) {
   // A maximum below the initial interval is invalid for Temporal and would fail every workflow task.
   const backoff = { initialInterval: t.retryInitialMs, backoffCoefficient: 2, maximumInterval: Math.max(t.retryMaxMs, t.retryInitialMs) };
   return {
-    // A normal activity: its result (the rotated tokens) is recorded by Temporal the moment it completes.
+    // Normal activities (never local: docs/versioning.md): the exchange's result (the rotated tokens) is recorded by
+    // Temporal the moment it completes, before persist starts.
     exchange: {
       startToCloseTimeout: t.exchangeAttemptMs,
       scheduleToCloseTimeout: t.exchangeBudgetMs,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'exchange refresh token',
     } satisfies ActivityOptions,
-    // Compare-and-set on the version read: safe to run again, so local. No attempt limit: database outages are waited out.
+    // Compare-and-set on the version read: safe to run again. No attempt limit: database outages are waited out.
     persist: {
       startToCloseTimeout: 10_000,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'persist rotated tokens',
-    } satisfies LocalActivityOptions,
+    } satisfies ActivityOptions,
     validate: {
       startToCloseTimeout: t.validateAttemptMs,
       scheduleToCloseTimeout: t.validateBudgetMs,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'validate access token',
-    } satisfies LocalActivityOptions,
+    } satisfies ActivityOptions,
     load: {
       startToCloseTimeout: 10_000,
       scheduleToCloseTimeout: 60_000,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'load link',
-    } satisfies LocalActivityOptions,
+    } satisfies ActivityOptions,
     recordFailure: {
       startToCloseTimeout: 10_000,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'record refresh failure',
-    } satisfies LocalActivityOptions,
+    } satisfies ActivityOptions,
   };
 }

@@ -1,5 +1,5 @@
 // The engine's own floors, measured in the same run as extauth: workflows that do nothing but the shape.
-import { condition, defineQuery, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { BareActivities } from './activities.js';
 
 export interface NoopRequest {
@@ -8,7 +8,7 @@ export interface NoopRequest {
 
 /** A no-op Update: the cheapest thing an agent can ask a running workflow. */
 export const noopUpdate = defineUpdate<{ ok: boolean }, [NoopRequest]>('noop');
-/** The refresh's shape with no work inside: load (local), exchange (normal), persist (local), validate (local). */
+/** The refresh's shape with no work inside: load, exchange, persist, validate, all normal activities as in linkWorkflow. */
 export const refreshShapeUpdate = defineUpdate<{ ok: boolean }, [number]>('refreshShape');
 export const stopSignal = defineSignal('stop');
 /** A no-op Query: the floor of a read that writes no history. */
@@ -26,7 +26,7 @@ export async function floorWorkflow(): Promise<void> {
 
 export async function refreshShapeWorkflow(): Promise<void> {
   const { bareExchange } = proxyActivities<BareActivities>({ startToCloseTimeout: '15s' });
-  const { bareLoad, barePersist, bareValidate } = proxyLocalActivities<BareActivities>({ startToCloseTimeout: '10s' });
+  const { bareLoad, barePersist, bareValidate } = proxyActivities<BareActivities>({ startToCloseTimeout: '10s' });
   let stop = false;
   setHandler(refreshShapeUpdate, async (providerLatencyMs: number) => {
     await bareLoad();

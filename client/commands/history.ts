@@ -3,9 +3,8 @@
 // the decrypt key (see docs/versioning.md). Exporting needs no key at all.
 import { Connection } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { historyToJSONText } from '../../sdk-workarounds.js';
 import proto from '@temporalio/proto';
-import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root.js';
-import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { linkWorkflowId } from '../../core/ids.js';
 import { writePrivateFile } from '../../core/private-files.js';
@@ -13,34 +12,8 @@ import { UnreachableError } from '../connect.js';
 import { ExtauthError } from '../errors.js';
 import { endpoints, EXIT, linkOptions, linkSchema, parse, print, validated, type Command } from './args.js';
 
-// The SDK's own historyToJSON/historyFromJSON (@temporalio/common) use their own copy of protobufjs, which
-// the npm tree does not share with @temporalio/proto here ("type must be a Type"). The protojson
-// extension of the copy that @temporalio/proto was built with works with its types, whatever the tree.
-const requireFromProto = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'));
-const protojson = requireFromProto('protobufjs/ext/protojson') as {
-  toJson(type: unknown, message: unknown): unknown;
-  fromJson(type: unknown, json: unknown, options?: { ignoreUnknownFields?: boolean }): unknown;
-};
-const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
-const HistoryMessage = proto.temporal.api.history.v1.History;
-
-/** Proto JSON, the format of `temporal workflow show --output json` and the SDK's historyToJSON. */
-export function historyToJSONText(history: History): string {
-  return `${JSON.stringify(protojson.toJson(historyType, HistoryMessage.fromObject(history)), null, 1)}\n`;
-}
-
-/** The inverse, for Worker.runReplayHistory (which also accepts the JSON, but through the SDK's broken path). */
-export function historyFromJSONText(text: string): History {
-  const json = JSON.parse(text) as { events?: Record<string, unknown>[] };
-  if (!Array.isArray(json?.events)) throw new TypeError('not a history: expected an object with an array of events');
-  // Older tools wrote enum names in PascalCase (WorkflowExecutionStarted).
-  const events = json.events.map((e) =>
-    typeof e.eventType === 'string' && !e.eventType.startsWith('EVENT_TYPE_')
-      ? { ...e, eventType: `EVENT_TYPE_${e.eventType.replace(/(?<=.)([A-Z])/g, '_$1').toUpperCase()}` }
-      : e,
-  );
-  return protojson.fromJson(historyType, { ...json, events }, { ignoreUnknownFields: true }) as History;
-}
+// History JSON through the protobufjs copy @temporalio/proto was built with (sdk-workarounds.ts, 3).
+export { historyFromJSONText, historyToJSONText } from '../../sdk-workarounds.js';
 
 const exportSchema = linkSchema.extend({ output: z.string().min(1), runId: z.string().min(1).optional() });
 

@@ -12,8 +12,9 @@
 // round with a failure is written to --out as JSON (encrypted with --out/codec-key.txt), with the round's log lines.
 // Exit 1 when any configuration wrote an unreplayable history or failed a workflow task on nondeterminism.
 //
-//   npm run repro:update-storm                                   16 rounds, 20 agents, hammer client, real workflow (~1.5 min)
-//   npm run repro:update-storm -- --configs 'real:client=hammer;nola:client=hammer,variant=no-la;noquery:client=noquery'
+//   npm run repro:update-storm                                   16 rounds, 20 agents, hammer client: the workflow with local
+//                                                                row activities (breaks) and the real one (does not) (~3 min)
+//   npm run repro:update-storm -- --configs 'la:client=hammer,variant=la;noquery:client=noquery,variant=la'
 //   npm run repro:update-storm -- --configs 'storm:' --agents 100 --rounds 10            the bench's P3 storm, rarer
 //   npm run repro:update-storm -- --rounds 4 --core-debug --stop-on-first               with the core's workflow debug log
 //
@@ -27,44 +28,44 @@
 //   codec=on|off           payload encryption
 //   variant=real or changes joined by '+': no-upsert (publish() without upsertSearchAttributes), upsert-once, slow-query
 //                          (a busy loop of some 10–100 ms in the cachedToken query handler, standing in for a loaded worker),
-//                          no-la (loadLink, persist, validate and recordFailure as normal activities instead of local ones)
+//                          la (loadLink, persist, validate and recordFailure as local activities, as before 1.0)
 //   sticky=MS              stickyQueueScheduleToStartTimeout
 //   wft=N                  maxConcurrentWorkflowTaskExecutions
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createActivities } from '../activities/index.js';
-import { historyToJSONText } from '../client/commands/history.js';
-import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
-import { extauthDataConverter } from '../codec/data-converter.js';
-import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
-import { TokenSealer } from '../codec/seal.js';
-import { writePrivateFile } from '../core/private-files.js';
-import { createLogger, installTemporalLogging } from '../config/logger.js';
-import { freshEnough } from '../core/freshness.js';
-import { linkWorkflowId } from '../core/ids.js';
-import { FakeOAuthProvider } from '../dev/fake-provider.js';
-import { startEmbeddedPostgres } from '../dev/postgres.js';
-import { startTemporalDevServer } from '../dev/temporal.js';
-import { parseProviders } from '../providers/config.js';
-import { putLink } from '../store/links.js';
-import { migrateUp } from '../store/migrate.js';
-import { cachedTokenQuery, getTokenUpdate, type LinkWorkflowInput } from '../workflows/messages.js';
-import type { Tuning } from '../workflows/policies.js';
-import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, ensureSearchAttributes } from '../worker.js';
+import { createActivities } from '../../activities/index.js';
+import { historyToJSONText } from '../../client/commands/history.js';
+import { ExtauthClient, extauthGrpcInterceptors } from '../../client/index.js';
+import { extauthDataConverter } from '../../codec/data-converter.js';
+import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../../codec/keys.js';
+import { TokenSealer } from '../../codec/seal.js';
+import { writePrivateFile } from '../../core/private-files.js';
+import { createLogger, installTemporalLogging } from '../../config/logger.js';
+import { freshEnough } from '../../core/freshness.js';
+import { linkWorkflowId } from '../../core/ids.js';
+import { FakeOAuthProvider } from '../../dev/fake-provider.js';
+import { startEmbeddedPostgres } from '../../dev/postgres.js';
+import { startTemporalDevServer } from '../../dev/temporal.js';
+import { parseProviders } from '../../providers/config.js';
+import { putLink } from '../../store/links.js';
+import { migrateUp } from '../../store/migrate.js';
+import { cachedTokenQuery, getTokenUpdate, type LinkWorkflowInput } from '../../workflows/messages.js';
+import type { Tuning } from '../../workflows/policies.js';
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, ensureSearchAttributes } from '../../worker.js';
 
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '16' },
     agents: { type: 'string', default: '20' },
     latency: { type: 'string', default: '50' },
-    configs: { type: 'string', default: 'real:client=hammer' },
+    configs: { type: 'string', default: 'la:client=hammer,variant=la;real:client=hammer' },
     'call-timeout': { type: 'string', default: '30000' },
     out: { type: 'string', default: join(tmpdir(), 'extauth-update-storm') },
     'core-debug': { type: 'boolean', default: false },
@@ -436,38 +437,45 @@ process.exit([...tallies.values()].some((t) => t.unreplayable > 0 || t.roundsWit
 
 // ---------------------------------------------------------------------------------------------- variants
 
-/** A copy of workflows/link.ts with the changes of `variant`, bundled like the real workflows (the copy is removed afterwards). */
+/**
+ * A copy of workflows/ with the changes of `variant`, bundled like the real workflows (the copy is removed afterwards).
+ * `la` puts back what 1.0 removed (loadLink, persist, validate and recordFailure as local activities): the shape
+ * whose histories sdk-core 1.24 breaks under updates and queries.
+ */
 async function bundleVariant(variant: string): Promise<string> {
   const changes = variant.split('+');
-  const known = ['no-upsert', 'upsert-once', 'slow-query', 'no-la'];
+  const known = ['no-upsert', 'upsert-once', 'slow-query', 'la'];
   for (const c of changes) if (!known.includes(c)) throw new Error(`unknown variant change ${c}`);
-  const linkTs = fileURLToPath(new URL('../workflows/link.ts', import.meta.url));
-  let source = await readFile(linkTs, 'utf8');
-  const CALL = 'upsertSearchAttributes([';
-  if (!source.includes(CALL)) throw new Error(`workflows/link.ts no longer contains "${CALL}"`);
-  if (changes.includes('no-upsert')) source = source.replace(CALL, '((_: unknown) => undefined)([');
-  if (changes.includes('no-la')) {
-    const LOCAL = 'proxyLocalActivities<ExtauthActivities>(';
-    if (!source.includes(LOCAL)) throw new Error(`workflows/link.ts no longer contains "${LOCAL}"`);
-    source = source.replaceAll(LOCAL, 'proxyActivities<ExtauthActivities>(');
-  }
-  if (changes.includes('slow-query')) {
-    const QUERY = 'setHandler(cachedTokenQuery, () => {';
-    if (!source.includes(QUERY)) throw new Error(`workflows/link.ts no longer contains "${QUERY}"`);
-    // Date.now() is frozen inside a workflow: spin by count.
-    source = source.replace(QUERY, `${QUERY}\n    let spin = 0;\n    for (let i = 0; i < 3_000_000; i++) spin += i;\n    if (spin < 0) return null;`);
-  }
-  if (changes.includes('upsert-once')) {
-    const COND = 'if (current !== publishedState) {';
-    if (!source.includes(COND)) throw new Error(`workflows/link.ts no longer contains "${COND}"`);
-    source = source.replace(COND, 'if (publishedState === undefined) {');
-  }
-  source = source.replace(/from '\.\.\//g, "from '../../").replace(/from '\.\//g, "from '../../workflows/");
+  const workflowsDir = fileURLToPath(new URL('../../workflows/', import.meta.url));
+  const change = (file: string, source: string, from: string, to: string): string => {
+    if (!source.includes(from)) throw new Error(`workflows/${file} no longer contains "${from}": update scripts/upstream/repro-update-storm.ts`);
+    return source.replaceAll(from, to);
+  };
   const gen = fileURLToPath(new URL(`./.generated-${process.pid}-${changes.join('-')}/`, import.meta.url));
   await mkdir(gen, { recursive: true });
   try {
-    await writeFile(join(gen, 'link.ts'), `// GENERATED by scripts/repro-update-storm.ts; deleted after bundling.\n${source}`);
-    await writeFile(join(gen, 'index.ts'), "export { linkWorkflow } from './link.js';\n");
+    for (const file of (await readdir(workflowsDir)).filter((f) => f.endsWith('.ts'))) {
+      let source = await readFile(join(workflowsDir, file), 'utf8');
+      if (file === 'link-effects.ts') {
+        if (changes.includes('no-upsert')) source = change(file, source, 'upsertSearchAttributes([', '((_: unknown) => undefined)([');
+        if (changes.includes('upsert-once')) source = change(file, source, 'if (state !== this.published) {', 'if (this.published === undefined) {');
+      }
+      if (file === 'link.ts') {
+        if (changes.includes('la')) {
+          source = change(file, source, "} from '@temporalio/workflow';", "} from '@temporalio/workflow';\nimport { proxyLocalActivities } from '@temporalio/workflow';");
+          for (const row of ['persist', 'validate', 'load', 'recordFailure']) {
+            source = change(file, source, `proxyActivities<ExtauthActivities>(options.${row})`, `proxyLocalActivities<ExtauthActivities>(options.${row})`);
+          }
+        }
+      }
+      if (file === 'link-handlers.ts' && changes.includes('slow-query')) {
+        // Date.now() is frozen inside a workflow: spin by count.
+        const QUERY = 'setHandler(cachedTokenQuery, () => ';
+        source = change(file, source, QUERY, `${QUERY}{\n    let spin = 0;\n    for (let i = 0; i < 3_000_000; i++) spin += i;\n    return spin < 0 ? null : `);
+        source = change(file, source, 'run.cached(Date.now()));', 'run.cached(Date.now());\n  });');
+      }
+      await writeFile(join(gen, file), `// GENERATED by scripts/upstream/repro-update-storm.ts; deleted after bundling.\n${source.replace(/from '\.\.\//g, "from '../../../")}`);
+    }
     return await bundleLinkWorkflows(join(gen, 'index.ts'));
   } finally {
     await rm(gen, { recursive: true, force: true });

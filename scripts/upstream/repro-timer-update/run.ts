@@ -3,7 +3,7 @@
 // another worker carries both the fired timer and the update. The resulting history is then replayed offline with
 // Worker.runReplayHistory. See README.md.
 //
-//   node --import tsx scripts/repro-timer-update/run.ts [--rounds 5] [--on-timer local,upsert,activity] [--in-update local]
+//   node --import tsx scripts/upstream/repro-timer-update/run.ts [--rounds 5] [--on-timer local,upsert,activity] [--in-update local]
 //        [--update-at 2000] [--b-start after-update|before-update|at-kill] [--timer-ms 5000] [--kill-before 1000]
 //        [--next-replay off|live] [--observe-ms 35000] [--next-task ping|timer] [--fail-on-nondeterminism | --late-option]
 //
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
     'timer-ms': { type: 'string', default: '5000' },
     'kill-before': { type: 'string', default: '1000' }, // SIGKILL worker A this many ms before the timer fires
     'wait-update-done': { type: 'string', default: '3000' }, // after the update result, let the run go on this long
-    cli: { type: 'string', default: resolve(here, '../../.tools/temporal-1.9.1/bin/temporal') },
+    cli: { type: 'string', default: resolve(here, '../../../.tools/temporal-1.9.1/bin/temporal') },
     verbose: { type: 'boolean', default: false },
     'start-with-update': { type: 'boolean', default: false }, // start the run with update-with-start
     validator: { type: 'boolean', default: false },

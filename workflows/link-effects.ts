@@ -1,0 +1,80 @@
+// What the link run's main loop does besides activities: search attributes and details for operators, its one timer,
+// its warnings. Called only from the main loop (workflows/link.ts).
+import { CancellationScope, log, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { LinkState } from '../core/types.js';
+import type { LinkRun } from './link-state.js';
+import type { Tuning } from './policies.js';
+import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
+import { currentDetails, linkState } from './view.js';
+
+/** The shortest timer the run sets: a plan already due fires in the next workflow task. */
+const MIN_TIMER_MS = 1;
+
+/**
+ * Search attributes when the state changes (one history event each), the Web UI's current details always. The loop
+ * publishes when a refresh starts and before it waits, not after each step: a state lasting one task is not upserted.
+ */
+export class Publisher {
+  private published: LinkState | undefined;
+
+  constructor(private readonly run: LinkRun) {}
+
+  publish(): void {
+    const { run } = this;
+    if (!run.link) return;
+    const state = linkState(run.view());
+    if (state !== this.published) {
+      const identity = [
+        { key: ExtauthProvider, value: run.key.providerId },
+        { key: ExtauthUser, value: run.key.userId },
+      ];
+      upsertSearchAttributes([...(this.published === undefined ? identity : []), { key: ExtauthState, value: state }]);
+      this.published = state;
+    }
+    setCurrentDetails(currentDetails(run.view()));
+  }
+}
+
+/**
+ * One timer at a time, kept while it fires no later than the plan needs (the loop re-plans when it fires): a new timer
+ * costs two history events, so a request that only moves the idle finish later sets none.
+ */
+export class Alarm {
+  private armed: { at: number; fired: boolean; scope: CancellationScope } | undefined;
+
+  arm(until: number | undefined): void {
+    if (until === undefined || (this.armed && this.armed.at <= until)) return;
+    this.armed?.scope.cancel();
+    const next = { at: until, fired: false, scope: new CancellationScope() };
+    next.scope.run(() => sleep(Math.max(until - Date.now(), MIN_TIMER_MS))).then(() => void (next.fired = true), () => undefined);
+    this.armed = next;
+  }
+
+  get fired(): boolean {
+    return this.armed?.fired === true;
+  }
+
+  /** The time the fired timer was set for (a fact of history), and the alarm disarmed. */
+  take(): number {
+    const at = this.armed!.at;
+    this.armed = undefined;
+    return at;
+  }
+}
+
+/** The server's suggestion, or our own bound for runs that stay open on timers for days. */
+export function continueAsNewDue(tuning: Tuning): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > tuning.maxHistoryEvents;
+}
+
+export function warnRefreshTokenExpiry(run: LinkRun): void {
+  const link = run.link!;
+  run.warnedExpiryVersion = link.version;
+  log.warn('refresh token expires soon; the user must re-authenticate before then unless a refresh renews it', {
+    provider: run.key.providerId,
+    link: run.key.userId,
+    refreshTokenExpiresAt: link.refreshTokenExpiresAt,
+    tokenVersion: link.version,
+  });
+}
