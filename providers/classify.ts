@@ -34,7 +34,7 @@ export type TokenAnswer =
 
 /** Reads a token endpoint answer, JSON or form-encoded. An error in the body wins over any HTTP status. */
 export function classifyTokenAnswer(status: number, headers: Headers, body: string): TokenAnswer {
-  const fields = parseBody(headers.get('content-type') ?? '', body);
+  const fields = parseProviderBody(headers.get('content-type') ?? '', body);
   // The provider's words are stored, logged and printed: bounded and free of control characters from here on.
   const error = typeof fields?.error === 'string' ? providerText(fields.error, MAX_ERROR_CODE_CHARS) || undefined : undefined;
   const description = typeof fields?.error_description === 'string' ? providerText(fields.error_description) : '';
@@ -88,7 +88,8 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function parseBody(contentType: string, body: string): Record<string, unknown> | undefined {
+/** A provider answer's fields: JSON, or a form body (GitHub answers forms unless asked for JSON); undefined otherwise. */
+export function parseProviderBody(contentType: string, body: string): Record<string, unknown> | undefined {
   const trimmed = body.trim();
   if (contentType.includes('json') || trimmed.startsWith('{')) {
     try {

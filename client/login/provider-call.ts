@@ -4,6 +4,7 @@
 import { getGlobalDispatcher } from 'undici';
 import { callProvider, HttpCallError } from '../../activities/http.js';
 import type { ProviderConfig } from '../../providers/config.js';
+import { parseProviderBody } from '../../providers/classify.js';
 
 /** Each call's deadline: a provider answering a sign-in call slower than this is treated as unavailable. */
 const CALL_TIMEOUT_MS = 30_000;
@@ -42,25 +43,11 @@ export async function postToProvider(
   }
   try {
     const answer = await callProvider(getGlobalDispatcher(), url, { method: 'POST', headers, body: form.toString(), timeoutMs: CALL_TIMEOUT_MS });
-    return { status: answer.status, fields: parseFields(answer.headers.get('content-type') ?? '', answer.body) };
+    return { status: answer.status, fields: parseProviderBody(answer.headers.get('content-type') ?? '', answer.body) };
   } catch (err) {
     if (err instanceof HttpCallError) throw new NoAnswerError(err.message);
     throw err;
   }
-}
-
-function parseFields(contentType: string, body: string): Record<string, unknown> | undefined {
-  const trimmed = body.trim();
-  if (contentType.includes('json') || trimmed.startsWith('{')) {
-    try {
-      const value: unknown = JSON.parse(trimmed);
-      return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  if (contentType.includes('x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(trimmed));
-  return undefined;
 }
 
 /** The provider's error code and description, as strings when present. */
