@@ -8,8 +8,14 @@ import { FAST_TUNING, uniqueUser, useWorld } from './support/world.js';
 
 const LIFETIME_SECONDS = 60;
 
-// Runs finish after 1 s without a request; every token the fake issues lives 60 s.
-const world = useWorld({ tuning: { idleFinishMs: 1_000 }, provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS } });
+// Runs finish after 1 s without a request; every token the fake issues lives 60 s. The margin rules below are about
+// the provider's expiry: where a refresh ends the old token (the default), a token agents may hold is served with the
+// life it has until its told expiry instead (test/told-expiry.test.ts), so this provider keeps old tokens alive.
+const world = useWorld({
+  tuning: { idleFinishMs: 1_000 },
+  provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS },
+  providerConfig: { refreshEndsOldAccessToken: false },
+});
 
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 
