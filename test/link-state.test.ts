@@ -153,6 +153,13 @@ describe("the run's own plan", () => {
     expect(turn(run, s(700))).toEqual({ kind: 'refresh', force: false, own: true });
   });
 
+  it('a request that arrives with the timer of the run\'s own refresh joins that refresh (counted as the run\'s own)', () => {
+    const run = newRun(snapshot({ expiresAt: iso(1000), schedule: ahead }));
+    ask(run, { minValidSeconds: 301, nowMs: s(700) }, s(700));
+    expect(turn(run, s(699), s(700))).toEqual({ kind: 'refresh', force: false, own: false });
+    expect(turn(run, s(700), s(700))).toEqual({ kind: 'refresh', force: false, own: true });
+  });
+
   it('a failed refresh on its own backs off: the next one is planned after the retry delay', () => {
     const run = newRun(snapshot({ expiresAt: iso(1000), schedule: ahead }));
     expect(run.proactiveFailed(s(700))).toBe(30_000);

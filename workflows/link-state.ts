@@ -339,12 +339,14 @@ export function nextStep(run: LinkRun, provenNow: number, clockNow: number): Ste
   const needs = new Set(run.asks.flatMap((ask) => (ask.kind === 'token' ? [run.need(ask, clockNow)] : [])));
   if (needs.has('recheck')) return { kind: 'recheck' };
   if (needs.has('forced refresh')) return { kind: 'refresh', force: true, own: false };
-  if (needs.has('refresh')) return { kind: 'refresh', force: false, own: false };
+  const refreshAt = run.nextOwnRefresh();
+  const ownDue = refreshAt !== undefined && refreshAt <= provenNow;
+  // A request that meets the run's own refresh (its timer fired in the same task) joins it: the run keeps its plan.
+  if (needs.has('refresh')) return { kind: 'refresh', force: false, own: ownDue };
   if (run.continueAsNewSuggested) return { kind: 'continueAsNew' };
 
-  const refreshAt = run.nextOwnRefresh();
   const warnAt = run.expiryWarningAt();
-  if (refreshAt !== undefined && refreshAt <= provenNow) return { kind: 'refresh', force: false, own: true };
+  if (ownDue) return { kind: 'refresh', force: false, own: true };
   if (warnAt !== undefined && warnAt <= provenNow) return { kind: 'warn' };
   // Nothing planned keeps the run open: it finishes once idle (not while agents wait for a re-link: they hold it).
   const idleAt = refreshAt === undefined ? run.idleAt() : Infinity;
