@@ -43,7 +43,7 @@ async function killAt(step: PauseStep, user: string) {
 describe.sequential('worker process killed with SIGKILL at a step boundary', () => {
   it.each([
     ['before-persist', 'after the exchange is recorded, before anything is written'],
-    ['after-persist', 'during persist: the row is written, the local activity result is not recorded'],
+    ['after-persist', 'during persist: the row is written, the activity result is not recorded'],
     ['validate-answered', 'during validate: the provider answered, the result is not recorded'],
   ] as const)('%s (%s): served, 1 exchange, the row holds the live refresh token', async (step, _what) => {
     const user = uniqueUser(`kill-${step}`);

@@ -6,7 +6,7 @@
 //
 // The file is read at each step, so a test arms running workers by writing it.
 // step: exchange-answered (the provider answered, Temporal has not recorded it), before-persist (the
-// exchange is recorded, nothing written), after-persist (the row is written, the local activity's result
+// exchange is recorded, nothing written), after-persist (the row is written, the activity's result
 // is not recorded), validate-answered (validation answered, result not recorded). Only activities for
 // `user` pause, and only once across all processes: the first to create `marker` (O_EXCL) pauses, prints
 // `EXTAUTH_TEST_PAUSED <step>` on stdout, and waits forever or, with `release`, until that file exists.
