@@ -18,7 +18,8 @@ import { createRequire } from 'node:module';
 // Workaround: none needed in code: linkWorkflow uses normal activities only (workflows/link.ts; the replay suite
 // checks that no recorded history holds a local-activity marker). Nothing else here depends on it.
 // Repro: `npm run repro:update-storm` (scripts/upstream/repro-update-storm.ts): its `la` variant puts the local row
-// activities back and writes unreplayable histories; the real workflow writes none.
+// activities back and writes unreplayable histories; the real workflow writes none (with the 1.0 workflow:
+// `--rounds 2 --agents 5 --configs 'la:client=hammer,variant=la;real:client=hammer'`: la 1/2, real 0/2).
 // Upstream: not filed (no network from the development machines). Report text: docs/reliability.md, "Update storms and
 // nondeterminism" → "What happens" and "Upstream" (related: temporalio/sdk-java#2796, temporalio/sdk-rust#1442).
 // Remove when: never "removed"; local activities may come back (behind patched(): docs/versioning.md) once the storm
