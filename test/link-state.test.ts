@@ -2,6 +2,7 @@
 // requests are answered without engine work, and how an outcome is shared. Milliseconds; the end-to-end files
 // (concurrency, told-expiry, proactive-refresh, relink-wait, faults/*) prove the same protocol against real servers.
 import { ApplicationFailure } from '@temporalio/common';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { LinkSnapshot, RefreshSchedule } from '../core/types.js';
 import { agentFailure } from '../workflows/failures.js';
@@ -240,5 +241,22 @@ describe('the cachedToken query', () => {
     run.settle(T0, status(run));
     run.validation = 'unvalidated';
     expect(run.cached(T0)).toBeNull();
+  });
+});
+
+describe('one actor', () => {
+  /** What a workflow file imports from @temporalio/workflow. */
+  const workflowImports = (file: string) => {
+    const source = readFileSync(new URL(`../workflows/${file}`, import.meta.url), 'utf8');
+    return [...source.matchAll(/import \{([^}]*)\} from '@temporalio\/workflow'/g)].flatMap((m) => m[1]!.split(',').map((name) => name.trim())).filter(Boolean);
+  };
+  const COMMANDS = ['proxyActivities', 'proxyLocalActivities', 'upsertSearchAttributes', 'continueAsNew', 'sleep', 'startChild', 'executeChild'];
+
+  it('the handlers can issue no activity, search attribute or continue-as-new: they only enqueue and wait', () => {
+    expect(workflowImports('link-handlers.ts').filter((name) => COMMANDS.includes(name))).toEqual([]);
+  });
+
+  it('control: the same check finds the commands of the workflow file', () => {
+    expect(workflowImports('link.ts')).toEqual(expect.arrayContaining(['proxyActivities', 'continueAsNew']));
   });
 });

@@ -19,6 +19,9 @@ import {
   type GetTokenRequest,
 } from './messages.js';
 
+/** The shortest wait for a re-link: a deadline already passed still waits one timer (then answers reauth_required). */
+const MIN_RELINK_WAIT_MS = 1;
+
 /** Enqueues `ask` and waits until the main loop has answered it. */
 async function answered<T>(run: LinkRun, ask: Ask, touch: boolean): Promise<Answer<T>> {
   run.enqueue(ask, touch ? Date.now() : undefined);
@@ -47,7 +50,7 @@ async function serveToken(run: LinkRun, request: GetTokenRequest): Promise<Token
     }
     run.waitingForRelink++;
     run.revision++;
-    const relinked = await condition(() => run.relinks !== relinksSeen, Math.max(waitUntil - Date.now(), 1));
+    const relinked = await condition(() => run.relinks !== relinksSeen, Math.max(waitUntil - Date.now(), MIN_RELINK_WAIT_MS));
     run.waitingForRelink--;
     run.revision++;
     if (!relinked) {
