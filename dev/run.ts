@@ -139,7 +139,10 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
 
     // The agent endpoint (docs/agent-api.md), in this process: agents need only its URL and a key.
     const connection = await Connection.connect({ address: temporalAddress, interceptors: extauthGrpcInterceptors() });
-    stoppers.push(() => connection.close());
+    // Closed last (stoppers run in reverse): a request of the endpoint or the demo that is backing off between gRPC
+    // retries fires its timer later, and the SDK's retry interceptor throws on a channel already shut down. Closed
+    // last, the process exits right after, before such a timer fires.
+    stoppers.unshift(() => connection.close());
     const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: extauthDataConverter(codecKeys) });
     const client = new ExtauthClient(temporal, { taskQueue });
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
