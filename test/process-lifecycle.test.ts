@@ -108,13 +108,18 @@ async function processesOn(dir: string): Promise<number[]> {
 
 /** The postmaster and the Temporal dev server of a running dev on `dir`; fails unless both are there. */
 async function servicesOf(dir: string): Promise<{ postgres: number; temporal: number }> {
-  const pids = await processesOn(dir);
-  const named = await Promise.all(pids.map(async (pid) => ({ pid, args: (await readCommandLine(pid)) ?? [] })));
-  const postgres = named.find((p) => p.args.includes('-D'))?.pid;
-  const temporal = named.find((p) => p.args.includes('start-dev'))?.pid;
-  expect({ postgres, temporal }).toEqual({ postgres: expect.any(Number), temporal: expect.any(Number) });
-  return { postgres: postgres!, temporal: temporal! };
+  // Polled briefly: right after the ready line a loaded machine may not list both processes in /proc yet.
+  let found: { postgres?: number; temporal?: number } = {};
+  for (const deadline = Date.now() + SERVICES_LISTED_WITHIN_MS; Date.now() < deadline; await sleep(200)) {
+    const pids = await processesOn(dir);
+    const named = await Promise.all(pids.map(async (pid) => ({ pid, args: (await readCommandLine(pid)) ?? [] })));
+    found = { postgres: named.find((p) => p.args.includes('-D'))?.pid, temporal: named.find((p) => p.args.includes('start-dev'))?.pid };
+    if (found.postgres && found.temporal) break;
+  }
+  expect(found).toEqual({ postgres: expect.any(Number), temporal: expect.any(Number) });
+  return { postgres: found.postgres!, temporal: found.temporal! };
 }
+const SERVICES_LISTED_WITHIN_MS = 15_000;
 
 async function expectNothingLeft(dir: string, pids: number[]): Promise<void> {
   for (const pid of pids) expect(await isRunning(pid), `pid ${pid} still runs`).toBe(false);
