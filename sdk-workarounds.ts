@@ -34,7 +34,7 @@ import { createRequire } from 'node:module';
 // Repro: `node --import tsx scripts/upstream/repro-timer-update/run.ts --rounds 5` (no extauth code).
 // Upstream: not filed; the report draft is scripts/upstream/repro-timer-update/README.md.
 // Workaround: a run whose history cannot be replayed fails (below), and the workers' recovery sweep ends a run stuck on
-// such a task (client/recovery-sweep.ts, with the causes below); its next run recovers a rotation it had not saved.
+// such a task (worker/recovery-sweep.ts, with the causes below); its next run recovers a rotation it had not saved.
 // Remove when: the repro reports 0 broken histories on a new SDK: then UNREPLAYABLE_TASK_FAILURE_CAUSES and the
 // sweep's stuck-run pass can go. WORKFLOW_FAILURE_ERROR_TYPES stays: it is also the policy for a change that
 // missed its patch (docs/versioning.md).

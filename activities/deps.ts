@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ExtauthClient } from '../client/index.js';
-import type { ExtauthMetrics } from '../config/metrics.js';
+import type { ExtauthMetrics } from '../worker/metrics.js';
 import type { ProviderRegistry } from '../providers/config.js';
 import type { TokenSealer } from '../codec/seal.js';
 import type { TokenCipher } from '../store/token-cipher.js';

@@ -1,4 +1,4 @@
-import type { FailureClass } from '../config/metrics.js';
+import type { FailureClass } from '../worker/metrics.js';
 import type { ActivityDeps } from './deps.js';
 
 /** Starts the clock for one provider call; the returned function records its outcome once. */

@@ -1,6 +1,6 @@
 // The keep-alive sweep: links nobody asks for still get their refresh token used before the provider revokes it for
 // inactivity (Entra: 90 days unused, Google: 6 months). A link with no open run has no timer of its own, so the
-// keep-alive schedule (client/keep-alive-schedule.ts) runs this every hour: it picks the links that are due and asks
+// keep-alive schedule (worker/keep-alive-schedule.ts) runs this every hour: it picks the links that are due and asks
 // each one's run to refresh (signal-with-start), which opens a run only for the links actually due.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ProviderConfig } from '../providers/config.js';

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { connectClient } from '../client/connect.js';
 import { ConfigError, readEnv, resolveEndpoints } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
-import { serveMetrics } from '../config/metrics.js';
+import { serveMetrics } from '../worker/metrics.js';
 import { listenForStop, StopRequested } from '../config/stop-signals.js';
 import { loadProvidersFile } from '../providers/config.js';
 import { listenAgentEndpoint } from './listen.js';

@@ -6,7 +6,8 @@ import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
 import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
+import { createExtauthWorker } from '../worker.js';
+import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
 import { bareActivities } from './engine/activities.js';
 
 export interface ChildConfig {

@@ -4,7 +4,7 @@ import { register } from 'tsx/esm/api';
 /** Runs `extauth <argv…>` and exits with its code. */
 export async function runExtauth(argv) {
   register();
-  const { run } = await import('../client/cli.ts');
+  const { run } = await import('../cli/main.ts');
   // Exit explicitly: open connections (gRPC retries, pools) must not keep a finished command alive.
   process.exit(await run(argv));
 }

@@ -289,7 +289,7 @@ function startDevArgs(
   // Without this the dev server throttles its transfer queue and every workflow task waits up to 50 ms.
   args.push('--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000');
   // Flags a run (TemporalReportedProblems) after 2 failed or timed-out workflow tasks instead of 5: the workers'
-  // recovery sweep finds stuck link runs by it (client/recovery-sweep.ts).
+  // recovery sweep finds stuck link runs by it (worker/recovery-sweep.ts).
   args.push('--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2');
   for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) {
     args.push('--search-attribute', `${name}=${type}`);

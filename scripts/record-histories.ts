@@ -20,8 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { historyToJSONText } from '../client/commands/history.js';
+import { historyToJSONText } from '../cli/commands/history.js';
 import { ExtauthClient, ExtauthError } from '../client/index.js';
+import { TunedExtauthClient } from '../client/tuned-client.js';
 import { extauthDataConverter } from '../codec/data-converter.js';
 import { createLogger, installTemporalLogging, privateLogDestination } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
@@ -46,7 +47,8 @@ import {
 import { getTokenUpdate } from '../workflows/messages.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, createExtauthWorker } from '../worker.js';
+import { bundleLinkWorkflows, createExtauthWorker } from '../worker.js';
+import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
 
 const BIN = fileURLToPath(new URL('../bin/extauth.js', import.meta.url));
 const TASK_QUEUE = 'extauth-record';
@@ -252,7 +254,7 @@ const SCENARIOS: Scenario[] = [
       const k = key(GITHUB, 'worker-crash');
       await seed(k, -10);
       const child = await startWorkerProcess({ address, databaseUrl, providersFile, taskQueue });
-      const client = new ExtauthClient(main.temporal, { taskQueue, tuning: TUNING });
+      const client = new TunedExtauthClient(main.temporal, { taskQueue }, TUNING);
       provider.injectFault('token', { kind: 'hang', ms: 15_000 }, { familyId: k.userId });
       const answer = client.getToken(ref(k));
       answer.catch(() => undefined);
@@ -411,7 +413,7 @@ async function startStack(options: { address: string; bundlePath: string; databa
       workflowBundle: { codePath: options.bundlePath },
     });
     // The keep-alive sweep opens link runs with the worker's own client, as worker.ts launchWorker wires it.
-    deps.extauth = new ExtauthClient(worker.client!, { taskQueue, tuning: TUNING });
+    deps.extauth = new TunedExtauthClient(worker.client!, { taskQueue }, TUNING);
     const running = worker.run();
     let stopped: Promise<void> | undefined;
     const handle = {
@@ -428,7 +430,7 @@ async function startStack(options: { address: string; bundlePath: string; databa
   await startWorker();
   return {
     temporal,
-    client: new ExtauthClient(temporal, { taskQueue: TASK_QUEUE, tuning: TUNING }),
+    client: new TunedExtauthClient(temporal, { taskQueue: TASK_QUEUE }, TUNING),
     startWorker,
     async close() {
       await Promise.allSettled(workers.map((w) => w.stop()));

@@ -31,21 +31,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { referenceGetToken } from '../bench/reference/reference-refresh.js';
-import { ExtauthClient, ExtauthError } from '../client/index.js';
+import { ExtauthError } from '../client/index.js';
+import { TunedExtauthClient } from '../client/tuned-client.js';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { ensurePrivateDir, writePrivateFile } from '../core/private-files.js';
 import { FakeOAuthProvider, type FakeFault } from '../dev/fake-provider.js';
 import { startEmbeddedPostgres } from '../dev/postgres.js';
 import { startTemporalDevServer } from '../dev/temporal.js';
-import { historyToJSONText } from '../client/commands/history.js';
+import { historyToJSONText } from '../cli/commands/history.js';
 import { parseProviders } from '../providers/config.js';
 import { getLink, putLink } from '../store/links.js';
 import { migrateUp } from '../store/migrate.js';
 import type { Tuning } from '../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { linkWorkflowId } from '../core/ids.js';
-import { createProviderHttpClient, WORKFLOWS_PATH } from '../worker.js';
+import { WORKFLOWS_PATH } from '../worker.js';
+import { createProviderHttpClient } from '../worker/activity-deps.js';
 
 const { EventType, WorkflowTaskFailedCause, TimeoutType } = proto.temporal.api.enums.v1;
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -326,7 +328,7 @@ async function main(): Promise<number> {
       await Promise.all([startWorker(), startWorker()]);
       const connection = await Connection.connect({ address: temporal.address });
       cleanup.unshift(() => connection.close());
-      const client = new ExtauthClient(new Client({ connection, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(codecKey, 'soak key'))) }), { taskQueue, tuning: TUNING });
+      const client = new TunedExtauthClient(new Client({ connection, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(codecKey, 'soak key'))) }), { taskQueue }, TUNING);
       getToken = (user) => client.getToken({ provider: PROVIDER_ID, user, minValidSeconds: minValidSeconds(opts.tokenLifetime) });
       countFailedRuns = async () => (await client.temporal.workflow.count(`TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Failed'`)).count;
       describeRuns = async (user) => {

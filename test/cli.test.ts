@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './support/cli.js';
-import { FLAG_FORM_WARNING } from '../client/commands/link-put.js';
+import { FLAG_FORM_WARNING } from '../cli/commands/link-put.js';
 import type { Grant } from '../dev/fake-provider.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { serveMetrics } from '../config/metrics.js';
+import { serveMetrics } from '../worker/metrics.js';
 import { repoRoot } from '../dev/temporal.js';
 import { WORKER_SHUTDOWN_GRACE_MS } from '../worker.js';
 import { parseYamlSubset } from './support/yaml-subset.js';

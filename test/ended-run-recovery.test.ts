@@ -4,7 +4,7 @@
 import type { PoolClient } from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sweepStrandedExchanges } from '../client/recovery-sweep.js';
+import { sweepStrandedExchanges } from '../worker/recovery-sweep.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { listStrandedExchanges } from '../store/links.js';
 import { until } from './support/helpers.js';

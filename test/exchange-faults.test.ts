@@ -2,6 +2,7 @@
 // Whatever happens, the row must end up matching what the provider considers live, or say why not.
 import { describe, expect, it } from 'vitest';
 import { ExtauthClient } from '../client/index.js';
+import { TunedExtauthClient } from '../client/tuned-client.js';
 import type { Tuning } from '../workflows/policies.js';
 import { agentError } from './support/helpers.js';
 import { FAST_TUNING, useWorld, uniqueUser } from './support/world.js';
@@ -13,7 +14,7 @@ const get = (user: string, client: ExtauthClient = world.client) =>
   client.getToken({ provider: world.providerId, user, minValidSeconds: 60 });
 /** A client on the same worker whose runs get other budgets (tuning is part of each run's input). */
 const clientWith = (tuning: Partial<Tuning>) =>
-  new ExtauthClient(world.temporal, { taskQueue: world.taskQueue, tuning: { ...FAST_TUNING, ...tuning } });
+  new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue }, { ...FAST_TUNING, ...tuning });
 
 describe('token endpoint faults', () => {
   it('5xx three times then success: served, the row follows the provider, 4 exchange calls', async () => {

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFil
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { providerForHost } from '../client/git-credential/hosts.js';
-import { CredentialProtocolError, formatCredentialAnswer, parseCredentialRequest } from '../client/git-credential/protocol.js';
+import { providerForHost } from '../cli/git-credential/hosts.js';
+import { CredentialProtocolError, formatCredentialAnswer, parseCredentialRequest } from '../cli/git-credential/protocol.js';
 import { FakeGitHost, selfSignedCertificate } from '../dev/fake-git-host.js';
 import { parseProviders, ProvidersConfigError } from '../providers/config.js';
 import { cliEnv } from './support/cli.js';

@@ -1,6 +1,6 @@
 // Temporal records activity results and update results in history: with the codec they must be ciphertext.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { historyToJSONText } from '../client/commands/history.js';
+import { historyToJSONText } from '../cli/commands/history.js';
 import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
 import { linkWorkflowId } from '../core/ids.js';

@@ -6,14 +6,16 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { keepAliveRules, KEEP_ALIVE_BATCH_SIZE, type KeepAliveSweepInput, type KeepAliveSweepResult } from '../activities/keep-alive.js';
-import { ensureKeepAliveSchedule, keepAliveScheduleId } from '../client/keep-alive-schedule.js';
+import { ensureKeepAliveSchedule, keepAliveScheduleId } from '../worker/keep-alive-schedule.js';
 import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { parseProviders, type ProviderInput } from '../providers/config.js';
 import { listKeepAliveDue, putLink, writeRefreshFailure } from '../store/links.js';
-import { closeActivityDeps, createActivityDeps, createExtauthWorker, launchWorker } from '../worker.js';
+import { createExtauthWorker } from '../worker.js';
+import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
+import { launchWorker } from '../worker/launch.js';
 import { until } from './support/helpers.js';
 import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
 

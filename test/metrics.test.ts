@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveMetrics } from '../config/metrics.js';
+import { serveMetrics } from '../worker/metrics.js';
 import { startWorld, uniqueUser, type World } from './support/world.js';
 
 let world: World;

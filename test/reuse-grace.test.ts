@@ -2,7 +2,7 @@
 // is replayed inside the window and answered with the same new tokens, instead of tripping reuse detection.
 import { describe, expect, it } from 'vitest';
 import { graceRetryDelayMs } from '../activities/reuse-grace.js';
-import { ExtauthClient } from '../client/index.js';
+import { TunedExtauthClient } from '../client/tuned-client.js';
 import { agentError } from './support/helpers.js';
 import { FAST_TUNING, uniqueUser, useWorld, type World } from './support/world.js';
 
@@ -32,7 +32,7 @@ const FAKE_GRACE_MS = 3_000;
 const BACKOFF = { retryInitialMs: 5_000, retryMaxMs: 5_000, exchangeBudgetMs: 20_000 };
 
 function scenario(world: World) {
-  const client = () => new ExtauthClient(world.temporal, { taskQueue: world.taskQueue, tuning: { ...FAST_TUNING, ...BACKOFF } });
+  const client = () => new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue }, { ...FAST_TUNING, ...BACKOFF });
   return async (label: string) => {
     const user = uniqueUser(label);
     const seeded = await world.seedLink(user, { expiresInSeconds: -10 });

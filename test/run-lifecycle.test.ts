@@ -2,7 +2,7 @@
 // still be answered. And a margin longer than the token's own life must not refresh on every request.
 import { describe, expect, it } from 'vitest';
 import { linkWorkflowId } from '../core/ids.js';
-import { ExtauthClient } from '../client/index.js';
+import { TunedExtauthClient } from '../client/tuned-client.js';
 import { agentError, until } from './support/helpers.js';
 import { FAST_TUNING, uniqueUser, useWorld } from './support/world.js';
 
@@ -106,11 +106,7 @@ describe('an agent never waits forever', () => {
     const user = uniqueUser('deadline');
     await world.seedLink(user, { expiresInSeconds: -5 });
     world.provider.injectFault('token', { kind: 'hang', ms: 30_000 }, { familyId: user });
-    const patient = new ExtauthClient(world.temporal, {
-      taskQueue: world.taskQueue,
-      tuning: { ...FAST_TUNING, exchangeAttemptMs: 25_000, exchangeBudgetMs: 60_000 },
-      requestTimeoutMs: 2_000,
-    });
+    const patient = new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue, requestTimeoutMs: 2_000 }, { ...FAST_TUNING, exchangeAttemptMs: 25_000, exchangeBudgetMs: 60_000 });
     const started = Date.now();
     const err = await agentError(patient.getToken({ provider: world.providerId, user }));
     expect(err.code).toBe('provider_unavailable');

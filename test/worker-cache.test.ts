@@ -1,6 +1,6 @@
 // The workflow cache is bounded by memory when a budget is known (worker.ts cacheOption), else left to the SDK.
 import { describe, expect, it } from 'vitest';
-import { cachedWorkflowsWithin, cacheOption } from '../worker.js';
+import { cachedWorkflowsWithin, cacheOption } from '../worker/cache.js';
 
 const GiB = 2 ** 30;
 

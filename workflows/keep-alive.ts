@@ -1,4 +1,4 @@
-// Started by the keep-alive schedule (client/keep-alive-schedule.ts) every interval: one activity picks the links due
+// Started by the keep-alive schedule (worker/keep-alive-schedule.ts) every interval: one activity picks the links due
 // for a keep-alive refresh and asks their runs to refresh. A few history events per sweep, whatever the number of links.
 import { proxyActivities } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';

@@ -40,8 +40,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createActivities } from '../../activities/index.js';
-import { historyToJSONText } from '../../client/commands/history.js';
+import { historyToJSONText } from '../../cli/commands/history.js';
 import { ExtauthClient, extauthGrpcInterceptors } from '../../client/index.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../../codec/keys.js';
 import { TokenSealer } from '../../codec/seal.js';
@@ -58,7 +59,9 @@ import { migrateUp } from '../../store/migrate.js';
 import { cachedTokenQuery, getTokenUpdate, type LinkWorkflowInput } from '../../workflows/messages.js';
 import type { Tuning } from '../../workflows/policies.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
-import { bundleLinkWorkflows, closeActivityDeps, createActivityDeps, ensureSearchAttributes } from '../../worker.js';
+import { bundleLinkWorkflows } from '../../worker.js';
+import { closeActivityDeps, createActivityDeps } from '../../worker/activity-deps.js';
+import { ensureSearchAttributes } from '../../worker/search-attributes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -208,7 +211,7 @@ for (const config of CONFIGS) {
         ...(config.codec ? { dataConverter: extauthDataConverter(codecKeys) } : {}),
         workflow: { queryRejectCondition: 'NOT_OPEN' },
       });
-      return { connection, temporal, extauth: new ExtauthClient(temporal, { taskQueue, tuning: TUNING, requestTimeoutMs: CALL_TIMEOUT_MS }) };
+      return { connection, temporal, extauth: new TunedExtauthClient(temporal, { taskQueue, requestTimeoutMs: CALL_TIMEOUT_MS }, TUNING) };
     }),
   );
   setups.push({ config, taskQueue, worker, running, agents });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ExtauthClient } from '../../client/index.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
 import { linkWorkflowId } from '../../core/ids.js';
 import { getTokenUpdate } from '../../workflows/messages.js';
 import { cliEnv, runCli } from '../support/cli.js';
@@ -116,7 +116,7 @@ describe('unreadable provider answers that never stop', () => {
     const seeded = await world.seedLink(user, { expiresInSeconds: -10 });
     const before = await world.row(user);
     // Open the run through the library so it carries short budgets.
-    const client = new ExtauthClient(world.temporal, { taskQueue: world.taskQueue, tuning: { ...FAST_TUNING, exchangeBudgetMs: 4_000 } });
+    const client = new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue }, { ...FAST_TUNING, exchangeBudgetMs: 4_000 });
     await client.status({ provider: world.providerId, user });
     world.provider.injectFault('token', fault, { familyId: user, times: 1_000 });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtauthClient, ExtauthError } from '../../client/index.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
 import type { TokenGrant } from '../../core/types.js';
 import { uniqueUser } from '../support/world.js';
 import { expectFollowsProvider, startCluster, type Cluster } from './support/cluster.js';
@@ -60,7 +61,7 @@ describe.sequential('infrastructure restarts during a refresh', () => {
   it('Temporal restarted after the provider rotated, before the exchange result reached it: served, 1 exchange', async () => {
     // The restart must fit in the exchange attempt's start-to-close (15 s by default): here 30 s, so that a
     // slow restart on a loaded machine cannot turn this row into the next one.
-    const client = new ExtauthClient(cluster.temporal, { taskQueue: cluster.taskQueue, tuning: { ...TUNING, exchangeAttemptMs: 30_000 } });
+    const client = new TunedExtauthClient(cluster.temporal, { taskQueue: cluster.taskQueue }, { ...TUNING, exchangeAttemptMs: 30_000 });
     const user = uniqueUser('tdown');
     await cluster.seedLink(user, { expiresInSeconds: -10 });
     const release = join(cluster.dir, `${user}.go`);

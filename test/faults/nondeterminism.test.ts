@@ -8,8 +8,8 @@ import proto from '@temporalio/proto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ExtauthClient } from '../../client/index.js';
-import { endStuckRuns } from '../../client/recovery-sweep.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
+import { endStuckRuns } from '../../worker/recovery-sweep.js';
 import { linkWorkflowId } from '../../core/ids.js';
 import type { TokenGrant } from '../../core/types.js';
 import { bundleBrokenWorkflow } from '../replay/broken-workflow/build.js';
@@ -26,7 +26,7 @@ beforeAll(async () => {
 const ref = (user: string) => ({ provider: world.providerId, user });
 const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
 /** An agent that gives up after 8 s (provider_unavailable): a served request takes well under a second here. */
-const impatientClient = () => new ExtauthClient(world.temporal, { taskQueue: world.taskQueue, tuning: FAST_TUNING, requestTimeoutMs: 8_000 });
+const impatientClient = () => new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue, requestTimeoutMs: 8_000 }, FAST_TUNING);
 const handle = (user: string, runId?: string) => world.temporal.workflow.getHandle(linkWorkflowId(world.key(user)), runId);
 
 /** A link's open run whose history records an exchange, run by a worker with the real workflows. */

@@ -7,11 +7,12 @@ import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../core/fingerprint.js';
 import { referenceGetToken } from '../../bench/reference/reference-refresh.js';
-import { ExtauthClient, ExtauthError } from '../../client/index.js';
+import { ExtauthError } from '../../client/index.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
 import type { FakeFault, FakeOAuthProvider, ReuseDetection } from '../../dev/fake-provider.js';
 import { parseProviders } from '../../providers/config.js';
 import type { Tuning } from '../../workflows/policies.js';
-import { createProviderHttpClient } from '../../worker.js';
+import { createProviderHttpClient } from '../../worker/activity-deps.js';
 import { agentError } from '../support/helpers.js';
 import { FAST_TUNING, logLines, startWorld, uniqueUser, type World } from '../support/world.js';
 
@@ -156,7 +157,7 @@ async function runExtauth(row: Row): Promise<Result> {
   world.provider.setReuseDetection(family, row.reuse ?? false);
   await world.seedLink(family, { expiresInSeconds: -10 });
   row.inject(world.provider, family);
-  const client = new ExtauthClient(world.temporal, { taskQueue: world.taskQueue, tuning: { ...FAST_TUNING, ...ROOMY, ...row.tuning } });
+  const client = new TunedExtauthClient(world.temporal, { taskQueue: world.taskQueue }, { ...FAST_TUNING, ...ROOMY, ...row.tuning });
   const get = () => client.getToken({ provider: world.providerId, user: family, minValidSeconds: 60 });
   const first = await outcome(get);
   if (row.clearBetween) world.provider.clearFaults(family);

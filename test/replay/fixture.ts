@@ -5,7 +5,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { historyFromJSONText } from '../../client/commands/history.js';
+import { historyFromJSONText } from '../../cli/commands/history.js';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { AesGcmCodec, ENCODING } from '../../codec/aes-gcm-codec.js';
 import { makeCodecKeys, parseCodecKey, type CodecKeys } from '../../codec/keys.js';

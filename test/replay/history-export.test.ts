@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { historyFromJSONText } from '../../client/commands/history.js';
+import { historyFromJSONText } from '../../cli/commands/history.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../codec/keys.js';
 import { runCli } from '../support/cli.js';

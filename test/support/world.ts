@@ -1,17 +1,18 @@
 // A per-file test world: a fake provider, a worker on its own task queue against the shared real
 // Temporal server and Postgres, a client, and every log line captured for secret checks.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { Pool } from 'pg';
 import { ExtauthClient } from '../../client/index.js';
+import { TunedExtauthClient } from '../../client/tuned-client.js';
 import { extauthDataConverter } from '../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../codec/keys.js';
 import { TokenSealer } from '../../codec/seal.js';
 import { createLogger, installTemporalLogging } from '../../config/logger.js';
-import type { ExtauthMetrics } from '../../config/metrics.js';
+import type { ExtauthMetrics } from '../../worker/metrics.js';
 import type { LinkKey } from '../../core/types.js';
 import { FakeOAuthProvider, type FakeProviderOptions, type Grant } from '../../dev/fake-provider.js';
 import { parseProviders, type ProviderInput } from '../../providers/config.js';
@@ -19,7 +20,8 @@ import { getLink, putLink, type LinkRow } from '../../store/links.js';
 import { tokenCipherForProcess } from '../../store/db-key.js';
 import type { TokenCipher } from '../../store/token-cipher.js';
 import type { Tuning } from '../../workflows/policies.js';
-import { closeActivityDeps, createActivityDeps, createExtauthWorker } from '../../worker.js';
+import { extauthWorkerOptions } from '../../worker.js';
+import { closeActivityDeps, createActivityDeps } from '../../worker/activity-deps.js';
 
 /** Every log line of this test process: extauth's pino logs and the Temporal SDK's. */
 export const logLines: string[] = [];
@@ -124,7 +126,7 @@ export async function startWorld(
   const nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const codecKeys = options.codec === false ? undefined : makeCodecKeys(parseCodecKey(inject('codecKey'), 'codecKey'));
   const startWorker = async (bundle: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean } = {}) => {
-    const worker = await createExtauthWorker({
+    const workerOptions = await extauthWorkerOptions({
       codecKeys,
       connection: nativeConnection,
       namespace: 'default',
@@ -132,8 +134,10 @@ export async function startWorld(
       deps,
       workflowBundle: bundle.workflowBundle ?? { codePath: inject('workflowBundlePath') },
       maxCachedWorkflows: options.maxCachedWorkflows,
-      failOnNondeterminism: bundle.failOnNondeterminism,
     });
+    // The control of test/faults/nondeterminism.test.ts: without this production setting a broken run retries its task forever.
+    if (bundle.failOnNondeterminism === false) delete workerOptions.workflowFailureErrorTypes;
+    const worker = await Worker.create(workerOptions);
     return { worker, running: worker.run() };
   };
   let current = await startWorker();
@@ -143,7 +147,7 @@ export async function startWorld(
   };
   const connection = await Connection.connect({ address: inject('temporalAddress') });
   const temporal = new Client({ connection, namespace: 'default', dataConverter: codecKeys && extauthDataConverter(codecKeys) });
-  const client = new ExtauthClient(temporal, { taskQueue, tuning: { ...FAST_TUNING, ...options.tuning } });
+  const client = new TunedExtauthClient(temporal, { taskQueue }, { ...FAST_TUNING, ...options.tuning });
 
   const key = (user: string): LinkKey => ({ providerId, userId: user });
   return {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect, inject } from 'vitest';
 import { ExtauthClient } from '../../../client/index.js';
+import { TunedExtauthClient } from '../../../client/tuned-client.js';
 import { extauthDataConverter } from '../../../codec/data-converter.js';
 import { makeCodecKeys, parseCodecKey } from '../../../codec/keys.js';
 import type { LinkKey } from '../../../core/types.js';
@@ -110,7 +111,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
   const cipher = tokenCipherFromEnv({ EXTAUTH_DB_KEY: inject('dbKey') });
   const connection = await Connection.connect({ address: temporalServer.address });
   const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(codecKeys) });
-  const client = new ExtauthClient(temporal, { taskQueue, tuning: options.tuning });
+  const client = new TunedExtauthClient(temporal, { taskQueue }, options.tuning);
   const workers: WorkerProcess[] = [];
   const workerLines: string[] = [];
   const key = (user: string): LinkKey => ({ providerId, userId: user });

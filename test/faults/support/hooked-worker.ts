@@ -20,7 +20,11 @@ import { codecKeysFromEnv } from '../../../codec/keys.js';
 import { readEnv, resolveEndpoints } from '../../../config/env.js';
 import { createLogger, installTemporalLogging } from '../../../config/logger.js';
 import { loadProvidersFile } from '../../../providers/config.js';
-import { createActivityDeps, ensureSearchAttributes, startWorkerSweep, WORKER_SHUTDOWN_OPTIONS, WORKFLOW_FAILURE_ERROR_TYPES, WORKFLOWS_PATH } from '../../../worker.js';
+import { WORKER_SHUTDOWN_OPTIONS, WORKFLOWS_PATH } from '../../../worker.js';
+import { WORKFLOW_FAILURE_ERROR_TYPES } from '../../../sdk-workarounds.js';
+import { createActivityDeps } from '../../../worker/activity-deps.js';
+import { ensureSearchAttributes } from '../../../worker/search-attributes.js';
+import { startWorkerSweep } from '../../../worker/launch.js';
 
 export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
 export interface PauseSpec {

@@ -13,7 +13,7 @@ import { linkWorkflowId, parseLinkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
 import { listStrandedExchanges } from '../store/links.js';
 import { UNREPLAYABLE_TASK_FAILURE_CAUSES } from '../sdk-workarounds.js';
-import type { ExtauthClient } from './index.js';
+import type { ExtauthClient } from '../client/index.js';
 
 export interface RecoverySweepOptions {
   pool: Pool;

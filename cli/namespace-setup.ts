@@ -4,7 +4,7 @@
 import { msToTs } from '@temporalio/common/lib/time.js';
 import type { NativeConnection } from '@temporalio/worker';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureSearchAttributes } from '../worker.js';
+import { ensureSearchAttributes } from '../worker/search-attributes.js';
 
 /** Right after a namespace is created on a fresh database, calls that name it fail with "not found" for ~1.5 s. */
 const NAMESPACE_VISIBLE_WITHIN_MS = 30_000;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from '../../config/env.js';
 import { createLogger } from '../../config/logger.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
-import { ExtauthError } from '../errors.js';
+import { ExtauthError } from '../../client/errors.js';
 import { browserLogin, LoginInterrupted } from '../login/browser-grant.js';
 import { pollForDeviceToken, requestDeviceAuthorization } from '../login/device-grant.js';
 import { durationSeconds, endpoints, EXIT, linkOptions, linkSchema, parse, print, UsageError, validated, type Command } from './args.js';

@@ -19,9 +19,9 @@ import { devCommand, migrateCommand, workerCommand } from './commands/processes.
 import { refreshCommand, statusCommand } from './commands/status.js';
 import { setupNamespaceCommand } from './commands/setup-namespace.js';
 import { tokenCommand } from './commands/token.js';
-import { AgentEndpointError } from './agent-client.js';
-import { UnreachableError } from './connect.js';
-import { ExtauthError } from './errors.js';
+import { AgentEndpointError } from '../client/agent-client.js';
+import { UnreachableError } from '../client/connect.js';
+import { ExtauthError } from '../client/errors.js';
 
 const COMMANDS: Command[] = [
   devCommand,

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { providerText } from '../../core/provider-text.js';
 import type { ProviderConfig } from '../../providers/config.js';
-import { ExtauthError } from '../errors.js';
+import { ExtauthError } from '../../client/errors.js';
 import { refused } from './device-grant.js';
 import { NoAnswerError, oauthErrorOf, postToProvider } from './provider-call.js';
 

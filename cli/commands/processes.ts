@@ -29,7 +29,7 @@ export const workerCommand: Command = {
   summary: 'run a worker (TEMPORAL_ADDRESS, DATABASE_URL, EXTAUTH_PROVIDERS, EXTAUTH_CODEC_KEY, EXTAUTH_WORKER_KEY, EXTAUTH_DB_KEY)',
   async run(args) {
     parse(args, {});
-    const { runWorkerProcess } = await import('../../dev/worker-process.js');
+    const { runWorkerProcess } = await import('../../worker/process.js');
     return runWorkerProcess();
   },
 };

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { providerText } from '../../core/provider-text.js';
 import type { ProviderConfig } from '../../providers/config.js';
-import { ExtauthError } from '../errors.js';
+import { ExtauthError } from '../../client/errors.js';
 import { NoAnswerError, oauthErrorOf, postToProvider, type ProviderReply } from './provider-call.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';

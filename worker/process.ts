@@ -4,10 +4,11 @@ import { tokenSealerFromEnv } from '../codec/seal.js';
 import { readEnv, resolveEndpoints, ConfigError } from '../config/env.js';
 import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
-import { launchWorker, WORKER_SHUTDOWN_GRACE_MS } from '../worker.js';
+import { WORKER_SHUTDOWN_GRACE_MS } from '../worker.js';
+import { launchWorker } from '../worker/launch.js';
 import { listenForStop } from '../config/stop-signals.js';
-import { serveMetrics } from '../config/metrics.js';
-import { getFreePort } from './ports.js';
+import { serveMetrics } from './metrics.js';
+import { getFreePort } from '../dev/ports.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 
 export async function runWorkerProcess(): Promise<number> {

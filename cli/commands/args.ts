@@ -3,8 +3,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
 import { ConfigError, readEnv, resolveEndpoints, type Endpoints } from '../../config/env.js';
-import { connectClient } from '../connect.js';
-import type { ExtauthClient } from '../index.js';
+import { connectClient } from '../../client/connect.js';
+import type { ExtauthClient } from '../../client/index.js';
 
 /** One `extauth` command: `path` is its words (e.g. ['link', 'put']); `run` returns the exit code. */
 export interface Command {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FINGERPRINT_PATTERN, MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../../workflows/messages.js';
 import { agentClientFromEnv } from '../agent-mode.js';
-import { DEFAULT_MIN_VALID_SECONDS } from '../index.js';
+import { DEFAULT_MIN_VALID_SECONDS } from '../../client/index.js';
 import { durationSeconds, EXIT, linkOptions, linkSchema, parse, print, validated, withClient, type Command } from './args.js';
 
 export const tokenCommand: Command = {

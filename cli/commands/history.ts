@@ -8,8 +8,8 @@ import proto from '@temporalio/proto';
 import { z } from 'zod';
 import { linkWorkflowId } from '../../core/ids.js';
 import { writePrivateFile } from '../../core/private-files.js';
-import { UnreachableError } from '../connect.js';
-import { ExtauthError } from '../errors.js';
+import { UnreachableError } from '../../client/connect.js';
+import { ExtauthError } from '../../client/errors.js';
 import { endpoints, EXIT, linkOptions, linkSchema, parse, print, validated, type Command } from './args.js';
 
 // History JSON through the protobufjs copy @temporalio/proto was built with (sdk-workarounds.ts, 3).

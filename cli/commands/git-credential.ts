@@ -7,7 +7,7 @@ import { fingerprint } from '../../core/fingerprint.js';
 import { loadProvidersFile, type ProviderConfig } from '../../providers/config.js';
 import type { TokenGrant } from '../../core/types.js';
 import { agentClientFromEnv } from '../agent-mode.js';
-import { ExtauthError } from '../errors.js';
+import { ExtauthError } from '../../client/errors.js';
 import { listsHost, providerForHost } from '../git-credential/hosts.js';
 import {
   CredentialProtocolError,
@@ -16,8 +16,8 @@ import {
   parseCredentialRequest,
   type CredentialRequest,
 } from '../git-credential/protocol.js';
-import { connectClient } from '../connect.js';
-import type { ExtauthClient } from '../index.js';
+import { connectClient } from '../../client/connect.js';
+import type { ExtauthClient } from '../../client/index.js';
 import { EXIT, parseErrorMessage, UsageError, validated, type Command } from './args.js';
 
 /** A clone or fetch makes several requests with one credential: it must outlive the whole operation. */

@@ -1,7 +1,7 @@
 // Agent mode of the CLI: with EXTAUTH_AGENT_URL set, `token` and `git-credential` ask the agent endpoint with the
 // agent's key and read nothing else (no Temporal address, payload key, database, providers file or .extauth/).
 import { ConfigError } from '../config/env.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient } from '../client/agent-client.js';
 
 /** The agent endpoint's client when EXTAUTH_AGENT_URL (or a key) is set; undefined for direct (operator) mode. */
 export function agentClientFromEnv(env: NodeJS.ProcessEnv = process.env): AgentClient | undefined {

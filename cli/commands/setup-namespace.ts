@@ -24,7 +24,7 @@ export const setupNamespaceCommand: Command = {
       import('@temporalio/worker'),
       import('../../config/temporal-connection.js'),
       import('../namespace-setup.js'),
-      import('../connect.js'),
+      import('../../client/connect.js'),
     ]);
     let connection;
     try {
