@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from './codec/data-converter.js';
 import { createMetrics, type ExtauthMetrics } from './config/metrics.js';
+import { WebhookRegistry, type WebhookEndpoint } from './config/webhooks.js';
 import { temporalConnectionOptions } from './config/temporal-connection.js';
 import type { CodecKeys } from './codec/keys.js';
 import { assertWorkerKeyApart, tokenSealerFromEnv, type TokenSealer } from './codec/seal.js';
@@ -153,6 +154,8 @@ export function createActivityDeps(options: {
   logger: Logger;
   cipher?: TokenCipher | null;
   sealer?: TokenSealer;
+  /** Where link events are posted (config/webhooks.ts); none by default. */
+  webhooks?: WebhookEndpoint[];
 }): ActivityDeps {
   const cipher = options.cipher === undefined ? tokenCipherForProcess(process.env, 'the extauth worker') : (options.cipher ?? undefined);
   const sealer = options.sealer ?? tokenSealerFromEnv(process.env);
@@ -167,6 +170,7 @@ export function createActivityDeps(options: {
     cipher,
     sealer,
     metrics: createMetrics(pool, options.providers),
+    webhooks: new WebhookRegistry(options.webhooks),
   };
 }
 
@@ -194,6 +198,7 @@ export async function launchWorker(options: {
   sealer: TokenSealer;
   /** The token-column cipher the process resolved (store/db-key.ts); undefined: plaintext, opted out explicitly. */
   cipher: TokenCipher | undefined;
+  webhooks?: WebhookEndpoint[];
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps({ ...options, cipher: options.cipher ?? null });
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));

@@ -20,6 +20,7 @@ import { codecKeysFromEnv } from '../../../codec/keys.js';
 import { readEnv, resolveEndpoints } from '../../../config/env.js';
 import { createLogger, installTemporalLogging } from '../../../config/logger.js';
 import { loadProvidersFile } from '../../../providers/config.js';
+import { loadWebhookEndpoints } from '../../../config/webhooks.js';
 import { createActivityDeps, ensureSearchAttributes, startWorkerSweep, WORKER_SHUTDOWN_OPTIONS, WORKFLOW_FAILURE_ERROR_TYPES, WORKFLOWS_PATH } from '../../../worker.js';
 
 export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
@@ -60,7 +61,7 @@ const endpoints = resolveEndpoints(readEnv());
 const providers = loadProvidersFile(endpoints.providersFile!);
 const logger = createLogger();
 installTemporalLogging(logger);
-const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger });
+const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger, webhooks: loadWebhookEndpoints(process.env, endpoints.providersFile) });
 const real = createActivities(deps);
 type A = typeof real;
 const activities: A = {
