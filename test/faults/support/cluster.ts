@@ -67,7 +67,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { provider?: FakeProviderOptions; tuning?: Partial<Tuning> } = {}): Promise<Cluster> {
+/** `workerEnv`: more environment for the worker processes (e.g. EXTAUTH_WEBHOOK_URL / EXTAUTH_WEBHOOK_SECRET). */
+export async function startCluster(options: { provider?: FakeProviderOptions; tuning?: Partial<Tuning>; workerEnv?: Record<string, string> } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'extauth-faults-'));
   await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
   const pgPort = await getFreePort();
@@ -102,6 +103,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
     EXTAUTH_DATA_DIR: join(dir, 'data'),
     EXTAUTH_LOG_LEVEL: 'info',
     EXTAUTH_TEST_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    ...options.workerEnv,
   };
 
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
