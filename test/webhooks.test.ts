@@ -174,6 +174,23 @@ describe('events reach the receiver', () => {
     expect(receiver.delivered(mine)).toHaveLength(3);
   }, OUTAGE_MS + 120_000);
 
+  it.concurrent('a refresh token expiring within the warning window: one link.refresh_expiring, also when a second run warns again', async () => {
+    const user = uniqueUser('expiring');
+    const refreshTokenExpiresAt = new Date(Date.now() + 86_400_000).toISOString();
+    await cluster.seedLink(user, { refreshTokenExpiresAt }); // the default warning window is 7 days
+    await get(user);
+    await until(() => receiver.delivered(ofUser(user, 'refresh_expiring')).length > 0, 30_000, 'refresh_expiring delivered');
+    expect(verified(receiver.delivered(ofUser(user, 'refresh_expiring'))[0]!)).toMatchObject({ data: { user, refreshTokenExpiresAt } });
+    // A new run of the link warns again (its log line), but the occurrence was announced: no second event.
+    const handle = cluster.temporal.workflow.getHandle(linkWorkflowId(cluster.key(user)));
+    await handle.terminate('test: a new run');
+    await get(user);
+    const warned = () => cluster.workerLines.filter((l) => l.includes(`"link":"${user}"`) && l.includes('refresh token expires soon')).length;
+    await until(() => warned() === 2, 30_000, 'the new run warned');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(receiver.attempts.filter(ofUser(user)).map((a) => a.type)).toEqual(['link.refresh_expiring']);
+  }, 90_000);
+
   it.concurrent('the worker is SIGKILLed while a delivery is being retried: a new worker delivers it, once', async () => {
     const user = uniqueUser('kill');
     await revokedLink(user);

@@ -57,7 +57,7 @@ export interface Cluster {
   /** The worker that printed `EXTAUTH_TEST_PAUSED <step>`. */
   pausedWorker(step: string, timeoutMs?: number): Promise<WorkerProcess>;
   liveWorkers(): WorkerProcess[];
-  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number }): Promise<Grant>;
+  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number; refreshTokenExpiresAt?: string }): Promise<Grant>;
   row(user: string): Promise<LinkRow>;
   key(user: string): LinkKey;
   stopPostgres(): Promise<void>;
@@ -189,13 +189,14 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
       });
     },
     liveWorkers: () => workers.filter((w) => w.alive()),
-    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds } = {}) {
+    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds, refreshTokenExpiresAt } = {}) {
       const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
       await putLink(pool, key(user), {
         accessToken: grant.accessToken,
         refreshToken: grant.refreshToken,
         tokenType: 'bearer',
         expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+        refreshTokenExpiresAt,
         extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
       }, cipher);
       return grant;
