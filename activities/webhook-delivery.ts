@@ -9,7 +9,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { msToNumber } from '@temporalio/common';
 import { eventBody, type LinkEvent, type LinkEventType } from '../core/webhook-events.js';
-import { callProvider, HttpCallError } from './http.js';
+import { request, type Dispatcher } from 'undici';
+import { HttpCallError, toCallError } from './http.js';
 import type { ActivityDeps } from './deps.js';
 import { signWebhook } from './webhook-signature.js';
 
@@ -53,7 +54,7 @@ export function makeDeliverWebhook(deps: ActivityDeps) {
     let status: number | undefined;
     let cause: string;
     try {
-      ({ status } = await callProvider(deps.http, endpoint.url, { method: 'POST', headers, body, timeoutMs: WEBHOOK_HTTP_TIMEOUT_MS }));
+      status = await post(deps.http, endpoint.url, headers, body);
       if (status >= 200 && status < 300) {
         outcome('delivered');
         log.info({ ...facts, outcome: 'delivered', status }, 'webhook delivered');
@@ -78,6 +79,25 @@ export function makeDeliverWebhook(deps: ActivityDeps) {
     log.warn({ ...facts, outcome: 'retry', status, cause }, 'webhook not delivered yet; retrying with backoff');
     throw ApplicationFailure.retryable(`not delivered yet (${cause})`, WebhookFailure.Unavailable);
   };
+}
+
+/** The receiver's status; its answer body is read and dropped (a 2xx with a large page is still delivered). */
+async function post(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string): Promise<number> {
+  try {
+    const response = await request(url, {
+      dispatcher,
+      method: 'POST',
+      headers,
+      body,
+      headersTimeout: WEBHOOK_HTTP_TIMEOUT_MS,
+      bodyTimeout: WEBHOOK_HTTP_TIMEOUT_MS,
+      signal: AbortSignal.timeout(WEBHOOK_HTTP_TIMEOUT_MS),
+    });
+    await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    return response.statusCode;
+  } catch (err) {
+    throw toCallError(err);
+  }
 }
 
 /** Timeouts and overload say "later"; any other refusal will not change by retrying. */
