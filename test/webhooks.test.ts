@@ -17,6 +17,7 @@ import { createLogger } from '../config/logger.js';
 import { makeDeliverWebhook } from '../activities/webhook-delivery.js';
 import { closeActivityDeps, createActivityDeps } from '../worker.js';
 import { WEBHOOK_DELIVERY_OPTIONS } from '../workflows/policies.js';
+import { announceLinkRevoked } from '../client/webhook-events.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { ConfigError } from '../config/env.js';
 import { webhookEndpoints } from '../config/webhooks.js';
@@ -189,6 +190,17 @@ describe('events reach the receiver', () => {
     await until(() => warned() === 2, 30_000, 'the new run warned');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(receiver.attempts.filter(ofUser(user)).map((a) => a.type)).toEqual(['link.refresh_expiring']);
+  }, 90_000);
+
+  it.concurrent('link.revoked, announced by a Temporal client alone (no webhook configuration): delivered once, also when announced twice', async () => {
+    const user = uniqueUser('deleted');
+    const revoked = { providerId: cluster.providerId, userId: user, episode: 'v7', reason: 'deleted by an operator\u001b[31m' };
+    await announceLinkRevoked(cluster.temporal, cluster.taskQueue, revoked);
+    await announceLinkRevoked(cluster.temporal, cluster.taskQueue, revoked); // a retried command
+    await until(() => receiver.delivered(ofUser(user, 'revoked')).length > 0, 30_000, 'revoked delivered');
+    expect(verified(receiver.delivered(ofUser(user))[0]!)).toMatchObject({ type: 'link.revoked', data: { provider: cluster.providerId, user, reason: 'deleted by an operator[31m' } });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(receiver.attempts.filter(ofUser(user))).toHaveLength(1);
   }, 90_000);
 
   it.concurrent('the worker is SIGKILLed while a delivery is being retried: a new worker delivers it, once', async () => {
