@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ExtauthClient } from '../client/index.js';
 import type { ExtauthMetrics } from '../worker/metrics.js';
+import type { WebhookRegistry } from '../config/webhooks.js';
 import type { ProviderRegistry } from '../providers/config.js';
 import type { TokenSealer } from '../codec/seal.js';
 import type { TokenCipher } from '../store/token-cipher.js';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   /** Seals refresh tokens and id_tokens in workflow history with the worker key (EXTAUTH_WORKER_KEY), which clients do not hold. */
   sealer: TokenSealer;
   metrics: ExtauthMetrics;
+  /** Where link events go (config/webhooks.ts); the delivery activity resolves endpoint names here. */
+  webhooks: WebhookRegistry;
   /**
    * Opens link runs (the keep-alive sweep asks them to refresh). Set once the worker exists, from its own client
    * (worker.ts launchWorker); absent, the keep-alive activity fails without retrying.

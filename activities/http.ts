@@ -78,7 +78,7 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
   return headers;
 }
 
-function toCallError(err: unknown): HttpCallError {
+export function toCallError(err: unknown): HttpCallError {
   // Failing to connect means the request never left; anything later may have reached the provider.
   if (err instanceof errors.ConnectTimeoutError) return new HttpCallError('connect timeout', false, 'timeout');
   const code = (err as { code?: string }).code;

@@ -8,6 +8,8 @@ import { makeLoadLink } from './load.js';
 import { makePersistRotatedTokens } from './persist.js';
 import { makeRecordRefreshFailure } from './record-failure.js';
 import { makeValidateAccessToken } from './validate.js';
+import { makeAcknowledgeRecovery } from './acknowledge-recovery.js';
+import { makeDeliverWebhook, makeWebhookEndpoints } from './webhook-delivery.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -19,6 +21,9 @@ export function createActivities(deps: ActivityDeps) {
     validateAccessToken: makeValidateAccessToken(deps),
     recordRefreshFailure: makeRecordRefreshFailure(deps),
     keepAliveSweep: makeKeepAliveSweep(deps),
+    acknowledgeRecovery: makeAcknowledgeRecovery(deps),
+    webhookEndpoints: makeWebhookEndpoints(deps),
+    deliverWebhook: makeDeliverWebhook(deps),
   });
 }
 

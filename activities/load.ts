@@ -16,6 +16,7 @@ export function makeLoadLink(deps: ActivityDeps) {
     // Another run sent an exchange and ended without writing its answer: the answer may be in that run's history.
     const endedMidRefresh = row.exchangeUnansweredAt !== null && row.exchangeRunId !== null && row.exchangeRunId !== runId;
     const current = endedMidRefresh ? ((await recoverRotatedTokens(deps, Context.current().client, workflowId, key, row)) ?? row) : row;
-    return toSnapshot(current, provider);
+    const snapshot = toSnapshot(current, provider);
+    return deps.webhooks.names().length > 0 ? { ...snapshot, webhooks: true } : snapshot;
   };
 }

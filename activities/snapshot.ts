@@ -26,5 +26,6 @@ export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot
       refreshTokenWarnSeconds: provider.refreshTokenWarnSeconds,
       refreshEndsOldAccessToken: provider.refreshEndsOldAccessToken,
     },
+    ...(row.reauthRequiredSince ? { reauthRequiredSince: row.reauthRequiredSince.toISOString() } : {}),
   };
 }

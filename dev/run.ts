@@ -18,6 +18,8 @@ import { loadProvidersFile, parseProviders, type ProviderConfig } from '../provi
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { migrateUp } from '../store/migrate.js';
 import { launchWorker } from '../worker/launch.js';
+import { loadWebhookEndpoints } from '../config/webhooks.js';
+import { startDemoWebhookReceiver } from './demo-webhooks.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { DEMO_GIT_HOST, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
 import { claimDevDataDir } from './dev-lock.js';
@@ -55,6 +57,7 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
   };
   try {
     const configured = env.EXTAUTH_PROVIDERS ? loadProvidersFile(env.EXTAUTH_PROVIDERS) : [];
+    const webhooks = loadWebhookEndpoints(process.env, env.EXTAUTH_PROVIDERS);
     if (!demo && configured.length === 0) {
       throw new ConfigError('extauth dev needs providers: set EXTAUTH_PROVIDERS=path/to/providers.json, or run `extauth dev --demo` (npm start)');
     }
@@ -126,7 +129,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     writePrivateFile(providersFile, JSON.stringify(providers, null, 2));
 
     const taskQueue = env.EXTAUTH_TASK_QUEUE;
-    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer });
+    if (demo) webhooks.push(await demoWebhooks(stoppers));
+    const worker = await launchWorker({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks });
     stoppers.push(() => worker.stop());
     stop.throwIfRequested();
     const metricsPort = (await isPortListening(env.EXTAUTH_METRICS_PORT)) ? await getFreePort() : env.EXTAUTH_METRICS_PORT;
@@ -194,6 +198,13 @@ function demoProvider(fake: FakeOAuthProvider): ProviderConfig[] {
       hosts: [DEMO_GIT_HOST],
     },
   ]);
+}
+
+/** The demo's webhook receiver (dev/demo-webhooks.ts): it prints the link events it gets, mallory's reauth_required first. */
+async function demoWebhooks(stoppers: Stopper[]) {
+  const receiver = await startDemoWebhookReceiver();
+  stoppers.push(() => receiver.close());
+  return receiver.endpoint;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

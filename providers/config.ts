@@ -74,20 +74,34 @@ export function parseProviders(value: unknown, source = 'providers'): ProviderCo
   throw new ProvidersConfigError(`invalid providers config:\n  ${problems.join('\n  ')}`);
 }
 
+/**
+ * The providers file: a JSON array of providers, or an object `{ "providers": [...], "webhooks": [...] }` when it also
+ * lists webhook endpoints (config/webhooks.ts reads those).
+ */
 export function loadProvidersFile(path: string): ProviderConfig[] {
+  const json = readProvidersJson(path);
+  const isObject = typeof json === 'object' && json !== null && !Array.isArray(json);
+  return isObject && 'providers' in json ? parseProviders(json.providers, `${path}.providers`) : parseProviders(json, path);
+}
+
+/** The providers file's `webhooks` list as written (config/webhooks.ts validates it), or undefined when it has none. */
+export function loadProvidersFileWebhooks(path: string): unknown {
+  const json = readProvidersJson(path);
+  return typeof json === 'object' && json !== null && !Array.isArray(json) && 'webhooks' in json ? json.webhooks : undefined;
+}
+
+function readProvidersJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ProvidersConfigError(`cannot read the providers file ${path} (EXTAUTH_PROVIDERS): ${(err as Error).message}`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ProvidersConfigError(`the providers file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseProviders(json, path);
 }
 
 function formatPath(source: string, path: PropertyKey[]): string {

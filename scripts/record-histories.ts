@@ -33,6 +33,10 @@ import { startTemporalDevServer, type DevTemporal } from '../dev/temporal.js';
 import { parseProviders, type ProviderConfig } from '../providers/config.js';
 import { migrateUp } from '../store/migrate.js';
 import { putLink } from '../store/links.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { WebhookEndpoint } from '../config/webhooks.js';
 import {
   decodedPayloads,
   fixtureCodecKeys,
@@ -87,6 +91,8 @@ interface Ctx {
   /** A second dev server that suggests continue-as-new after a few events (started on demand). */
   continueAsNewStack(): Promise<{ stack: Stack; address: string }>;
   address: string;
+  /** Link events the recorder's webhook receiver got (every stack's worker posts to it): `<type> <user>`. */
+  webhookEvents: string[];
   /** Stores a link as the OAuth callback would: a new grant of the user's family, or `grant` (a re-authentication). */
   seed(key: LinkKey, expiresInSeconds: number, options?: { refreshTokenExpiresInSeconds?: number; grant?: Grant }): Promise<Grant>;
 }
@@ -182,6 +188,32 @@ const SCENARIOS: Scenario[] = [
       check(provider.stats.tokenCallsByFamily.get(k.userId) === 1, 'one exchange');
       check(new Set(tokens.map((t) => t.accessToken)).size === 1, 'one token');
       return [{ stack: main, workflowId: linkWorkflowId(k) }];
+    },
+  },
+  {
+    name: 'webhook-events',
+    covers: 'with a webhook endpoint: a revoked grant starts a link.reauth_required delivery (child, abandoned) (reauth); after a re-link the first token served starts link.recovered, then the row is acknowledged (recovered)',
+    async run({ main, seed, provider, webhookEvents }) {
+      const k = key(GITHUB, 'webhook-events');
+      await seed(k, -10);
+      provider.revokeFamily(k.userId);
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      const refused = (await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe()).runId;
+      await expectCode(main.client.getToken(ref(k)), 'reauth_required');
+      await seed(k, -10);
+      check(await main.client.relinked(ref(k)), 'relinked signal delivered to the open run');
+      await main.client.getToken(ref(k));
+      await main.client.getToken(ref(k));
+      const mine = () => webhookEvents.filter((e) => e.endsWith(` ${k.userId}`)).map((e) => e.split(' ')[0]);
+      for (let i = 0; i < 100 && mine().length < 2; i++) await sleep(100);
+      check(mine().join() === 'link.reauth_required,link.recovered', `one reauth_required, one recovered (got ${mine().join()})`);
+      // Usually one run does both; if the refused run finished before the re-link, each run is exported.
+      const latest = (await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe()).runId;
+      if (latest === refused) return [{ stack: main, workflowId: linkWorkflowId(k) }];
+      return [
+        { part: 'reauth', stack: main, workflowId: linkWorkflowId(k), runId: refused },
+        { part: 'recovered', stack: main, workflowId: linkWorkflowId(k), runId: latest },
+      ];
     },
   },
   {
@@ -396,13 +428,13 @@ async function startWorkerProcess(options: { address: string; databaseUrl: strin
   return child;
 }
 
-async function startStack(options: { address: string; bundlePath: string; databaseUrl: string; providers: ProviderConfig[]; logger: Logger }): Promise<Stack> {
+async function startStack(options: { address: string; bundlePath: string; databaseUrl: string; providers: ProviderConfig[]; logger: Logger; webhooks: WebhookEndpoint[] }): Promise<Stack> {
   const keys = fixtureCodecKeys();
   const connection = await Connection.connect({ address: options.address });
   const temporal = new Client({ connection, namespace: 'default', dataConverter: extauthDataConverter(keys) });
   const workers: { stop(): Promise<void> }[] = [];
   const startWorker = async (taskQueue = TASK_QUEUE) => {
-    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger, cipher: null, sealer: fixtureTokenSealer() });
+    const deps = createActivityDeps({ databaseUrl: options.databaseUrl, providers: options.providers, logger: options.logger, cipher: null, sealer: fixtureTokenSealer(), webhooks: options.webhooks });
     const native = await NativeConnection.connect({ address: options.address });
     const worker: Worker = await createExtauthWorker({
       connection: native,
@@ -458,6 +490,27 @@ async function startContinueAsNewServer(dir: string, cliPath: string): Promise<D
     if (saved === undefined) delete process.env.TEMPORAL_CLI_PATH;
     else process.env.TEMPORAL_CLI_PATH = saved;
   }
+}
+
+/** A loopback receiver answering 204 to every event: the runs announce link events as a worker with webhooks does. */
+async function startRecorderWebhookReceiver(): Promise<{ endpoint: WebhookEndpoint; types: string[]; close(): Promise<void> }> {
+  const types: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const event = JSON.parse(body) as { type: string; data: { user: string } };
+      types.push(`${event.type} ${event.data.user}`);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: { name: 'recorder', url: `http://127.0.0.1:${port}/`, key: randomBytes(32) },
+    types,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function main(): Promise<void> {
@@ -524,7 +577,9 @@ async function main(): Promise<void> {
     const seedDeps = createActivityDeps({ databaseUrl: postgres.databaseUrl, providers, logger, cipher: null, sealer: fixtureTokenSealer() });
     cleanups.push(() => closeActivityDeps(seedDeps));
 
-    const stackOptions = { bundlePath, databaseUrl: postgres.databaseUrl, providers, logger };
+    const receiver = await startRecorderWebhookReceiver();
+    cleanups.push(() => receiver.close());
+    const stackOptions = { bundlePath, databaseUrl: postgres.databaseUrl, providers, logger, webhooks: [receiver.endpoint] };
     const mainStack = await startStack({ ...stackOptions, address: temporal.address });
     cleanups.push(() => mainStack.close());
     let canStack: Promise<{ stack: Stack; address: string }> | undefined;
@@ -534,6 +589,7 @@ async function main(): Promise<void> {
       databaseUrl: postgres.databaseUrl,
       main: mainStack,
       address: temporal.address,
+      webhookEvents: receiver.types,
       continueAsNewStack: () =>
         (canStack ??= (async () => {
           const server = await startContinueAsNewServer(dir, temporal.cliPath ?? 'temporal');

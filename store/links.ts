@@ -25,11 +25,13 @@ export interface LinkRow {
   refreshTokenKeyId: string | null;
   /** Id of the database key oauth_extra is encrypted with; null: stored in plaintext (or there is none). */
   extraKeyId: string | null;
+  /** When the grant was refused, until the recovery after a re-link is announced (link.recovered); null otherwise. */
+  reauthRequiredSince: Date | null;
 }
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
   oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, exchange_run_id, created_at, updated_at,
-  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id`;
+  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id, reauth_required_since`;
 
 /** The encrypted columns. oauth_extra holds the rest of the provider's answer, id_token included. */
 type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token' | 'oauth_extra';
@@ -126,6 +128,7 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     accessTokenKeyId: r.oauth_access_token_key_id,
     refreshTokenKeyId: r.oauth_refresh_token_key_id,
     extraKeyId: r.oauth_extra_key_id,
+    reauthRequiredSince: r.reauth_required_since ?? null,
   };
 }
 
@@ -192,12 +195,22 @@ export async function writeRefreshFailure(
   const { rows } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_token_expiry = NULL, oauth_refresh_failure_reason = $4,
+       reauth_required_since = COALESCE(reauth_required_since, date_trunc('milliseconds', now())),
        exchange_unanswered_at = NULL, exchange_run_id = NULL, token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, expectedVersion, reason],
   );
   return rows[0] ? toRow(rows[0], cipher) : undefined;
+}
+
+/** The recovery announced (link.recovered): forgets when the link entered reauth_required, unless it entered again since. */
+export async function clearReauthRequiredSince(pool: Pool, key: LinkKey, since: Date): Promise<void> {
+  await pool.query(
+    `UPDATE external_auth_links SET reauth_required_since = NULL
+     WHERE provider_id = $1 AND user_id = $2 AND reauth_required_since = $3 AND oauth_refresh_token <> ''`,
+    [key.providerId, key.userId, since],
+  );
 }
 
 /** An exchange in flight or unanswered: when it was sent, and by which workflow run. */

@@ -7,6 +7,7 @@ import { tokenSealerFromEnv, type TokenSealer } from '../codec/seal.js';
 import { ProviderRegistry, type ProviderConfig } from '../providers/config.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import type { TokenCipher } from '../store/token-cipher.js';
+import { WebhookRegistry, type WebhookEndpoint } from '../config/webhooks.js';
 import { createMetrics } from './metrics.js';
 
 /** HTTP client for providers: explicit connect timeout; per-request deadlines are set by each call. */
@@ -26,6 +27,8 @@ export function createActivityDeps(options: {
   logger: Logger;
   cipher?: TokenCipher | null;
   sealer?: TokenSealer;
+  /** Where link events are posted (config/webhooks.ts); none by default. */
+  webhooks?: WebhookEndpoint[];
 }): ActivityDeps {
   const cipher = options.cipher === undefined ? tokenCipherForProcess(process.env, 'the extauth worker') : (options.cipher ?? undefined);
   const sealer = options.sealer ?? tokenSealerFromEnv(process.env);
@@ -40,6 +43,7 @@ export function createActivityDeps(options: {
     cipher,
     sealer,
     metrics: createMetrics(pool, options.providers),
+    webhooks: new WebhookRegistry(options.webhooks),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ActivityDeps } from '../activities/index.js';
 import { ExtauthClient } from '../client/index.js';
 import type { CodecKeys } from '../codec/keys.js';
+import type { WebhookEndpoint } from '../config/webhooks.js';
 import type { TokenSealer } from '../codec/seal.js';
 import { temporalConnectionOptions } from '../config/temporal-connection.js';
 import type { ProviderConfig } from '../providers/config.js';
@@ -34,6 +35,7 @@ export async function launchWorker(options: {
   sealer: TokenSealer;
   /** The token-column cipher the process resolved (store/db-key.ts); undefined: plaintext, opted out explicitly. */
   cipher: TokenCipher | undefined;
+  webhooks?: WebhookEndpoint[];
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps({ ...options, cipher: options.cipher ?? null });
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));

@@ -20,6 +20,8 @@ export interface ExtauthMetrics {
   retries: Counter<'provider' | 'step' | 'class'>;
   /** Rotated tokens written from the history of a run that ended before saving them. */
   recoveredRotations: Counter<'provider'>;
+  /** One per webhook delivery attempt: delivered, retry (tried again later) or failed (refused, or out of retries). */
+  webhookDeliveries: Counter<'event' | 'outcome'>;
 }
 
 /** `providers`: their refreshTokenWarnSeconds decide which refresh tokens count as expiring soon. */
@@ -32,6 +34,12 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
     name: 'extauth_recovered_rotations_total',
     help: 'Rotated tokens recovered from the history of a run that ended (failed, terminated) before saving them',
     labelNames: ['provider'],
+    registers: [registry],
+  });
+  const webhookDeliveries = new Counter({
+    name: 'extauth_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by event type and outcome (delivered, retry, failed)',
+    labelNames: ['event', 'outcome'],
     registers: [registry],
   });
   const exchangeSeconds = new Histogram({ name: 'extauth_exchange_duration_seconds', help: 'Token endpoint call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -68,7 +76,7 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
       for (const row of rows) this.set({ provider: row.provider_id }, row.n);
     },
   });
-  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations };
+  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations, webhookDeliveries };
 }
 
 /**

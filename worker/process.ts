@@ -6,6 +6,7 @@ import { createLogger, installTemporalLogging } from '../config/logger.js';
 import { loadProvidersFile } from '../providers/config.js';
 import { WORKER_SHUTDOWN_GRACE_MS } from '../worker.js';
 import { launchWorker } from '../worker/launch.js';
+import { loadWebhookEndpoints } from '../config/webhooks.js';
 import { listenForStop } from '../config/stop-signals.js';
 import { serveMetrics } from './metrics.js';
 import { getFreePort } from '../dev/ports.js';
@@ -19,6 +20,7 @@ export async function runWorkerProcess(): Promise<number> {
   // Before anything connects: a worker without the database key (and no explicit opt-out) must not start.
   const cipher = tokenCipherForProcess(process.env, 'extauth worker', endpoints.dbKeyFile);
   const providers = loadProvidersFile(endpoints.providersFile);
+  const webhooks = loadWebhookEndpoints(process.env, endpoints.providersFile);
   const logger = createLogger();
   // SIGINT/SIGTERM drain the worker (WORKER_SHUTDOWN_GRACE_MS, worker.ts); a repeated signal must not cut the drain short.
   const stop = listenForStop((msg) => logger.warn({ step: 'shutdown' }, msg));
@@ -26,7 +28,7 @@ export async function runWorkerProcess(): Promise<number> {
   installTemporalLogging(logger, 'WARN', [], sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer });
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks });
   if (env.EXTAUTH_METRICS_PORT) {
     await serveMetrics({
       port: env.EXTAUTH_METRICS_PORT,
@@ -38,7 +40,7 @@ export async function runWorkerProcess(): Promise<number> {
       (err) => logger.warn({ cause: (err as Error).message, port: env.EXTAUTH_METRICS_PORT }, 'cannot serve metrics; set EXTAUTH_METRICS_PORT to a free port (0 turns metrics off)'),
     );
   }
-  logger.info({ taskQueue: endpoints.taskQueue, providers: providers.map((p) => p.id) }, 'worker started');
+  logger.info({ taskQueue: endpoints.taskQueue, providers: providers.map((p) => p.id), webhooks: webhooks.map((w) => w.name) }, 'worker started');
   stop.onStop((reason) => {
     logger.info({ reason, graceMs: WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, in-flight activities finish and are recorded');
     void launched.stop();

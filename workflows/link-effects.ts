@@ -77,4 +77,5 @@ export function warnRefreshTokenExpiry(run: LinkRun): void {
     refreshTokenExpiresAt: link.refreshTokenExpiresAt,
     tokenVersion: link.version,
   });
+  if (link.refreshTokenExpiresAt) run.announce({ type: 'link.refresh_expiring', episode: link.refreshTokenExpiresAt, refreshTokenExpiresAt: link.refreshTokenExpiresAt });
 }

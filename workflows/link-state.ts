@@ -10,6 +10,7 @@ import type { CachedToken, GetTokenRequest, LinkWorkflowInput } from './messages
 import type { Tuning } from './policies.js';
 import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt, toldExpiry } from './schedule.js';
 import { linkStatus, type LinkView } from './view.js';
+import type { Announcement } from './webhook-delivery.js';
 
 /** A request's answer, set by the main loop; the handler that enqueued it returns or throws it. */
 export type Answer<T> = { value: T } | { error: ApplicationFailure };
@@ -81,6 +82,12 @@ export class LinkRun {
   continueAsNewSuggested = false;
   /** Bumped on every change a handler makes: the main loop wakes on it. */
   revision = 0;
+  /** The worker has webhook endpoints (loadLink says so): link events are announced (workflows/webhook-delivery.ts). */
+  webhooks = false;
+  /** Link events the main loop announces next. */
+  announcements: Announcement[] = [];
+  /** The reauthRequiredSince whose recovery this run announced. */
+  recoveryAnnounced: string | undefined;
 
   constructor(input: LinkWorkflowInput, tuning: Tuning, now: number) {
     const carried = input.carried;
@@ -175,13 +182,25 @@ export class LinkRun {
   handOut(minValidSeconds: number, nowMs: number): TokenGrant {
     const given = this.grant(minValidSeconds, nowMs);
     this.unservedVersion = undefined;
+    // The first token served after reauth_required (a re-link since): link.recovered.
+    const since = this.link!.reauthRequiredSince;
+    if (since && this.link!.hasRefreshToken && this.recoveryAnnounced !== since) {
+      this.recoveryAnnounced = since;
+      this.announce({ type: 'link.recovered', episode: since });
+    }
     return given;
+  }
+
+  /** Queues a link event for the main loop, when the worker has webhook endpoints. */
+  announce(announcement: Announcement): void {
+    if (this.webhooks) this.announcements.push(announcement);
   }
 
   // ---- what the main loop learns from its activities -------------------------------------------------------------
 
   loaded(link: LinkSnapshot): void {
     this.link = link;
+    this.webhooks = link.webhooks === true;
   }
 
   /** Another writer's tokens (or the provider's refusal recorded) are now the link's: nothing left to validate. */
@@ -199,6 +218,8 @@ export class LinkRun {
     const refusedToken = this.validation === 'rejected' && !adoptedNewer;
     this.adopted(link, adoptedNewer);
     if (refusedToken) this.validation = 'rejected';
+    // The link enters reauth_required here, once: later requests are refused from the row, with no new refusal.
+    if (!adoptedNewer) this.announce({ type: 'link.reauth_required', episode: `v${link.version}`, reason: link.failureReason });
   }
 
   /** New tokens are saved; validation is next. */
@@ -308,6 +329,8 @@ export class LinkRun {
     if (!link?.accessToken || !link.hasRefreshToken || this.validation !== 'valid' || this.lastError) return null;
     // A query records nothing: the first hand-out of a new token goes through the update, which marks it held.
     if (this.refreshEndsIt() && this.unservedVersion === link.version) return null;
+    // Likewise the first token after a re-link: its hand-out announces link.recovered.
+    if (this.webhooks && link.reauthRequiredSince && this.recoveryAnnounced !== link.reauthRequiredSince) return null;
     const schedule = link.schedule;
     const touchAfter = schedule && schedule.refreshAheadSeconds > 0 ? new Date(this.lastTouched + (schedule.activeWindowSeconds * 1000) / 2).toISOString() : null;
     const grant = this.grant(0, clockNow);

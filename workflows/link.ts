@@ -10,6 +10,7 @@ import { installLinkHandlers } from './link-handlers.js';
 import { LinkRun, nextStep, type Step } from './link-state.js';
 import type { LinkWorkflowInput } from './messages.js';
 import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+import { announcePending } from './webhook-delivery.js';
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const tuning = { ...DEFAULT_TUNING, ...input.tuning };
@@ -165,6 +166,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   for (;;) {
     run.continueAsNewSuggested = continueAsNewDue(tuning);
     run.settle(Date.now(), () => run.status());
+    if (run.announcements.length > 0) await announcePending(run);
     const step = nextStep(run, provenNow, Date.now());
     const seen = run.revision;
     switch (step.kind) {

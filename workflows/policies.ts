@@ -74,3 +74,15 @@ export function activityOptions(t: Tuning) {
     } satisfies ActivityOptions,
   };
 }
+
+/**
+ * Webhook delivery (workflows/webhook-delivery.ts): a receiver down for hours or a weekend still gets every event.
+ * Backoff 1 s doubling to 30 s, so a receiver back after an outage hears within 30 s; attempts for 3 days, then the
+ * event counts as failed (logged, extauth_webhook_deliveries_total{outcome="failed"}). A 4xx is not retried.
+ */
+export const WEBHOOK_DELIVERY_OPTIONS = {
+  startToCloseTimeout: 30_000,
+  scheduleToCloseTimeout: 3 * 24 * 3600_000,
+  retry: { initialInterval: 1_000, backoffCoefficient: 2, maximumInterval: 30_000, nonRetryableErrorTypes: ['WebhookFailed'] },
+  summary: 'deliver webhook',
+} satisfies ActivityOptions;

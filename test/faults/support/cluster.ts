@@ -58,7 +58,7 @@ export interface Cluster {
   /** The worker that printed `EXTAUTH_TEST_PAUSED <step>`. */
   pausedWorker(step: string, timeoutMs?: number): Promise<WorkerProcess>;
   liveWorkers(): WorkerProcess[];
-  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number }): Promise<Grant>;
+  seedLink(user: string, opts?: { expiresInSeconds?: number; lifetimeSeconds?: number; refreshTokenExpiresAt?: string }): Promise<Grant>;
   row(user: string): Promise<LinkRow>;
   key(user: string): LinkKey;
   stopPostgres(): Promise<void>;
@@ -68,7 +68,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { provider?: FakeProviderOptions; tuning?: Partial<Tuning> } = {}): Promise<Cluster> {
+/** `workerEnv`: more environment for the worker processes (e.g. EXTAUTH_WEBHOOK_URL / EXTAUTH_WEBHOOK_SECRET). */
+export async function startCluster(options: { provider?: FakeProviderOptions; tuning?: Partial<Tuning>; workerEnv?: Record<string, string> } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'extauth-faults-'));
   await chmod(dir, 0o755); // as root, Postgres runs as "postgres" and must enter it
   const pgPort = await getFreePort();
@@ -103,6 +104,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
     EXTAUTH_DATA_DIR: join(dir, 'data'),
     EXTAUTH_LOG_LEVEL: 'info',
     EXTAUTH_TEST_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    ...options.workerEnv,
   };
 
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -188,13 +190,14 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
       });
     },
     liveWorkers: () => workers.filter((w) => w.alive()),
-    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds } = {}) {
+    async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds, refreshTokenExpiresAt } = {}) {
       const grant = provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
       await putLink(pool, key(user), {
         accessToken: grant.accessToken,
         refreshToken: grant.refreshToken,
         tokenType: 'bearer',
         expiresAt: new Date(Date.now() + expiresInSeconds * 1000).toISOString(),
+        refreshTokenExpiresAt,
         extra: { expires_in: lifetimeSeconds ?? grant.expiresIn },
       }, cipher);
       return grant;

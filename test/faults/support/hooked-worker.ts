@@ -25,6 +25,7 @@ import { WORKFLOW_FAILURE_ERROR_TYPES } from '../../../sdk-workarounds.js';
 import { createActivityDeps } from '../../../worker/activity-deps.js';
 import { ensureSearchAttributes } from '../../../worker/search-attributes.js';
 import { startWorkerSweep } from '../../../worker/launch.js';
+import { loadWebhookEndpoints } from '../../../config/webhooks.js';
 
 export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
 export interface PauseSpec {
@@ -64,7 +65,7 @@ const endpoints = resolveEndpoints(readEnv());
 const providers = loadProvidersFile(endpoints.providersFile!);
 const logger = createLogger();
 installTemporalLogging(logger);
-const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger });
+const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger, webhooks: loadWebhookEndpoints(process.env, endpoints.providersFile) });
 const real = createActivities(deps);
 type A = typeof real;
 const activities: A = {
