@@ -95,7 +95,8 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
   };
 }
 
-function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
+/** Form request headers with the client's credentials as HTTP Basic where the provider wants them (also revoke.ts). */
+export function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',

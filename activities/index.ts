@@ -2,11 +2,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
+import { makeDeleteLinkRow, makeReadLinkForDelete } from './delete-link.js';
 import { makeExchangeRefreshToken } from './exchange.js';
 import { makeKeepAliveSweep } from './keep-alive.js';
 import { makeLoadLink } from './load.js';
 import { makePersistRotatedTokens } from './persist.js';
 import { makeRecordRefreshFailure } from './record-failure.js';
+import { makeRevokeGrant } from './revoke.js';
 import { makeValidateAccessToken } from './validate.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -19,6 +21,9 @@ export function createActivities(deps: ActivityDeps) {
     validateAccessToken: makeValidateAccessToken(deps),
     recordRefreshFailure: makeRecordRefreshFailure(deps),
     keepAliveSweep: makeKeepAliveSweep(deps),
+    readLinkForDelete: makeReadLinkForDelete(deps),
+    deleteLink: makeDeleteLinkRow(deps),
+    revokeGrant: makeRevokeGrant(deps),
   });
 }
 
