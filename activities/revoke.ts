@@ -22,7 +22,7 @@ export interface RevokeGrantInput extends LinkKey {
 export interface RevokeGrantResult {
   /** `nothing_to_revoke`: the deleted row held no token (a link already refused for good, its tokens cleared). */
   outcome: 'revoked' | 'nothing_to_revoke';
-  how: ProviderConfig['revocation'];
+  how: NonNullable<ProviderConfig['revocation']>;
   /** The provider's HTTP status (absent when nothing was sent). */
   status?: number;
 }
@@ -33,7 +33,7 @@ const MAX_HONOURED_RETRY_AFTER_MS = 5 * 60_000;
 export function makeRevokeGrant(deps: ActivityDeps) {
   return async function revokeGrant(input: RevokeGrantInput): Promise<RevokeGrantResult> {
     const provider = requireProvider(deps, input.providerId);
-    const how = provider.revocation;
+    const how = provider.revocation ?? 'rfc7009';
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'revoke grant', how, attempt: Context.current().info.attempt });
     if (!provider.revocationUrl) throw refusedAndLogged(log, `provider ${provider.id} no longer has a revocationUrl`);
     const key = { providerId: input.providerId, userId: input.userId };

@@ -30,7 +30,7 @@ const providerSchema = z.object({
    * `{client_id}` in the URL is replaced by the client id). Absent: the provider cannot be asked to revoke.
    */
   revocationUrl: secretCarryingUrl.optional(),
-  revocation: z.enum(['rfc7009', 'github-grant']).default('rfc7009'),
+  revocation: z.enum(['rfc7009', 'github-grant']).optional(),
   /** Extra query parameters of the authorization request (Google: access_type=offline, prompt=consent). */
   authorizeParams: z.record(z.string().regex(/^[a-z_]{1,40}$/), z.string().max(200)).optional(),
   /** How client credentials travel: form fields (default) or HTTP Basic, never both (RFC 6749 2.3.1). */
