@@ -2,9 +2,10 @@
 // revoke it), delete the row compare-and-set, start its revocation as an abandoned child, answer. From then on the run
 // answers every request link_not_found (LinkRun.deleted) and finishes.
 import { ApplicationFailure } from '@temporalio/common';
-import { log, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { log, proxyActivities, startChild } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
 import { ActivityFailure as FailureType } from '../core/failures.js';
+import { linkWorkflowId } from '../core/ids.js';
 import { agentFailure, applicationCause, isAgentFailure, toAgentFailure } from './failures.js';
 import { linkDeleted, type DeleteAsk, type LinkRun } from './link-state.js';
 import type { DeleteLinkResult } from './messages.js';
@@ -55,7 +56,8 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
 
 /** The revocation outlives this run (which finishes now) and the CLI that asked: ParentClosePolicy ABANDON. */
 async function startRevocation(run: LinkRun, sealedGrant: string, version: number): Promise<string> {
-  const workflowId = revokeWorkflowId(workflowInfo().workflowId, version);
+  // From the link's key, not workflowInfo(): the same id however the run is replayed.
+  const workflowId = revokeWorkflowId(linkWorkflowId(run.key), version);
   await startChild(revokeGrantWorkflow, {
     workflowId,
     args: [{ ...run.key, sealedGrant }],
