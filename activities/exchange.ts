@@ -109,7 +109,8 @@ export function tokenRequestHeaders(provider: ProviderConfig): Record<string, st
   return headers;
 }
 
-function tokenRequestBody(provider: ProviderConfig, refreshToken: string): string {
+/** The refresh_token grant's form (also revoke.ts, which renews a dead access token before GitHub's grant revocation). */
+export function tokenRequestBody(provider: ProviderConfig, refreshToken: string): string {
   const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
   if (provider.clientAuth === 'body') {
     form.set('client_id', provider.clientId);

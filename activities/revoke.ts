@@ -5,11 +5,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey } from '../core/types.js';
 import { providerText } from '../core/provider-text.js';
-import { parseProviderBody, retryAfterMs } from '../providers/classify.js';
+import { classifyTokenAnswer, parseProviderBody, retryAfterMs } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { GrantTokens } from './delete-link.js';
 import type { ActivityDeps } from './deps.js';
-import { tokenRequestHeaders } from './exchange.js';
+import { tokenRequestBody, tokenRequestHeaders } from './exchange.js';
 import { callProvider, HttpCallError, type HttpAnswer } from './http.js';
 import { requireProvider } from './lookup.js';
 
@@ -37,7 +37,11 @@ export function makeRevokeGrant(deps: ActivityDeps) {
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'revoke grant', how, attempt: Context.current().info.attempt });
     if (!provider.revocationUrl) throw refusedAndLogged(log, `provider ${provider.id} no longer has a revocationUrl`);
     const key = { providerId: input.providerId, userId: input.userId };
-    const tokens = deps.sealer.open<GrantTokens>(input.sealedGrant, key, `the deleted grant of link ${key.providerId}/${key.userId}`);
+    // A renewed grant (below) is carried to later attempts in the heartbeat details, sealed: the old tokens are dead then.
+    const carried = (Context.current().info.heartbeatDetails as { sealedGrant?: string } | undefined)?.sealedGrant;
+    let tokens = deps.sealer.open<GrantTokens>(carried ?? input.sealedGrant, key, `the deleted grant of link ${key.providerId}/${key.userId}`);
+    // Up to three calls per attempt (revoke, renew, revoke again), each within its share of the attempt.
+    const timeoutMs = Math.max(100, Math.floor(input.httpTimeoutMs / 3));
     const request = how === 'github-grant' ? githubGrantRequest(provider, tokens) : rfc7009Request(provider, tokens);
     if (request === 'nothing') {
       log.info({ outcome: 'nothing_to_revoke' }, 'the deleted link held no token to revoke');
@@ -45,14 +49,13 @@ export function makeRevokeGrant(deps: ActivityDeps) {
     }
     if (typeof request === 'string') throw refusedAndLogged(log, request);
 
-    let answer: HttpAnswer;
-    try {
-      answer = await callProvider(deps.http, request.url, { ...request, timeoutMs: input.httpTimeoutMs });
-    } catch (err) {
-      if (!(err instanceof HttpCallError)) throw err;
-      // Revoking twice is harmless (RFC 7009 2.2: an invalid token is answered 200), so a call that may have arrived is retried.
-      log.warn({ outcome: 'transient', cause: err.message }, 'revocation got no answer; will retry');
-      throw ApplicationFailure.create({ type: ActivityFailure.ProviderUnavailable, message: `revocation endpoint: ${err.message}` });
+    let answer = await send(request, timeoutMs, 'revocation endpoint', log, deps);
+    // GitHub revokes a grant only with a live access token: an expired one (an idle link) is renewed with the refresh token first.
+    if (how === 'github-grant' && answer.status === 422 && tokens.refreshToken) {
+      log.info({ status: 422 }, 'GitHub refused the access token; renewing it with the refresh token to revoke the grant');
+      tokens = await renewGrant(provider, tokens.refreshToken, timeoutMs, log, deps);
+      Context.current().heartbeat({ sealedGrant: deps.sealer.seal(tokens, key) });
+      answer = await send(githubGrantRequest(provider, tokens) as ProviderRequest, timeoutMs, 'revocation endpoint', log, deps);
     }
     const { status, headers } = answer;
     if (status >= 200 && status < 300) {
@@ -73,6 +76,31 @@ export function makeRevokeGrant(deps: ActivityDeps) {
     }
     throw refusedAndLogged(log, reason, status);
   };
+}
+
+async function send(request: ProviderRequest, timeoutMs: number, what: string, log: ActivityDeps['logger'], deps: ActivityDeps): Promise<HttpAnswer> {
+  try {
+    return await callProvider(deps.http, request.url, { ...request, timeoutMs });
+  } catch (err) {
+    if (!(err instanceof HttpCallError)) throw err;
+    // Revoking twice is harmless (RFC 7009 2.2: an invalid token is answered 200), so a call that may have arrived is retried.
+    log.warn({ outcome: 'transient', cause: err.message }, `${what} got no answer; will retry`);
+    throw ApplicationFailure.create({ type: ActivityFailure.ProviderUnavailable, message: `${what}: ${err.message}` });
+  }
+}
+
+/** A refresh_token grant for a live access token; the provider's refusal means the grant is dead or unusable already. */
+async function renewGrant(provider: ProviderConfig, refreshToken: string, timeoutMs: number, log: ActivityDeps['logger'], deps: ActivityDeps): Promise<GrantTokens> {
+  const request = { url: provider.tokenUrl, method: 'POST' as const, headers: tokenRequestHeaders(provider), body: tokenRequestBody(provider, refreshToken) };
+  const answer = await send(request, timeoutMs, 'token endpoint', log, deps);
+  const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
+  if (verdict.kind === 'tokens') return { accessToken: verdict.tokens.accessToken, refreshToken: verdict.tokens.refreshToken ?? refreshToken };
+  if (verdict.kind === 'permanent') {
+    const reason = `HTTP 422 (the access token is not live) and the refresh token was refused too (${verdict.code}, HTTP ${verdict.status}): the grant may be revoked already`;
+    throw refusedAndLogged(log, reason, 422);
+  }
+  log.warn({ outcome: 'transient', status: verdict.status, cause: verdict.reason }, 'renewing the access token for the revocation failed; will retry');
+  throw ApplicationFailure.create({ type: ActivityFailure.ProviderUnavailable, message: `token endpoint: ${verdict.reason}` });
 }
 
 type ProviderRequest = { url: string; method: 'POST' | 'DELETE'; headers: Record<string, string>; body: string };

@@ -25,6 +25,8 @@ import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
 const LONG = 120_000;
 const github = useWorld({ providerConfig: (p) => ({ revocationUrl: p.revocationUrl, revocation: 'github-grant' }) });
 const gitlab = useWorld({ provider: { flavor: 'gitlab' }, providerConfig: (p) => ({ preset: 'gitlab', baseUrl: p.baseUrl, refreshAheadSeconds: 0 }) });
+/** A provider entry without revocationUrl (as bitbucket, azure-devops, and oauth2 unless set). */
+const plain = useWorld();
 const dataDir = mkdtempSync(join(tmpdir(), 'extauth-delete-'));
 
 let endpoint: RunningAgentEndpoint;
@@ -223,13 +225,48 @@ describe('link delete --revoke', () => {
     expect(again.code).toBe(5);
   }, LONG);
 
-  it('GitHub refuses a grant revocation with a dead access token (422): exit 4 with its reason, --json on one line', async () => {
-    const user = uniqueUser('gh-422');
+  it('GitHub: a dead access token (an idle link) is renewed with the refresh token, then the grant revoked; a 503 after the renewal is retried with the renewed grant', async () => {
+    const user = uniqueUser('gh-renew');
     const grant = await github.seedLink(user);
-    github.provider.revokeAccessToken(grant.accessToken);
+    github.provider.revokeAccessToken(grant.accessToken); // as if expired: GitHub answers 422 to it
+    // Revocation calls of this grant: 1st 422 (dead token, answered by the fake itself), 2nd (renewed token) 503, 3rd ok.
+    github.provider.scriptFaults('revoke', user, [null, { kind: 'status', status: 503 }]);
+    const result = await cli(github, ['link', 'delete', ...linkArgs(github, user), '--revoke', '--wait', '60s', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(jsonLine(result)).toMatchObject({ deleted: true, revocation: 'revoked' });
+    expect(github.provider.stats.revokeCallsByFamily.get(user)).toBe(3);
+    // One renewal only: the retry used the renewed grant carried in the activity's heartbeat (the old refresh token was
+    // rotated away; presenting it again would have been refused and reported).
+    expect(github.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
+    expect(github.provider.stats.revokedFamilies.has(user)).toBe(true);
+    expect(github.provider.liveRefreshToken(user)).toBeUndefined();
+  }, LONG);
+
+  it('GitHub: access and refresh token both dead (the grant revoked already): exit 4 with the reason, --json on one line, the link deleted', async () => {
+    const user = uniqueUser('gh-dead');
+    await github.seedLink(user);
+    github.provider.revokeFamily(user);
     const result = await cli(github, ['link', 'delete', ...linkArgs(github, user), '--revoke', '--json']);
     expect(result.code, result.stderr).toBe(4);
-    expect(jsonLine(result)).toMatchObject({ deleted: true, revocation: 'refused', error: 'provider_unavailable', reason: expect.stringMatching(/HTTP 422 Validation Failed/) });
+    expect(jsonLine(result)).toMatchObject({
+      deleted: true,
+      revocation: 'refused',
+      error: 'provider_unavailable',
+      reason: expect.stringMatching(/HTTP 422 .* the refresh token was refused too \(bad_refresh_token/),
+    });
     expect(await rowOf(github, user)).toBeUndefined();
+    expect(github.provider.stats.revokeCallsByFamily.get(user)).toBe(1);
+  }, LONG);
+
+  it('a provider without a revocationUrl: --revoke exits 2 before anything is deleted; without --revoke the delete works', async () => {
+    const user = uniqueUser('no-revocation');
+    await plain.seedLink(user);
+    const refused = await cli(plain, ['link', 'delete', ...linkArgs(plain, user), '--revoke']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/has no revocationUrl/);
+    expect(await rowOf(plain, user)).toBeDefined();
+    const deleted = await cli(plain, ['link', 'delete', ...linkArgs(plain, user)]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(await rowOf(plain, user)).toBeUndefined();
   }, LONG);
 });
