@@ -2,7 +2,7 @@
 // request link_not_found (exit 5) and finishes; with --revoke a workflow of its own revokes the grant at the provider
 // (GitHub's DELETE /applications/{client_id}/grant, RFC 7009 for GitLab), retrying transient failures durably and
 // reporting a refusal (exit 4) with the link deleted all the same. Real Temporal and Postgres, fake providers.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -23,6 +23,7 @@ import { agentError, until } from './support/helpers.js';
 import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
 
 const LONG = 120_000;
+const GIT_HOST = 'git.deleted.test';
 const github = useWorld({ providerConfig: (p) => ({ revocationUrl: p.revocationUrl, revocation: 'github-grant' }) });
 const gitlab = useWorld({ provider: { flavor: 'gitlab' }, providerConfig: (p) => ({ preset: 'gitlab', baseUrl: p.baseUrl, refreshAheadSeconds: 0 }) });
 /** A provider entry without revocationUrl (as bitbucket, azure-devops, and oauth2 unless set). */
@@ -72,12 +73,19 @@ async function clientView(world: World, workflowId: string): Promise<string> {
 }
 
 describe('link delete without --revoke', () => {
-  it('deletes the row and ends the run, with no provider call; later requests (client, CLI, agent endpoint) get exit 5', async () => {
+  it('deletes the row and ends the run, with no provider call; later requests (client, CLI, agent endpoint, git credential helper) get exit 5', async () => {
     const user = uniqueUser('plain');
     const grant = await github.seedLink(user);
     const { key } = await createAgentKey(github.pool, { providerId: github.providerId, userId: user, name: 'agent of a deleted link' });
     // The run is open and the agent key works before the delete (control for the exit 5s below).
     await new AgentClient({ url: endpoint.url, key }).getToken({ provider: github.providerId, user });
+    const providersFile = join(dataDir, 'providers.json');
+    writeFileSync(providersFile, JSON.stringify([{ id: github.providerId, type: 'github', clientId: 'x', clientSecret: 'y', tokenUrl: github.provider.tokenUrl, hosts: [GIT_HOST] }]), { mode: 0o600 });
+    const gitHelper = () =>
+      runCli(['git-credential', '--user', user, '--provider', github.providerId, 'get'], { ...cliEnv(github.taskQueue, dataDir), EXTAUTH_PROVIDERS: providersFile }, { stdin: `protocol=https\nhost=${GIT_HOST}\n\n` });
+    const before = await gitHelper();
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toContain(`username=${grant.accessToken}`);
     const revokeCallsBefore = github.provider.stats.revokeCalls;
 
     const result = await cli(github, ['link', 'delete', ...linkArgs(github, user), '--json']);
@@ -94,6 +102,10 @@ describe('link delete without --revoke', () => {
     const token = await cli(github, ['token', ...linkArgs(github, user)]);
     expect(token.code, token.stderr).toBe(5);
     expect((await agentError(new AgentClient({ url: endpoint.url, key }).getToken({ provider: github.providerId, user }))).code).toBe('link_not_found');
+    // git's credential helper: exit 5 and nothing on stdout (git prompts, or fails with GIT_TERMINAL_PROMPT=0).
+    const helper = await gitHelper();
+    expect(helper.code, helper.stderr).toBe(5);
+    expect(helper.stdout).toBe('');
     expect(`${result.stdout}${result.stderr}${token.stdout}${token.stderr}`).not.toContain(grant.accessToken);
   }, LONG);
 
