@@ -17,6 +17,7 @@ import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { createAgentKey } from '../store/agent-keys.js';
 import { getLink } from '../store/links.js';
+import { ExtauthState } from '../workflows/search-attributes.js';
 import { decodedPayloads } from './replay/fixture.js';
 import { cliEnv, runCli, type CliResult } from './support/cli.js';
 import { agentError, until } from './support/helpers.js';
@@ -93,6 +94,8 @@ describe('link delete without --revoke', () => {
     expect(jsonLine(result)).toEqual({ deleted: true, revocation: 'not_requested' });
     expect(await rowOf(github, user)).toBeUndefined();
     await until(async () => (await runStatus(github, user)) === 'COMPLETED', 20_000, 'the link run finished');
+    const closed = await github.temporal.workflow.getHandle(linkWorkflowId(github.key(user))).describe();
+    expect(closed.typedSearchAttributes.get(ExtauthState)).toBe('deleted');
     // No provider call: the grant is left alone, and still works at the provider.
     expect(github.provider.stats.revokeCalls).toBe(revokeCallsBefore);
     expect(github.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);

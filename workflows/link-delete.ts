@@ -2,7 +2,7 @@
 // revoke it), delete the row compare-and-set, start its revocation as an abandoned child, answer. From then on the run
 // answers every request link_not_found (LinkRun.deleted) and finishes.
 import { ApplicationFailure } from '@temporalio/common';
-import { log, proxyActivities, startChild } from '@temporalio/workflow';
+import { log, proxyActivities, startChild, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
 import { ActivityFailure as FailureType } from '../core/failures.js';
 import { linkWorkflowId } from '../core/ids.js';
@@ -11,6 +11,7 @@ import { linkDeleted, type DeleteAsk, type LinkRun } from './link-state.js';
 import type { DeleteLinkResult } from './messages.js';
 import { activityOptions, type Tuning } from './policies.js';
 import { revokeGrantWorkflow, revokeWorkflowId } from './revoke-grant.js';
+import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 
 /** A re-link landing between the read and the delete makes the delete read again; this many times at most. */
 const MAX_DELETE_ROUNDS = 3;
@@ -27,7 +28,7 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
       const read = await readLinkForDelete({ ...key, revoke });
       if (!read.found) {
         // Nothing to delete: the run ends like a deleted link's, and the operator hears exit 5.
-        run.deleted = true;
+        markDeleted(run);
         ask.answer = { error: agentFailure('link_not_found', `no link for ${key.providerId}/${key.userId}`) };
         return;
       }
@@ -39,7 +40,7 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
       }
       const result: DeleteLinkResult = { deleted: true };
       if (read.sealedGrant) result.revocationWorkflowId = await startRevocation(run, read.sealedGrant, read.version);
-      run.deleted = true;
+      markDeleted(run);
       ask.answer = { value: result };
       log.info('link deleted', { provider: key.providerId, link: key.userId, revoke, revocationWorkflowId: result.revocationWorkflowId, tokenVersion: read.version });
       return;
@@ -52,6 +53,20 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
     // Every other request (waiting agents included) hears link_not_found now; later ones in LinkRun.settle.
     if (run.deleted) run.failAll(linkDeleted(key));
   }
+}
+
+/**
+ * The run's state is `deleted` for operators (a search for ExtauthState="reauth_required" no longer finds the run of a
+ * deleted link), and it holds no link any more: the loop publishes nothing else before it finishes.
+ */
+function markDeleted(run: LinkRun): void {
+  run.deleted = true;
+  run.link = undefined;
+  upsertSearchAttributes([
+    { key: ExtauthProvider, value: run.key.providerId },
+    { key: ExtauthUser, value: run.key.userId },
+    { key: ExtauthState, value: 'deleted' },
+  ]);
 }
 
 /** The revocation outlives this run (which finishes now) and the CLI that asked: ParentClosePolicy ABANDON. */
