@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey } from '../core/types.js';
-import { deleteLinkRow, getLink } from '../store/links.js';
+import { deleteLinkRow, getLink, getLinkVersion } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { requireProvider } from './lookup.js';
 
@@ -35,9 +35,13 @@ export function makeReadLinkForDelete(deps: ActivityDeps) {
         );
       }
     }
+    if (!input.revoke) {
+      // The tokens are not read: a link whose tokens no configured key opens can still be deleted.
+      const version = await getLinkVersion(deps.pool, key);
+      return version === undefined ? { found: false } : { found: true, version };
+    }
     const row = await getLink(deps.pool, key, deps.cipher);
     if (!row) return { found: false };
-    if (!input.revoke) return { found: true, version: row.tokenVersion };
     const tokens: GrantTokens = { refreshToken: row.refreshToken, accessToken: row.accessToken };
     return { found: true, version: row.tokenVersion, sealedGrant: deps.sealer.seal(tokens, key) };
   };

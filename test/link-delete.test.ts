@@ -11,12 +11,13 @@ import { listenAgentEndpoint, type RunningAgentEndpoint } from '../agent-api/lis
 import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { AgentClient } from '../client/agent-client.js';
 import { historyToJSONText } from '../client/commands/history.js';
-import { makeCodecKeys, parseCodecKey } from '../codec/keys.js';
+import { generateCodecKey, makeCodecKeys, parseCodecKey } from '../codec/keys.js';
 import { isSealed, TokenSealer } from '../codec/seal.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { createAgentKey } from '../store/agent-keys.js';
-import { getLink } from '../store/links.js';
+import { getLink, getLinkVersion, putLink } from '../store/links.js';
+import { TokenCipher } from '../store/token-cipher.js';
 import { ExtauthState } from '../workflows/search-attributes.js';
 import { decodedPayloads } from './replay/fixture.js';
 import { cliEnv, runCli, type CliResult } from './support/cli.js';
@@ -121,6 +122,23 @@ describe('link delete without --revoke', () => {
     }
     expect(await rowOf(github, user)).toBeUndefined();
     expect(github.provider.stats.revokeCallsByFamily.get(user)).toBeUndefined();
+  }, LONG);
+});
+
+describe('a link whose tokens no configured key opens', () => {
+  it('is deleted without --revoke (its tokens are not read); --revoke needs them and leaves the row (exit 4)', async () => {
+    const user = uniqueUser('lost-key');
+    const grant = github.provider.issueGrant({ familyId: user });
+    const lost = new TokenCipher(generateCodecKey('lost'));
+    await putLink(github.pool, github.key(user), { accessToken: grant.accessToken, refreshToken: grant.refreshToken, tokenType: 'bearer', expiresAt: new Date(Date.now() + 3_600_000).toISOString(), extra: {} }, lost);
+    // Control: the worker cannot serve it.
+    expect((await agentError(github.client.getToken({ provider: github.providerId, user }))).code).toBe('provider_unavailable');
+    const revoke = await cli(github, ['link', 'delete', ...linkArgs(github, user), '--revoke']);
+    expect(revoke.code, revoke.stderr).toBe(4);
+    expect(await getLinkVersion(github.pool, github.key(user))).toBeDefined();
+    const deleted = await cli(github, ['link', 'delete', ...linkArgs(github, user)]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(await getLinkVersion(github.pool, github.key(user))).toBeUndefined();
   }, LONG);
 });
 
