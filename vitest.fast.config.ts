@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // other pure rules. Seconds; the full suite (vitest.config.ts) is the outer ring.
 export default defineConfig({
   test: {
-    include: ['test/link-state.test.ts', 'test/schedule.test.ts', 'test/classify.test.ts', 'test/worker-cache.test.ts'],
+    include: ['test/link-state.test.ts', 'test/link-delete-state.test.ts', 'test/schedule.test.ts', 'test/classify.test.ts', 'test/worker-cache.test.ts'],
   },
 });

@@ -95,7 +95,8 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
   };
 }
 
-function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
+/** Form request headers with the client's credentials as HTTP Basic where the provider wants them (also revoke.ts). */
+export function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
@@ -108,7 +109,8 @@ function tokenRequestHeaders(provider: ProviderConfig): Record<string, string> {
   return headers;
 }
 
-function tokenRequestBody(provider: ProviderConfig, refreshToken: string): string {
+/** The refresh_token grant's form (also revoke.ts, which renews a dead access token before GitHub's grant revocation). */
+export function tokenRequestBody(provider: ProviderConfig, refreshToken: string): string {
   const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
   if (provider.clientAuth === 'body') {
     form.set('client_id', provider.clientId);

@@ -28,7 +28,7 @@ export class HttpCallError extends Error {
 export async function callProvider(
   dispatcher: Dispatcher,
   url: string,
-  options: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; timeoutMs: number },
+  options: { method: 'GET' | 'POST' | 'DELETE'; headers: Record<string, string>; body?: string; timeoutMs: number },
 ): Promise<HttpAnswer> {
   let response: Dispatcher.ResponseData;
   try {

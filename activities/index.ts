@@ -2,11 +2,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import { TokenKeyError } from '../store/token-cipher.js';
 import type { ActivityDeps } from './deps.js';
+import { makeDeleteLinkRow, makeReadLinkForDelete } from './delete-link.js';
 import { makeExchangeRefreshToken } from './exchange.js';
 import { makeKeepAliveSweep } from './keep-alive.js';
 import { makeLoadLink } from './load.js';
 import { makePersistRotatedTokens } from './persist.js';
 import { makeRecordRefreshFailure } from './record-failure.js';
+import { makeRevokeGrant } from './revoke.js';
 import { makeValidateAccessToken } from './validate.js';
 import { makeAcknowledgeRecovery } from './acknowledge-recovery.js';
 import { makeDeliverWebhook, makeWebhookEndpoints } from './webhook-delivery.js';
@@ -24,6 +26,9 @@ export function createActivities(deps: ActivityDeps) {
     acknowledgeRecovery: makeAcknowledgeRecovery(deps),
     webhookEndpoints: makeWebhookEndpoints(deps),
     deliverWebhook: makeDeliverWebhook(deps),
+    readLinkForDelete: makeReadLinkForDelete(deps),
+    deleteLink: makeDeleteLinkRow(deps),
+    revokeGrant: makeRevokeGrant(deps),
   });
 }
 

@@ -12,6 +12,7 @@ import { codecServerCommand } from './commands/codec-server.js';
 import { dbEncryptTokensCommand } from './commands/db.js';
 import { gitCredentialCommand } from './commands/git-credential.js';
 import { historyExportCommand } from './commands/history.js';
+import { linkDeleteCommand } from './commands/link-delete.js';
 import { linkLoginCommand } from './commands/link-login.js';
 import { linkPutCommand } from './commands/link-put.js';
 import { linkResetCommand, linksListCommand } from './commands/links.js';
@@ -32,6 +33,7 @@ const COMMANDS: Command[] = [
   codecKeyCommand,
   linkPutCommand,
   linkLoginCommand,
+  linkDeleteCommand,
   tokenCommand,
   statusCommand,
   refreshCommand,

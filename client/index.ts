@@ -16,6 +16,7 @@ import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, LinkStatus, TokenGrant } from '../core/types.js';
 import {
   cachedTokenQuery,
+  deleteLinkUpdate,
   describeUpdate,
   getTokenUpdate,
   getTokenRequestProblem,
@@ -25,11 +26,13 @@ import {
   statusQuery,
   touchedSignal,
   type CachedToken,
+  type DeleteLinkResult,
   type GetTokenRequest,
   type LinkWorkflowInput,
   type RefreshRequest,
 } from '../workflows/messages.js';
 import type { linkWorkflow } from '../workflows/link.js';
+import type { RevocationOutcome, revokeGrantWorkflow } from '../workflows/revoke-grant.js';
 import { ExtauthError, isClosingRunRace, toExtauthError } from './errors.js';
 import { TASK_FAILING_MESSAGE } from '../sdk-workarounds.js';
 
@@ -221,6 +224,25 @@ export class ExtauthClient {
       return await handle.query(statusQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError || /not found|completed|closed/i.test(String((err as Error).message))) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Deletes the link through its run (Update-with-Start): the row goes, agents waiting on the link and every later request
+   * hear link_not_found. With `revoke`, the grant is revoked at the provider by a workflow of its own, named in the answer.
+   */
+  deleteLink(link: LinkRef, { revoke }: { revoke: boolean }): Promise<DeleteLinkResult> {
+    return this.withRequestDeadline(() => this.updateWithStart(link, deleteLinkUpdate, [{ revoke }]));
+  }
+
+  /** A revocation's outcome, or undefined while it is still being retried after `waitMs`. */
+  async revocationOutcome(workflowId: string, waitMs: number): Promise<RevocationOutcome | undefined> {
+    const deadline = Date.now() + waitMs;
+    try {
+      return await this.temporal.withDeadline(deadline, () => this.temporal.workflow.getHandle<typeof revokeGrantWorkflow>(workflowId).result());
+    } catch (err) {
+      if (Date.now() >= deadline - 50) return undefined;
       throw err;
     }
   }

@@ -12,6 +12,10 @@ export const ActivityFailure = {
   LinkNotFound: 'LinkNotFound',
   /** The provider id is not in the providers file. Permanent. */
   UnknownProvider: 'UnknownProvider',
+  /** The provider refused to revoke the grant (client auth, unknown token type, 4xx): retrying cannot help. Permanent. */
+  RevocationRefused: 'RevocationRefused',
+  /** `--revoke` for a provider without a revocationUrl. Permanent. */
+  RevocationUnsupported: 'RevocationUnsupported',
   /** A stored token is encrypted with a database key that is not configured (or does not decrypt). Thrown non-retryable. */
   TokenKeyUnavailable: 'TokenKeyUnavailable',
 } as const;
@@ -20,6 +24,8 @@ export const PERMANENT_ACTIVITY_FAILURES = [
   ActivityFailure.RefreshRejected,
   ActivityFailure.LinkNotFound,
   ActivityFailure.UnknownProvider,
+  ActivityFailure.RevocationRefused,
+  ActivityFailure.RevocationUnsupported,
 ];
 
 /** What an agent's request can fail with: the update failure's type, and the CLI's exit code. */

@@ -78,11 +78,26 @@ export interface FakeFlavor {
   deadRefreshToken(): FlavorOAuthAnswer;
   /** How it signs users in: the authorization code grant, and the device grant where documented (dev/fake-login.ts). */
   login: FlavorLogin;
+  /**
+   * `link delete --revoke` (docs/providers.md, "Revoking a grant"): RFC 7009's POST endpoint, or GitHub's
+   * `DELETE /applications/{client_id}/grant`. Absent where the provider documents none (Entra, Bitbucket).
+   */
+  revocation?: FlavorRevocation;
   /** The answer to missing or wrong client credentials (`basic`: they came as HTTP Basic). */
   invalidClient(basic: boolean): FlavorOAuthAnswer;
   validateOk(context: ValidationContext): FlavorHttpAnswer;
   /** The validation endpoint's answer to an unknown, expired or revoked access token. */
   validateRefused(context: Omit<ValidationContext, 'familyId' | 'remainingSeconds'>): FlavorHttpAnswer;
+}
+
+export interface FlavorRevocation {
+  style: 'rfc7009' | 'github-grant';
+  /** The path the fake advertises (`revocationUrl`); GitHub's carries `{client_id}`. */
+  path: string;
+  /** For github-grant: the client id in the path; for rfc7009: '' when the path matches; undefined: not this endpoint. */
+  match(path: string): string | undefined;
+  /** RFC 7009 2.2 answers an unknown or invalid token with 200; Google answers 400 `invalid_token` (its own documentation). */
+  unknownToken?: () => FlavorOAuthAnswer;
 }
 
 /** A flavor's sign-in endpoints and the shapes of their answers (docs/providers.md, "Connecting a link"). */
@@ -211,6 +226,12 @@ const github: FakeFlavor = {
       { error: 'invalid_client', error_description: 'Client authentication failed.', error_uri: GITHUB_ERROR_URI },
       basic ? { 'www-authenticate': 'Basic realm="fake-provider"' } : undefined,
     ),
+  // https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-authorization: 204, 422 for an invalid token.
+  revocation: {
+    style: 'github-grant',
+    path: '/applications/{client_id}/grant',
+    match: (path) => /^\/(?:api\/v3\/)?applications\/([^/]+)\/grant$/.exec(path)?.[1],
+  },
   validateOk: ({ familyId }) => json(200, { login: `fake-user-${familyId}`, id: 123 }, quotaHeaders()),
   validateRefused: () => json(401, { message: 'Bad credentials', documentation_url: GITHUB_DOCS_URL }),
 };
@@ -267,6 +288,8 @@ const gitlab: FakeFlavor = {
       error: 'invalid_client',
       error_description: 'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
     }),
+  // https://docs.gitlab.com/api/oauth2/ "Revoke a token": POST /oauth/revoke (Doorkeeper, RFC 7009: 200 for an unknown token).
+  revocation: { style: 'rfc7009', path: '/oauth/revoke', match: (path) => (path === '/oauth/revoke' ? '' : undefined) },
   validateOk: ({ clientId, remainingSeconds }) =>
     json(200, {
       resource_owner_id: 1,
@@ -446,6 +469,13 @@ const google: FakeFlavor = {
     badCode: () => oauthError(400, { error: 'invalid_grant', error_description: 'Bad Request' }),
   },
   invalidClient: () => oauthError(401, { error: 'invalid_client', error_description: 'Unauthorized' }),
+  // https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke: 200 on success, 400 on an error.
+  revocation: {
+    style: 'rfc7009',
+    path: '/revoke',
+    match: (path) => (path === '/revoke' ? '' : undefined),
+    unknownToken: () => oauthError(400, { error: 'invalid_token', error_description: 'Token expired or revoked' }),
+  },
   validateOk: ({ clientId, remainingSeconds }) =>
     json(200, {
       azp: clientId,

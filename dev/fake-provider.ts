@@ -81,9 +81,14 @@ export interface FakeProviderStats {
   graceReplays: number;
   /** Rotations whose answer could not be sent because the client had already gone (a killed worker, say), by family. */
   undeliveredRotations: Map<string, number>;
+  /** Calls of the revocation endpoint (link delete --revoke), answered or faulted. */
+  revokeCalls: number;
+  revokeCallsByFamily: Map<string, number>;
+  /** Families whose grant a revocation call ended. */
+  revokedFamilies: Set<string>;
 }
 
-type Endpoint = 'token' | 'validate';
+type Endpoint = 'token' | 'validate' | 'revoke';
 type Headers = Record<string, string>;
 
 interface QueuedFault {
@@ -149,6 +154,9 @@ export class FakeOAuthProvider {
   readonly authorizeUrl: string;
   /** The device authorization endpoint; undefined for flavors without a documented device flow. */
   readonly deviceAuthorizationUrl: string | undefined;
+  /** The revocation endpoint (`revocationUrl` of the providers file) and its style; undefined where the flavor has none. */
+  readonly revocationUrl: string | undefined;
+  readonly revocation: 'rfc7009' | 'github-grant' | undefined;
   /** The sign-in grants' state and the user's side of them (approve/deny), for tests. */
   readonly login: FakeLoginGrants;
   readonly clientId: string;
@@ -165,6 +173,9 @@ export class FakeOAuthProvider {
     trippedFamilies: new Set(),
     graceReplays: 0,
     undeliveredRotations: new Map(),
+    revokeCalls: 0,
+    revokeCallsByFamily: new Map(),
+    revokedFamilies: new Set(),
   };
 
   /** Called on every successful refresh, before the answer is sent (the demo arms faults with it). */
@@ -179,7 +190,7 @@ export class FakeOAuthProvider {
   /** Refresh token -> when it expires (epoch ms). */
   private readonly refreshTokenExpiry = new Map<string, number>();
   private readonly latencyMs: Record<Endpoint, number>;
-  private readonly faults: Record<Endpoint, QueuedFault[]> = { token: [], validate: [] };
+  private readonly faults: Record<Endpoint, QueuedFault[]> = { token: [], validate: [], revoke: [] };
   /** familyId -> the one refresh token currently accepted (absent once revoked). */
   private readonly liveRefreshTokens = new Map<string, string>();
   /** Every refresh token ever issued -> its family, so dead tokens still map to a family for faults and stats. */
@@ -215,6 +226,8 @@ export class FakeOAuthProvider {
     this.clientSecret = options.clientSecret ?? 'fake-client-secret';
     this.authorizeUrl = this.baseUrl + this.flavor.login.authorizePath;
     this.deviceAuthorizationUrl = this.flavor.login.device ? this.baseUrl + this.flavor.login.device.path : undefined;
+    this.revocationUrl = this.flavor.revocation ? this.baseUrl + this.flavor.revocation.path : undefined;
+    this.revocation = this.flavor.revocation?.style;
     this.login = new FakeLoginGrants(
       this.flavor,
       this.clientId,
@@ -234,7 +247,7 @@ export class FakeOAuthProvider {
       options.accessTokenLifetimeSeconds ?? this.flavor.accessTokenLifetimeSeconds;
     this.refreshTokenLifetimeSeconds = options.refreshTokenLifetimeSeconds ?? REFRESH_TOKEN_LIFETIME_SECONDS;
     const latency = typeof options.latencyMs === 'object' ? options.latencyMs : { token: options.latencyMs, validate: options.latencyMs };
-    this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs') };
+    this.latencyMs = { token: nonNegative(latency.token ?? 0, 'latencyMs'), validate: nonNegative(latency.validate ?? 0, 'latencyMs'), revoke: 0 };
     const graceSeconds = this.flavor.oldPairGraceSeconds;
     this.defaultReuseDetection = options.reuseDetection ?? (graceSeconds ? { graceMs: graceSeconds * 1000 } : undefined);
 
@@ -310,7 +323,7 @@ export class FakeOAuthProvider {
     opts: { familyId?: string; times?: number; atCall?: number } = {},
   ): void {
     const forbidden = endpoint === 'token' ? VALIDATE_ONLY_FAULTS : TOKEN_ONLY_FAULTS;
-    if (forbidden.has(fault.kind)) {
+    if (forbidden.has(fault.kind) || (endpoint === 'revoke' && VALIDATE_ONLY_FAULTS.has(fault.kind))) {
       throw new TypeError(`fault '${fault.kind}' does not apply to the ${endpoint} endpoint`);
     }
     const times = opts.times ?? 1;
@@ -328,7 +341,7 @@ export class FakeOAuthProvider {
    * now (`null` = answer normally). Deterministic however calls interleave with other families.
    */
   scriptFaults(endpoint: Endpoint, familyId: string, script: ReadonlyArray<FakeFault | null>): void {
-    const base = (endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily).get(familyId) ?? 0;
+    const base = this.callsByFamily(endpoint).get(familyId) ?? 0;
     script.forEach((fault, i) => {
       if (fault) this.injectFault(endpoint, fault, { familyId, atCall: base + i + 1 });
     });
@@ -336,7 +349,7 @@ export class FakeOAuthProvider {
 
   /** Drops queued faults (of one family, or all). */
   clearFaults(familyId?: string): void {
-    for (const endpoint of ['token', 'validate'] as const) {
+    for (const endpoint of ['token', 'validate', 'revoke'] as const) {
       this.faults[endpoint] = this.faults[endpoint].filter((q) => familyId !== undefined && q.familyId !== familyId);
     }
   }
@@ -472,6 +485,12 @@ export class FakeOAuthProvider {
         const form = await readForm(req);
         const answer = form ? this.login.deviceAuthorization(form) : oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
         return sendOAuth(res, !this.flavor.formUnlessJson || wantsJson(req), answer);
+      }
+      const revocation = this.flavor.revocation?.match(path);
+      if (revocation !== undefined) {
+        const method = this.flavor.revocation!.style === 'github-grant' ? 'DELETE' : 'POST';
+        if (req.method !== method) return sendMethodNotAllowed(res, method);
+        return await this.handleRevoke(req, res, revocation);
       }
       if (this.flavor.isValidatePath(path)) {
         if (!this.flavor.validateMethods.includes(req.method ?? '')) return sendMethodNotAllowed(res, this.flavor.validateMethods.join(', '));
@@ -614,16 +633,72 @@ export class FakeOAuthProvider {
     return false;
   }
 
+  private callsByFamily(endpoint: Endpoint): Map<string, number> {
+    return { token: this.stats.tokenCallsByFamily, validate: this.stats.validateCallsByFamily, revoke: this.stats.revokeCallsByFamily }[endpoint];
+  }
+
   private countCall(endpoint: Endpoint, familyId: string | undefined): void {
-    const byFamily = endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily;
+    const byFamily = this.callsByFamily(endpoint);
     if (endpoint === 'token') this.stats.tokenCalls++;
-    else this.stats.validateCalls++;
+    else if (endpoint === 'validate') this.stats.validateCalls++;
+    else this.stats.revokeCalls++;
     if (familyId !== undefined) byFamily.set(familyId, (byFamily.get(familyId) ?? 0) + 1);
   }
 
   private callNumber(endpoint: Endpoint, familyId: string | undefined): number {
-    if (familyId === undefined) return endpoint === 'token' ? this.stats.tokenCalls : this.stats.validateCalls;
-    return (endpoint === 'token' ? this.stats.tokenCallsByFamily : this.stats.validateCallsByFamily).get(familyId) ?? 0;
+    if (familyId === undefined) return { token: this.stats.tokenCalls, validate: this.stats.validateCalls, revoke: this.stats.revokeCalls }[endpoint];
+    return this.callsByFamily(endpoint).get(familyId) ?? 0;
+  }
+
+  /**
+   * `link delete --revoke`. RFC 7009 (GitLab, Google): the client authenticates as at the token endpoint; a refresh
+   * token ends its grant (2.1: the access tokens of the same grant too), an access token ends itself; an unknown or dead
+   * token is answered 200 (2.2; Google: 400 invalid_token). GitHub: HTTP Basic client_id:client_secret, the client id in
+   * the path, a valid access token in the JSON body ends the whole grant (204); an invalid one is 422.
+   */
+  private async handleRevoke(req: IncomingMessage, res: ServerResponse, pathClientId: string): Promise<void> {
+    const revocation = this.flavor.revocation!;
+    const body = await readBody(req);
+    const github = revocation.style === 'github-grant';
+    const form = github ? undefined : formOf(req, body);
+    const presented = github ? jsonField(body, 'access_token') : (form?.get('token') ?? undefined);
+    const familyId = presented === undefined ? undefined : (this.refreshTokenFamilies.get(presented) ?? this.accessTokens.get(presented)?.familyId);
+    this.countCall('revoke', familyId);
+    const fault = this.takeFault('revoke', familyId);
+    if (!(await this.delay('revoke', fault))) return;
+    if (this.answerCommonFault(res, fault)) return;
+
+    if (github) {
+      const basic = parseBasicAuth(req.headers.authorization);
+      if (!basic || basic.id !== this.clientId || basic.secret !== this.clientSecret) return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS_URL });
+      if (decodeURIComponent(pathClientId) !== this.clientId) return sendJson(res, 404, { message: 'Not Found', documentation_url: DOCS_URL });
+      if (presented === undefined || !this.isAccessTokenValid(presented)) {
+        return sendJson(res, 422, { message: 'Validation Failed', errors: [{ resource: 'Authorization', code: 'invalid', field: 'access_token' }], documentation_url: DOCS_URL });
+      }
+      this.endGrant(familyId!);
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (!form) return sendJson(res, 400, oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.').fields);
+    const clientError = this.authenticateClient(req.headers.authorization, form);
+    if (clientError) return sendOAuth(res, true, clientError);
+    if (!presented) return sendJson(res, 400, oauthError(400, 'invalid_request', 'Missing token.').fields);
+    const hint = form.get('token_type_hint');
+    if (hint !== null && hint !== 'refresh_token' && hint !== 'access_token') {
+      return sendJson(res, 400, oauthError(400, 'unsupported_token_type', 'The authorization server does not support the revocation of the presented token type.').fields);
+    }
+    const liveRefresh = familyId !== undefined && this.liveRefreshTokens.get(familyId) === presented;
+    if (liveRefresh) this.endGrant(familyId);
+    else if (this.isAccessTokenValid(presented)) this.revokeAccessToken(presented);
+    else if (revocation.unknownToken) return sendOAuth(res, true, revocation.unknownToken());
+    sendJson(res, 200, {});
+  }
+
+  /** The grant is gone: its refresh token and every access token it issued are dead. */
+  private endGrant(familyId: string): void {
+    this.revokeFamily(familyId);
+    this.stats.revokedFamilies.add(familyId);
   }
 
   /** First queued fault (FIFO) that is unscoped or scoped to this family, and due; consumes one of its `times`. */
@@ -661,6 +736,31 @@ export class FakeOAuthProvider {
 function nonNegative(ms: number, name: string): number {
   if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`${name} must be a non-negative number, got ${ms}`);
   return ms;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function formOf(req: IncomingMessage, body: string): URLSearchParams | undefined {
+  const contentType = req.headers['content-type'] ?? '';
+  return contentType.toLowerCase().startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body) : undefined;
+}
+
+function jsonField(body: string, field: string): string | undefined {
+  try {
+    const value = (JSON.parse(body) as Record<string, unknown>)?.[field];
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The form body, or undefined when the request is not form-encoded. */

@@ -21,7 +21,8 @@ import { launchWorker } from '../worker/launch.js';
 import { loadWebhookEndpoints } from '../config/webhooks.js';
 import { startDemoWebhookReceiver } from './demo-webhooks.js';
 import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { DEMO_GIT_HOST, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { DEMO_GIT_HOST, DEMO_REVOKED_USER, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USERS, seedDemoLinks, startDemo } from './demo.js';
+import { relinkByDeviceLater } from './demo-relink.js';
 import { claimDevDataDir } from './dev-lock.js';
 import { FakeOAuthProvider } from './fake-provider.js';
 import { exitsWithParent, watchParent } from './parent-watch.js';
@@ -167,6 +168,8 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     if (fake) {
       const running = await startDemo({ client, pool, agentUrl, provider: fake, providerId: DEMO_PROVIDER_ID, uiUrl });
       stoppers.push(() => withTimeout(running.stop(), 5_000));
+      const relink = relinkByDeviceLater({ client, pool, cipher, fake, provider: providers.find((p) => p.id === DEMO_PROVIDER_ID)!, user: DEMO_REVOKED_USER });
+      stoppers.push(() => withTimeout(relink.stop(), 5_000));
     }
 
     const onStopped = () => stop.request('its worker stopped');
@@ -194,6 +197,10 @@ function demoProvider(fake: FakeOAuthProvider): ProviderConfig[] {
       clientSecret: fake.clientSecret,
       tokenUrl: fake.tokenUrl,
       validateUrl: fake.validateUrl,
+      // mallory's device-flow re-link (dev/demo-relink.ts), and `link delete --revoke`.
+      deviceAuthorizationUrl: fake.deviceAuthorizationUrl,
+      revocationUrl: fake.revocationUrl,
+      revocation: fake.revocation,
       // A name under the reserved .test domain: the demo's fake tokens go to no real git host.
       hosts: [DEMO_GIT_HOST],
     },

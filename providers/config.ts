@@ -24,6 +24,13 @@ const providerSchema = z.object({
   authorizeUrl: loginUrl.optional(),
   /** `link login --device`: the device authorization endpoint (RFC 8628 3.1). */
   deviceAuthorizationUrl: loginUrl.optional(),
+  /**
+   * `link delete --revoke`: where the grant is revoked. `revocation` says how: `rfc7009` (the default: POST the refresh
+   * token, RFC 7009 2.1) or `github-grant` (GitHub's DELETE /applications/{client_id}/grant with the access token;
+   * `{client_id}` in the URL is replaced by the client id). Absent: the provider cannot be asked to revoke.
+   */
+  revocationUrl: secretCarryingUrl.optional(),
+  revocation: z.enum(['rfc7009', 'github-grant']).optional(),
   /** Extra query parameters of the authorization request (Google: access_type=offline, prompt=consent). */
   authorizeParams: z.record(z.string().regex(/^[a-z_]{1,40}$/), z.string().max(200)).optional(),
   /** How client credentials travel: form fields (default) or HTTP Basic, never both (RFC 6749 2.3.1). */

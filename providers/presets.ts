@@ -15,6 +15,9 @@ export interface PresetDefaults {
   /** `link login --browser` / `--device` endpoints (docs/providers.md, "Connecting a link"). */
   authorizeUrl?: string;
   deviceAuthorizationUrl?: string;
+  /** `link delete --revoke` (docs/providers.md, "Revoking a grant"). */
+  revocationUrl?: string;
+  revocation?: 'rfc7009' | 'github-grant';
   authorizeParams?: Record<string, string>;
   hosts?: string[];
   keepAliveSeconds?: number;
@@ -60,6 +63,10 @@ export const PRESETS: Record<PresetName, Preset> = {
         authorizeUrl: `${base}/login/oauth/authorize`,
         deviceAuthorizationUrl: `${base}/login/device/code`,
         validateUrl: dotCom ? 'https://api.github.com/user' : `${base}/api/v3/user`,
+        // https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-authorization: HTTP Basic with the
+        // client id and secret, a valid access token in the JSON body; deletes every token of the grant. No RFC 7009.
+        revocationUrl: `${dotCom ? 'https://api.github.com' : `${base}/api/v3`}/applications/{client_id}/grant`,
+        revocation: 'github-grant',
         clientAuth: 'body',
         hosts: [new URL(base).host],
         // The refresh token expires six months after it was issued; each refresh issues a new one.
@@ -83,6 +90,8 @@ export const PRESETS: Record<PresetName, Preset> = {
         authorizeUrl: `${base}/oauth/authorize`,
         deviceAuthorizationUrl: `${base}/oauth/authorize_device`,
         validateUrl: `${base}/oauth/token/info`,
+        // https://docs.gitlab.com/api/oauth2/ "Revoke a token": POST /oauth/revoke with client_id, client_secret, token (RFC 7009).
+        revocationUrl: `${base}/oauth/revoke`,
         clientAuth: 'body',
         hosts: [new URL(base).host],
         keepAliveSeconds: 0,
@@ -133,7 +142,8 @@ export const PRESETS: Record<PresetName, Preset> = {
         // 90 days of inactivity kill the refresh token: refresh an idle link well inside that.
         keepAliveSeconds: MONTHLY_KEEP_ALIVE,
         reuseGraceSeconds: 0,
-        // Entra access tokens cannot be revoked and stay valid until they expire; a refresh leaves them alone.
+        // Entra access tokens cannot be revoked and stay valid until they expire; a refresh leaves them alone. Entra has
+        // no RFC 7009 endpoint (refresh tokens are revoked through Microsoft Graph's revokeSignInSessions, per user): no revocationUrl.
         refreshEndsOldAccessToken: false,
       };
     },
@@ -153,6 +163,8 @@ export const PRESETS: Record<PresetName, Preset> = {
         deviceAuthorizationUrl: 'https://oauth2.googleapis.com/device/code',
         authorizeParams: { access_type: 'offline', prompt: 'consent' },
         validateUrl: 'https://oauth2.googleapis.com/tokeninfo',
+        // https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke: POST token=… to /revoke.
+        revocationUrl: 'https://oauth2.googleapis.com/revoke',
         clientAuth: 'body',
         keepAliveSeconds: MONTHLY_KEEP_ALIVE,
         reuseGraceSeconds: 0,

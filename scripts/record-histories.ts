@@ -367,6 +367,26 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'delete-revoke',
+    covers:
+      'link delete --revoke: a served link is deleted through its run (read sealed grant, delete compare-and-set, start the abandoned revokeGrant child, finish); the child revokes the grant at the provider (GitHub grant endpoint)',
+    async run({ main, seed, provider }) {
+      const k = key(GITHUB, 'delete-revoke');
+      await seed(k, 3_600);
+      await main.client.getToken(ref(k));
+      const deleted = await main.client.deleteLink(ref(k), { revoke: true });
+      const revocationId = deleted.revocationWorkflowId!;
+      const { runId } = await main.temporal.workflow.getHandle(linkWorkflowId(k)).describe();
+      check((await main.client.revocationOutcome(revocationId, 30_000))?.outcome === 'revoked', 'the grant was revoked');
+      check(provider.stats.revokedFamilies.has(k.userId), 'the provider ended the grant');
+      await expectCode(main.client.getToken(ref(k)), 'link_not_found');
+      return [
+        { part: 'link', stack: main, workflowId: linkWorkflowId(k), runId },
+        { part: 'revoke', stack: main, workflowId: revocationId },
+      ];
+    },
+  },
+  {
     name: 'skip-unchecked-validation',
     covers:
       'provider without validateUrl: a refresh (validate answers not_checked), then a forced refresh in the same run, which skips validation (validates once)',
@@ -547,7 +567,16 @@ async function main(): Promise<void> {
     const provider = await FakeOAuthProvider.start({ latencyMs: 20 });
     cleanups.push(() => provider.close());
     const providerInput = [
-      { id: GITHUB, type: 'github', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl },
+      {
+        id: GITHUB,
+        type: 'github',
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+        tokenUrl: provider.tokenUrl,
+        validateUrl: provider.validateUrl,
+        revocationUrl: provider.revocationUrl,
+        revocation: 'github-grant',
+      },
       { id: NO_VALIDATE, type: 'oauth2', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl },
       {
         id: PROACTIVE,

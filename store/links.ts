@@ -385,3 +385,25 @@ export async function listKeepAliveDue(pool: Pool, rules: readonly KeepAliveRule
   );
   return rows.map((r) => ({ providerId: r.provider_id, userId: r.user_id }));
 }
+
+/** The row's token version, without reading (or decrypting) its tokens; undefined when there is no row. */
+export async function getLinkVersion(pool: Pool, key: LinkKey): Promise<number | undefined> {
+  const { rows } = await pool.query(`SELECT token_version FROM external_auth_links WHERE provider_id = $1 AND user_id = $2`, [key.providerId, key.userId]);
+  return rows[0] ? Number(rows[0].token_version) : undefined;
+}
+
+/**
+ * `link delete`: removes the row if it still holds `expectedVersion` (the grant the caller read, and revokes). `changed`:
+ * a re-link wrote another grant meanwhile, which the caller reads again; `gone`: no row (deleted already, e.g. by an
+ * earlier attempt of the same delete whose answer was lost).
+ */
+export async function deleteLinkRow(pool: Pool, key: LinkKey, expectedVersion: number): Promise<'deleted' | 'gone' | 'changed'> {
+  const { rows } = await pool.query(
+    `WITH gone AS (DELETE FROM external_auth_links WHERE provider_id = $1 AND user_id = $2 AND token_version = $3 RETURNING 1)
+     SELECT (SELECT count(*) FROM gone) AS deleted,
+            (SELECT count(*) FROM external_auth_links WHERE provider_id = $1 AND user_id = $2) AS present`,
+    [key.providerId, key.userId, expectedVersion],
+  );
+  if (Number(rows[0].deleted) > 0) return 'deleted';
+  return Number(rows[0].present) > 0 ? 'changed' : 'gone';
+}

@@ -17,7 +17,6 @@ import { createLogger } from '../config/logger.js';
 import { makeDeliverWebhook } from '../activities/webhook-delivery.js';
 import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
 import { WEBHOOK_DELIVERY_OPTIONS } from '../workflows/policies.js';
-import { announceLinkRevoked } from '../client/webhook-events.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { ConfigError } from '../config/env.js';
 import { webhookEndpoints } from '../config/webhooks.js';
@@ -192,13 +191,17 @@ describe('events reach the receiver', () => {
     expect(receiver.attempts.filter(ofUser(user)).map((a) => a.type)).toEqual(['link.refresh_expiring']);
   }, 90_000);
 
-  it.concurrent('link.revoked, announced by a Temporal client alone (no webhook configuration): delivered once, also when announced twice', async () => {
+  it.concurrent('link delete --revoke: one link.revoked once the grant is revoked at the provider', async () => {
     const user = uniqueUser('deleted');
-    const revoked = { providerId: cluster.providerId, userId: user, episode: 'v7', reason: 'deleted by an operator\u001b[31m' };
-    await announceLinkRevoked(cluster.temporal, cluster.taskQueue, revoked);
-    await announceLinkRevoked(cluster.temporal, cluster.taskQueue, revoked); // a retried command
+    await cluster.seedLink(user);
+    const deleted = await cluster.client.deleteLink({ provider: cluster.providerId, user }, { revoke: true });
+    expect(deleted.revocationWorkflowId).toBeTruthy();
+    expect(await cluster.client.revocationOutcome(deleted.revocationWorkflowId!, 30_000)).toMatchObject({ outcome: 'revoked' });
     await until(() => receiver.delivered(ofUser(user, 'revoked')).length > 0, 30_000, 'revoked delivered');
-    expect(verified(receiver.delivered(ofUser(user))[0]!)).toMatchObject({ type: 'link.revoked', data: { provider: cluster.providerId, user, reason: 'deleted by an operator[31m' } });
+    expect(verified(receiver.delivered(ofUser(user))[0]!)).toMatchObject({
+      type: 'link.revoked',
+      data: { provider: cluster.providerId, user, reason: 'the link was deleted and its grant revoked at the provider' },
+    });
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(receiver.attempts.filter(ofUser(user))).toHaveLength(1);
   }, 90_000);

@@ -4,9 +4,10 @@
 import { condition, log, setHandler } from '@temporalio/workflow';
 import type { LinkStatus, TokenGrant } from '../core/types.js';
 import { agentFailure, isAgentFailure } from './failures.js';
-import type { Answer, Ask, LinkRun } from './link-state.js';
+import { linkDeleted, type Answer, type Ask, type LinkRun } from './link-state.js';
 import {
   cachedTokenQuery,
+  deleteLinkUpdate,
   describeUpdate,
   getTokenRequestProblem,
   getTokenUpdate,
@@ -50,9 +51,13 @@ async function serveToken(run: LinkRun, request: GetTokenRequest): Promise<Token
     }
     run.waitingForRelink++;
     run.revision++;
-    const relinked = await condition(() => run.relinks !== relinksSeen, Math.max(waitUntil - Date.now(), MIN_RELINK_WAIT_MS));
+    const relinked = await condition(() => run.relinks !== relinksSeen || run.deleted, Math.max(waitUntil - Date.now(), MIN_RELINK_WAIT_MS));
     run.waitingForRelink--;
     run.revision++;
+    if (run.deleted) {
+      run.counters.failedRequests++;
+      throw linkDeleted(run.key);
+    }
     if (!relinked) {
       run.counters.failedRequests++;
       throw agentFailure('reauth_required', `${answer.error.message} (waited ${waitSeconds} s; the user did not re-authenticate)`);
@@ -80,6 +85,7 @@ function validateTokenRequest(run: LinkRun, request: GetTokenRequest): void {
 export function installLinkHandlers(run: LinkRun): void {
   setHandler(getTokenUpdate, (request) => serveToken(run, request), { validator: (request) => validateTokenRequest(run, request) });
   setHandler(refreshNowUpdate, async (request) => unwrap<LinkStatus>(await answered(run, { kind: 'force', nowMs: request?.nowMs }, true)));
+  setHandler(deleteLinkUpdate, async (request) => unwrap(await answered(run, { kind: 'delete', request: { revoke: request?.revoke === true } }, false)));
   setHandler(describeUpdate, async () => unwrap<LinkStatus>(await answered(run, { kind: 'describe' }, false)));
   setHandler(requestRefreshSignal, (request) => void run.enqueue({ kind: 'force', nowMs: request?.nowMs }, Date.now()));
   setHandler(relinkedSignal, () => run.relinked(Date.now()));

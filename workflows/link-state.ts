@@ -6,7 +6,7 @@ import { freshEnough } from '../core/freshness.js';
 import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkKey, LinkSnapshot, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import { agentFailure } from './failures.js';
-import type { CachedToken, GetTokenRequest, LinkWorkflowInput } from './messages.js';
+import type { CachedToken, DeleteLinkRequest, DeleteLinkResult, GetTokenRequest, LinkWorkflowInput } from './messages.js';
 import type { Tuning } from './policies.js';
 import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt, toldExpiry } from './schedule.js';
 import { linkStatus, type LinkView } from './view.js';
@@ -34,12 +34,19 @@ export interface DescribeAsk {
   kind: 'describe';
   answer?: Answer<LinkStatus>;
 }
-export type Ask = TokenAsk | ForceAsk | DescribeAsk;
+/** `link delete`: answered by the main loop's delete step (workflows/link-delete.ts). */
+export interface DeleteAsk {
+  kind: 'delete';
+  request: DeleteLinkRequest;
+  answer?: Answer<DeleteLinkResult>;
+}
+export type Ask = TokenAsk | ForceAsk | DescribeAsk | DeleteAsk;
 
 /** What a token request still needs from the engine before it can be answered. */
 export type TokenNeed = 'load' | 'recheck' | 'refresh' | 'forced refresh';
 
 export type Step =
+  | { kind: 'delete'; ask: DeleteAsk } // link delete: before anything else
   | { kind: 'reload' } // a re-link rewrote the row: read it again
   | { kind: 'load' } // someone asks and nothing is loaded yet
   | { kind: 'force'; nowMs?: number } // refreshNow / requestRefresh
@@ -80,6 +87,8 @@ export class LinkRun {
   refreshing = false;
   working = false;
   continueAsNewSuggested = false;
+  /** The row was deleted (or found absent by a delete): every request is answered link_not_found and the run finishes. */
+  deleted = false;
   /** Bumped on every change a handler makes: the main loop wakes on it. */
   revision = 0;
   /** The worker has webhook endpoints (loadLink says so): link events are announced (workflows/webhook-delivery.ts). */
@@ -250,7 +259,7 @@ export class LinkRun {
   /** Every request still waiting when a shared refresh or check ends had joined it: it shares the outcome. */
   shareOutcome(failure: ApplicationFailure | undefined, status: () => LinkStatus): void {
     for (const ask of this.asks) {
-      if (ask.kind === 'describe') continue;
+      if (ask.kind === 'describe' || ask.kind === 'delete') continue;
       if (failure) ask.answer = { error: failure };
       else if (ask.kind === 'force') ask.answer = { value: status() };
       else if (!ask.reportChecked) ask.reportChecked = true;
@@ -259,8 +268,9 @@ export class LinkRun {
     this.dropAnswered();
   }
 
+  /** Fails every request not answered yet. */
   failAll(failure: ApplicationFailure): void {
-    for (const ask of this.asks) ask.answer = { error: failure };
+    for (const ask of this.asks) ask.answer ??= { error: failure };
     this.dropAnswered();
   }
 
@@ -283,6 +293,7 @@ export class LinkRun {
 
   /** Answers every request that needs no engine work; the others stay queued for nextStep. */
   settle(clockNow: number, status: () => LinkStatus): void {
+    if (this.deleted) return this.failAll(linkDeleted(this.key));
     for (const ask of this.asks) {
       if (!this.link) break;
       if (ask.kind === 'describe') ask.answer = { value: status() };
@@ -325,7 +336,7 @@ export class LinkRun {
   /** The cachedToken query: null whenever only the getToken update may answer (work in flight, not validated, failed). */
   cached(clockNow: number): CachedToken | null {
     const link = this.link;
-    if (this.working || this.asks.length > 0 || this.reloadRequested) return null;
+    if (this.working || this.asks.length > 0 || this.reloadRequested || this.deleted) return null;
     if (!link?.accessToken || !link.hasRefreshToken || this.validation !== 'valid' || this.lastError) return null;
     // A query records nothing: the first hand-out of a new token goes through the update, which marks it held.
     if (this.refreshEndsIt() && this.unservedVersion === link.version) return null;
@@ -348,6 +359,11 @@ export class LinkRun {
   }
 }
 
+/** What every request hears once the link is deleted (exit 5, as for a link that never existed). */
+export function linkDeleted(key: LinkKey): ApplicationFailure {
+  return agentFailure('link_not_found', `no link for ${key.providerId}/${key.userId}: it was deleted (\`extauth link delete\`); store it again to use it`);
+}
+
 /**
  * What the main loop does next. Requests come first (a re-link, then loading, forced refreshes, reported tokens,
  * refreshes for requests); then the run's own plan. `provenNow` is the latest time a timer of the run has fired at:
@@ -355,6 +371,9 @@ export class LinkRun {
  * threshold, so replay decides alike even when the workflow clock differs.
  */
 export function nextStep(run: LinkRun, provenNow: number, clockNow: number): Step {
+  if (run.deleted) return { kind: 'finish' };
+  const deletion = run.asks.find((ask): ask is DeleteAsk => ask.kind === 'delete');
+  if (deletion) return { kind: 'delete', ask: deletion };
   if (run.reloadRequested) return { kind: 'reload' };
   if (run.asks.length > 0 && !run.link) return { kind: 'load' };
   const force = run.asks.find((ask): ask is ForceAsk => ask.kind === 'force');

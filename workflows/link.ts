@@ -5,6 +5,7 @@ import { allHandlersFinished, condition, continueAsNew, log, proxyActivities } f
 import type { ExtauthActivities } from '../activities/index.js';
 import type { LinkSnapshot } from '../core/types.js';
 import { agentFailure, failureMessage, isAgentFailure, refreshRejection, toAgentFailure } from './failures.js';
+import { deleteLinkStep } from './link-delete.js';
 import { Alarm, continueAsNewDue, Publisher, warnRefreshTokenExpiry } from './link-effects.js';
 import { installLinkHandlers } from './link-handlers.js';
 import { LinkRun, nextStep, type Step } from './link-state.js';
@@ -170,6 +171,9 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     const step = nextStep(run, provenNow, Date.now());
     const seen = run.revision;
     switch (step.kind) {
+      case 'delete':
+        await deleteLinkStep(run, step.ask, tuning);
+        break;
       case 'load':
       case 'reload':
         await load(step.kind === 'reload');

@@ -72,6 +72,17 @@ export const getTokenUpdate = defineUpdate<TokenGrant, [GetTokenRequest]>('getTo
 export const refreshNowUpdate = defineUpdate<LinkStatus, [RefreshRequest?]>('refreshNow');
 /** Status through an update, so that it also works (and loads the link) when no run is open. */
 export const describeUpdate = defineUpdate<LinkStatus, []>('describe');
+/** `link delete`: `revoke` also revokes the grant at the provider (workflows/revoke-grant.ts). */
+export interface DeleteLinkRequest {
+  revoke: boolean;
+}
+/** The row is gone; `revocationWorkflowId`: the workflow revoking the grant, whose result says how it went. */
+export interface DeleteLinkResult {
+  deleted: true;
+  revocationWorkflowId?: string;
+}
+/** Ends the link: the row deleted, every waiting request answered link_not_found, the run finished. */
+export const deleteLinkUpdate = defineUpdate<DeleteLinkResult, [DeleteLinkRequest]>('deleteLink');
 export const requestRefreshSignal = defineSignal<[RefreshRequest?]>('requestRefresh');
 /** Sent after the user re-authenticated and the row was rewritten: reload it, clear the failure. */
 export const relinkedSignal = defineSignal<[]>('relinked');

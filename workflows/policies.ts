@@ -67,6 +67,19 @@ export function activityOptions(t: Tuning) {
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
       summary: 'load link',
     } satisfies ActivityOptions,
+    // `link delete`: the read is bounded like the load (the operator waits for it); the delete is compare-and-set on the
+    // version read, safe to run again, and waits out database outages like persist.
+    readForDelete: {
+      startToCloseTimeout: 10_000,
+      scheduleToCloseTimeout: 60_000,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'read link for delete',
+    } satisfies ActivityOptions,
+    deleteLink: {
+      startToCloseTimeout: 10_000,
+      retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+      summary: 'delete link row',
+    } satisfies ActivityOptions,
     recordFailure: {
       startToCloseTimeout: 10_000,
       retry: { ...backoff, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
@@ -85,4 +98,15 @@ export const WEBHOOK_DELIVERY_OPTIONS = {
   scheduleToCloseTimeout: 3 * 24 * 3600_000,
   retry: { initialInterval: 1_000, backoffCoefficient: 2, maximumInterval: 30_000, nonRetryableErrorTypes: ['WebhookFailed'] },
   summary: 'deliver webhook',
+} satisfies ActivityOptions;
+
+/** One revocation attempt (workflows/revoke-grant.ts); its HTTP deadline is derived below it. */
+export const REVOKE_ATTEMPT_MS = 30_000;
+
+/** Revocation: transient failures retried with backoff for a week (the tokens are already deleted everywhere else); refusals never. */
+export const revokeGrantOptions = {
+  startToCloseTimeout: REVOKE_ATTEMPT_MS,
+  scheduleToCloseTimeout: 7 * 86_400_000,
+  retry: { initialInterval: 1_000, backoffCoefficient: 2, maximumInterval: 10 * 60_000, nonRetryableErrorTypes: PERMANENT_ACTIVITY_FAILURES },
+  summary: 'revoke grant at the provider',
 } satisfies ActivityOptions;

@@ -88,7 +88,7 @@ export async function startCluster(options: { provider?: FakeProviderOptions; tu
   const providersFile = join(dir, 'providers.json');
   await writeFile(
     providersFile,
-    JSON.stringify([{ id: providerId, type: 'github', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl }]),
+    JSON.stringify([{ id: providerId, type: 'github', clientId: provider.clientId, clientSecret: provider.clientSecret, tokenUrl: provider.tokenUrl, validateUrl: provider.validateUrl, revocationUrl: provider.revocationUrl, revocation: 'github-grant' }]),
   );
   const codecKey = inject('codecKey');
   const env: Record<string, string> = {
