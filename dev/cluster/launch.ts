@@ -294,7 +294,18 @@ function writeKeys(dir: string): { codec: string; worker: string; db: string } {
 
 function clusterProviders(fake: FakeOAuthProvider): ProviderConfig[] {
   return parseProviders([
-    { id: CLUSTER_PROVIDER_ID, type: 'github', clientId: fake.clientId, clientSecret: fake.clientSecret, tokenUrl: fake.tokenUrl, validateUrl: fake.validateUrl, hosts: ['git.cluster.test'] },
+    {
+      id: CLUSTER_PROVIDER_ID,
+      type: 'github',
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      tokenUrl: fake.tokenUrl,
+      validateUrl: fake.validateUrl,
+      // So that `extauth link login --browser|--device` signs a user in against the cluster, as docs/deployment.md does.
+      authorizeUrl: fake.authorizeUrl,
+      deviceAuthorizationUrl: fake.deviceAuthorizationUrl,
+      hosts: ['git.cluster.test'],
+    },
   ]);
 }
 
