@@ -7,7 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,7 @@ export async function runClusterBench(argv: string[]): Promise<number> {
   const started = Date.now();
   const loadAtStart = loadavg().map((x) => round(x));
   const work = await mkdtemp(join(tmpdir(), 'extauth-bench-cluster-'));
+  await chmod(work, 0o711); // as root, Postgres runs as "postgres" and must enter it (the cluster's own folder stays 0700)
   const stop = listenForStop(log);
   try {
     log(`dev server first: bench/run.ts --only P2,P4${options.quick ? ' --quick' : ''} --latency ${options.latencyMs}`);
