@@ -55,6 +55,7 @@ export interface LocalCluster {
   provider: FakeOAuthProvider;
   providerId: string;
   workers: ClusterChild[];
+  agentEndpoint: ClusterChild;
   services: Record<ClusterService, ClusterChild>;
   /** Starts a new worker process (after one was killed, say) and waits until it polls. */
   startWorker(): Promise<ClusterChild>;
@@ -198,6 +199,7 @@ export async function startLocalCluster(options: ClusterOptions): Promise<LocalC
       provider,
       providerId: CLUSTER_PROVIDER_ID,
       workers,
+      agentEndpoint,
       services,
       startWorker,
       stop: stopAll,
