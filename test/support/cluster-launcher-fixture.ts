@@ -36,7 +36,11 @@ process.exitCode = await runUntilStopped(
           await child.stop(5_000);
           say(`cluster fixture: stopped ${child.name}`);
         }
-        control.kill('SIGTERM');
+        if (control.exitCode === null && control.signalCode === null) {
+          const exited = new Promise((resolve) => control.once('exit', resolve));
+          control.kill('SIGTERM');
+          await exited;
+        }
       },
     };
   },
