@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--latency MS] [--out FILE]`: extauth measured side by side with its yardsticks
+// `npm run bench [-- --quick] [--latency MS] [--out FILE] [--cluster]`: extauth measured side by side with its yardsticks
 // (the engine's floors, the same work in plain code, the seed's algorithm) in one run, on one Temporal dev
 // server, one embedded Postgres and one fake provider. Prints one table and writes bench/results.json.
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
@@ -44,6 +44,8 @@ const LATENCY_MS = Number(option('--latency') ?? 50);
 const OUT = option('--out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
 const ONLY = option('--only')?.split(',');
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
+// `--cluster`: P2 and P4 on a real multi-service cluster beside this bench's dev-server figures (bench/cluster.ts).
+if (flag('--cluster')) process.exit(await (await import('./cluster.js')).runClusterBench(argv));
 
 const SIZES = QUICK
   ? { p1Links: 10, p1Samples: 150, p2Samples: 15, p3Rounds: 3, p3Agents: 100, p4Links: 200, p5Links: 1000, p5P1Samples: 100, p5P2Samples: 10 }

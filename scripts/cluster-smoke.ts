@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const dir = clusterRunDir();
   const cluster = await startLocalCluster({ say, dir, checkStop: () => stop.throwIfRequested() });
-  const childPids = () => [...Object.values(cluster.services), ...cluster.workers].map((c) => c.pid);
+  const childPids = () => [...Object.values(cluster.services), ...cluster.workers, cluster.agentEndpoint].map((c) => c.pid);
   const everPids = new Set<number>(childPids());
   say(`cluster-smoke: cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const pool = new pg.Pool({ connectionString: cluster.ready.databaseUrl, max: 5 });

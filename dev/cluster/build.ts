@@ -1,5 +1,6 @@
 // Temporal Server and its SQL schema tool, built from source into the project's .tools/ (ignored by git): a clean
-// clone builds once (about 3 minutes on 2 cores and ~1.7 GB of Go modules), announced on stderr; later runs reuse it.
+// clone builds once (about 3 minutes on 2 idle cores, 20+ on loaded ones; ~3.5 GB of Go modules and build cache),
+// announced on stderr; later runs reuse it.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +47,7 @@ export async function ensureTemporalServerBuilt(say: (msg: string) => void): Pro
   ];
   for (const { bin, pkg } of targets) {
     if (existsSync(bin)) continue;
-    say(`extauth cluster: building ${pkg} into ${GO_DIR} (once; a few minutes and ~1.7 GB of Go modules on a clean clone)`);
+    say(`extauth cluster: building ${pkg} into ${GO_DIR} (once: minutes, ~3.5 GB of Go modules and build cache on a clean clone)`);
     const started = Date.now();
     await goInstall(pkg);
     say(`extauth cluster: built ${bin} in ${Math.round((Date.now() - started) / 1000)} s`);

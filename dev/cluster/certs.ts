@@ -2,7 +2,7 @@
 // localhost, and one client certificate (workers, the agent endpoint, the CLI, Temporal's own system worker).
 // Private keys and certificates are 0600 in a 0700 folder.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensurePrivateDir, restrictFile, writePrivateFile } from '../../core/private-files.js';
@@ -66,4 +66,7 @@ async function issue(
   writePrivateFile(ext, o.extensions);
   await openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', o.subject, '-keyout', o.key, '-out', csr);
   await openssl('x509', '-req', '-in', csr, '-CA', o.caCert, '-CAkey', o.caKey, '-CAcreateserial', '-days', DAYS, '-extfile', ext, '-out', o.cert);
+  // Only the keys and certificates stay: the request and extension files are of no further use.
+  rmSync(csr);
+  rmSync(ext);
 }

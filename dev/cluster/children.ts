@@ -1,5 +1,5 @@
-// The cluster's child processes: each writes to a 0600 log file of its own, is watched for an early exit, and
-// stops with SIGTERM (SIGKILL after a grace period). Kept apart so that tests and the smoke can kill or restart one.
+// The cluster's child processes: each writes to a 0600 log file of its own, runs in its own process group, is watched
+// for an early exit, and stops with SIGTERM (SIGKILL after a grace period). Kept apart so that tests and the smoke can kill or restart one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,9 +35,15 @@ export class ClusterChild {
     const fd = openSync(this.logFile, 'a', PRIVATE_FILE_MODE);
     try {
       this.exitCode = undefined;
-      const child = spawn(this.command, this.args, { env: this.env, stdio: ['ignore', fd, fd] });
+      // A process group of its own: a terminal's Ctrl-C reaches the launcher only, which stops its children in order
+      // (workers drain while Temporal and Postgres still answer) instead of all of them at once.
+      const child = spawn(this.command, this.args, { env: this.env, stdio: ['ignore', fd, fd], detached: true });
+      // Should the launcher exit without stopping it (a crash), the child must not outlive it.
+      const killOnExit = () => void child.kill('SIGTERM');
+      process.on('exit', killOnExit);
       const exited = new Promise<void>((resolve) => {
         child.once('exit', (code) => {
+          process.off('exit', killOnExit);
           this.exitCode = code;
           resolve();
         });

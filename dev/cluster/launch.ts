@@ -55,6 +55,7 @@ export interface LocalCluster {
   provider: FakeOAuthProvider;
   providerId: string;
   workers: ClusterChild[];
+  agentEndpoint: ClusterChild;
   services: Record<ClusterService, ClusterChild>;
   /** Starts a new worker process (after one was killed, say) and waits until it polls. */
   startWorker(): Promise<ClusterChild>;
@@ -198,6 +199,7 @@ export async function startLocalCluster(options: ClusterOptions): Promise<LocalC
       provider,
       providerId: CLUSTER_PROVIDER_ID,
       workers,
+      agentEndpoint,
       services,
       startWorker,
       stop: stopAll,
@@ -294,7 +296,18 @@ function writeKeys(dir: string): { codec: string; worker: string; db: string } {
 
 function clusterProviders(fake: FakeOAuthProvider): ProviderConfig[] {
   return parseProviders([
-    { id: CLUSTER_PROVIDER_ID, type: 'github', clientId: fake.clientId, clientSecret: fake.clientSecret, tokenUrl: fake.tokenUrl, validateUrl: fake.validateUrl, hosts: ['git.cluster.test'] },
+    {
+      id: CLUSTER_PROVIDER_ID,
+      type: 'github',
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      tokenUrl: fake.tokenUrl,
+      validateUrl: fake.validateUrl,
+      // So that `extauth link login --browser|--device` signs a user in against the cluster, as docs/deployment.md does.
+      authorizeUrl: fake.authorizeUrl,
+      deviceAuthorizationUrl: fake.deviceAuthorizationUrl,
+      hosts: ['git.cluster.test'],
+    },
   ]);
 }
 
