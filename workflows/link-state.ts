@@ -7,7 +7,7 @@ import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkKey, LinkSnapshot, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import { agentFailure } from './failures.js';
 import type { CachedToken, GetTokenRequest, LinkWorkflowInput } from './messages.js';
-import type { Tuning } from './policies.js';
+import { DEFAULT_TUNING, type Tuning } from './policies.js';
 import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt, toldExpiry } from './schedule.js';
 import { linkStatus, type LinkView } from './view.js';
 
@@ -180,6 +180,31 @@ export class LinkRun {
 
   // ---- what the main loop learns from its activities -------------------------------------------------------------
 
+  /** `work` is engine work: the cachedToken query answers nothing meanwhile; a refresh or check also shows as `refreshing`. */
+  async during<T>(work: () => Promise<T>, refreshing: boolean): Promise<T> {
+    this.working = true;
+    this.refreshing = refreshing;
+    try {
+      return await work();
+    } finally {
+      this.working = this.refreshing = false;
+    }
+  }
+
+  /** An exchange is sent (counted as the status's refreshes and exchanges). */
+  exchanging(): void {
+    this.counters.refreshes++;
+    this.counters.exchanges++;
+    this.forceDeferred = false;
+  }
+
+  /** The row a re-link rewrote: valid as the user just authorised it; agents waiting for the re-link ask again. */
+  relinkedRow(link: LinkSnapshot): void {
+    this.link = link;
+    this.proactiveSucceeded();
+    this.relinks++;
+  }
+
   loaded(link: LinkSnapshot): void {
     this.link = link;
   }
@@ -241,6 +266,14 @@ export class LinkRun {
   failAll(failure: ApplicationFailure): void {
     for (const ask of this.asks) ask.answer = { error: failure };
     this.dropAnswered();
+  }
+
+  /** The requests a run's first step hands the exchange (it reads the row itself), or undefined when none would refresh. */
+  firstStep(): FirstStepRequests | undefined {
+    const tokens = this.asks.flatMap((ask) => (ask.kind === 'token' ? [ask.request] : []));
+    const forces = this.asks.flatMap((ask) => (ask.kind === 'force' ? [ask.nowMs ?? null] : []));
+    if (tokens.length + forces.length === 0) return undefined;
+    return { tokens, forces, carried: this.carried(), runStartedAt: this.runStartedAt };
   }
 
   // ---- answers without engine work ---------------------------------------------------------------------------------
@@ -323,6 +356,32 @@ export class LinkRun {
   status(): LinkStatus {
     return linkStatus(this.view());
   }
+}
+
+/**
+ * What a run's first step hands the exchange activity, which reads the row itself: the requests waiting and what the
+ * run knows besides the row, so that the activity decides as the run would (refreshDueOnFirstStep).
+ */
+export interface FirstStepRequests {
+  tokens: GetTokenRequest[];
+  /** The `nowMs` of each forced refresh waiting (requestRefresh from the keep-alive sweep, refreshNow). */
+  forces: Array<number | null>;
+  carried: NonNullable<LinkWorkflowInput['carried']>;
+  runStartedAt: number;
+}
+
+/**
+ * Whether the requests waiting on a run's first step need `link` refreshed, decided by the run's own rules (`need`,
+ * `promised`) on the row the exchange activity just read. Only a refresh the run would make anyway is made early:
+ * a token request that only needs the row, or a reported token still to be checked, leaves it to the main loop.
+ */
+export function refreshDueOnFirstStep(key: LinkKey, first: FirstStepRequests, link: LinkSnapshot, clockNow: number): boolean {
+  const probe = new LinkRun({ ...key, carried: first.carried }, DEFAULT_TUNING, first.runStartedAt);
+  probe.loaded(link);
+  if (!link.hasRefreshToken) return false;
+  if (first.forces.some((nowMs) => !probe.promised(nowMs ?? clockNow))) return true;
+  if (first.forces.length > 0) return false; // the main loop checks a promised token first (forceRefresh)
+  return first.tokens.some((request) => probe.need({ kind: 'token', request, reportChecked: !request.rejectedFingerprint, rounds: 0 }, clockNow) === 'refresh');
 }
 
 /**
