@@ -95,9 +95,8 @@ export function gaveUp(run: LinkRun, message: string, err: unknown): unknown {
   return toAgentFailure(err);
 }
 
-/** A refresh the run made on its own ended: counted, and a failure retried later with backoff (agents still ask). */
+/** A refresh the run made on its own ended: a failure is retried later with backoff (agents still refresh on demand). */
 export function ownRefreshEnded(run: LinkRun, failure: unknown, now: number): void {
-  run.counters.proactiveRefreshes++;
   if (!failure) return run.proactiveSucceeded();
   const delayMs = run.proactiveFailed(now);
   warn(run, `refresh ahead of expiry failed; the run tries again in ${delayMs / 1000} s, agents still refresh on demand`, failureMessage(failure));

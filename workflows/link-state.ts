@@ -315,10 +315,11 @@ export class LinkRun {
 
   // ---- the run's own schedule --------------------------------------------------------------------------------------
 
-  /** When the run refreshes on its own (ahead of expiry, keep-alive, a retry, a deferred force), if it does. */
+  /** When the run refreshes on its own (ahead of expiry, a retry, a deferred force; keep-alive is the sweep's), if it does. */
   nextOwnRefresh(): number | undefined {
     if (this.refreshing) return undefined;
-    const own = proactiveRefreshDue({ link: this.link, lastTouched: this.lastTouched, retryAt: this.proactiveRetryAt, since: this.runStartedAt });
+    const { link, lastTouched, proactiveRetryAt: retryAt, runStartedAt: since } = this;
+    const own = proactiveRefreshDue({ link, lastTouched, retryAt, since, keepAlive: this.tuning.runKeepAlive });
     const deferred = this.forceDeferred ? (this.toldAt() ?? undefined) : undefined;
     return own === undefined || deferred === undefined ? (own ?? deferred) : Math.min(own, deferred);
   }

@@ -131,6 +131,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   /** A refresh or check: every request waiting when it ends shares its outcome (N agents, one exchange). */
   async function shared(step: Extract<Step, { kind: 'load' | 'refresh' | 'recheck' | 'force' }>): Promise<void> {
     const own = step.kind === 'refresh' && step.own;
+    if (own) run.counters.proactiveRefreshes++;
     let failure;
     let refreshed = true;
     try {
