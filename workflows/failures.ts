@@ -46,3 +46,9 @@ export function toAgentFailure(err: unknown): unknown {
   if (err instanceof ActivityFailure || cause) return agentFailure('provider_unavailable', cause?.message ?? (err as Error).message);
   return err; // a bug: let the workflow task fail so that a fixed worker can replay it
 }
+
+/** The row could not be read at all (no link, unknown provider): not an exchange that gave up. */
+export function unreadableRow(err: unknown): boolean {
+  const failure = toAgentFailure(err);
+  return isAgentFailure(failure, 'link_not_found') || isAgentFailure(failure, 'unknown_provider');
+}

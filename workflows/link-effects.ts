@@ -1,12 +1,25 @@
-// What the link run's main loop does besides activities: search attributes and details for operators, its one timer,
-// its warnings. Called only from the main loop (workflows/link.ts).
-import { CancellationScope, log, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+// What the link run's main loop uses besides its protocol: its activities' stubs, search attributes and details for
+// operators, its one timer, its warnings. Called only from the main loop (workflows/link.ts).
+import { CancellationScope, log, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ExtauthActivities } from '../activities/index.js';
 import type { LinkState } from '../core/types.js';
 import { failureMessage, toAgentFailure } from './failures.js';
 import type { LinkRun } from './link-state.js';
-import type { Tuning } from './policies.js';
+import { activityOptions, type Tuning } from './policies.js';
 import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 import { currentDetails, linkState } from './view.js';
+
+/** The link run's activities, each with its own timeouts and retries (workflows/policies.ts). */
+export function linkActivities(tuning: Tuning) {
+  const options = activityOptions(tuning);
+  // Normal activities only: each completion is an event, so live runs and replays see the same order.
+  const { exchangeRefreshToken } = proxyActivities<ExtauthActivities>(options.exchange);
+  const { persistRotatedTokens } = proxyActivities<ExtauthActivities>(options.persist);
+  const { validateAccessToken } = proxyActivities<ExtauthActivities>(options.validate);
+  const { loadLink } = proxyActivities<ExtauthActivities>(options.load);
+  const { recordRefreshFailure } = proxyActivities<ExtauthActivities>(options.recordFailure);
+  return { exchangeRefreshToken, persistRotatedTokens, validateAccessToken, loadLink, recordRefreshFailure };
+}
 
 /** The shortest timer the run sets: a plan already due fires in the next workflow task. */
 const MIN_TIMER_MS = 1;

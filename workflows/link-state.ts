@@ -191,7 +191,7 @@ export class LinkRun {
     }
   }
 
-  /** An exchange is sent (counted as the status's refreshes and exchanges). */
+  /** An exchange was made (or tried): counted as the status's refreshes and exchanges; a deferred force is done. */
   exchanging(): void {
     this.counters.refreshes++;
     this.counters.exchanges++;
@@ -205,25 +205,29 @@ export class LinkRun {
     this.relinks++;
   }
 
-  loaded(link: LinkSnapshot): void {
+  /** The row as read; false: no refresh happened (the main loop's `refresh` returns it). */
+  loaded(link: LinkSnapshot): false {
     this.link = link;
+    return false;
   }
 
   /** Another writer's tokens (or the provider's refusal recorded) are now the link's: nothing left to validate. */
-  adopted(link: LinkSnapshot, fromRow: boolean): void {
+  adopted(link: LinkSnapshot, fromRow: boolean): true {
     this.link = link;
     this.validation = 'valid';
     if (fromRow) this.counters.adoptedFromRow++;
+    return true;
   }
 
   /**
    * The provider refused the grant; the row records it (or holds a newer grant, adopted). A token the provider itself
    * refused before (a reported 401 it confirmed) stays refused: without a refresh token, nobody is served it again.
    */
-  refused(link: LinkSnapshot, adoptedNewer: boolean): void {
+  refused(link: LinkSnapshot, adoptedNewer: boolean): true {
     const refusedToken = this.validation === 'rejected' && !adoptedNewer;
     this.adopted(link, adoptedNewer);
     if (refusedToken) this.validation = 'rejected';
+    return true;
   }
 
   /** New tokens are saved; validation is next. */

@@ -1,27 +1,20 @@
 // One workflow per (provider, user) link, written as one actor. Handlers (workflows/link-handlers.ts) only validate,
 // enqueue a request and wait for its answer; the main loop at the bottom is the only code that runs activities,
 // upserts search attributes and changes the link. What it does next is decided by nextStep (workflows/link-state.ts).
-import { allHandlersFinished, condition, continueAsNew, proxyActivities } from '@temporalio/workflow';
-import type { ExtauthActivities } from '../activities/index.js';
+import { allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
 import type { LinkSnapshot } from '../core/types.js';
-import { agentFailure, failureMessage, isAgentFailure, refreshRejection, toAgentFailure } from './failures.js';
-import { Alarm, continueAsNewDue, gaveUp, ownRefreshEnded, Publisher, warn, warnRefreshTokenExpiry } from './link-effects.js';
+import { agentFailure, failureMessage, isAgentFailure, refreshRejection, toAgentFailure, unreadableRow } from './failures.js';
+import { Alarm, continueAsNewDue, gaveUp, linkActivities, ownRefreshEnded, Publisher, warn, warnRefreshTokenExpiry } from './link-effects.js';
 import { installLinkHandlers } from './link-handlers.js';
 import { LinkRun, nextStep, type FirstStepRequests, type Step } from './link-state.js';
 import type { LinkWorkflowInput } from './messages.js';
-import { activityOptions, DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
+import { DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const tuning = { ...DEFAULT_TUNING, ...input.tuning };
   const run = new LinkRun(input, tuning, Date.now());
   const { key } = run;
-  const options = activityOptions(tuning);
-  // Normal activities only: each completion is an event, so live runs and replays see the same order.
-  const { exchangeRefreshToken } = proxyActivities<ExtauthActivities>(options.exchange);
-  const { persistRotatedTokens } = proxyActivities<ExtauthActivities>(options.persist);
-  const { validateAccessToken } = proxyActivities<ExtauthActivities>(options.validate);
-  const { loadLink } = proxyActivities<ExtauthActivities>(options.load);
-  const { recordRefreshFailure } = proxyActivities<ExtauthActivities>(options.recordFailure);
+  const { exchangeRefreshToken, persistRotatedTokens, validateAccessToken, loadLink, recordRefreshFailure } = linkActivities(tuning);
   const publisher = new Publisher(run);
 
   // ---- The refresh protocol: exchange → persist → validate ---------------------------------------------------------
@@ -29,7 +22,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   /**
    * The exchange's answer is recorded by Temporal before persist runs: a crash in between loses no rotation. On a
    * run's first step (`first`) the run holds no copy: the exchange reads the row and exchanges only if it is due.
-   * Returns whether the requests waiting went through a refresh.
+   * Returns whether the requests waiting went through a refresh (false: only the row was read).
    */
   async function refresh(force: boolean, first?: FirstStepRequests): Promise<boolean> {
     const current = run.link;
@@ -37,36 +30,28 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     // Saved but not validated (validation gave up): validate again rather than rotate again, while it lives.
     const expired = current?.expiresAt && Date.parse(current.expiresAt) <= Date.now();
     if (current && !force && run.validation === 'unvalidated' && !expired) return validate(current);
-    if (current) run.exchanging();
     let exchanged;
     try {
       exchanged = await exchangeRefreshToken({ ...key, expectedVersion: current?.version, firstStep: first, httpTimeoutMs: httpDeadlineMs(tuning.exchangeAttemptMs) });
     } catch (err) {
+      if (!current && unreadableRow(err)) throw toAgentFailure(err); // as loadLink would fail: no link, unknown provider
+      run.exchanging();
       const rejected = refreshRejection(err);
       const expectedVersion = current?.version ?? rejected?.version;
-      // A first step that could not read the row (no link, unknown provider) fails as loadLink would, unwarned.
-      if (!current && !rejected && isAgentFailure(toAgentFailure(err)) && !isAgentFailure(toAgentFailure(err), 'provider_unavailable')) throw toAgentFailure(err);
       if (!rejected || expectedVersion === undefined) throw gaveUp(run, 'token exchange gave up; the stored tokens are unchanged', err);
-      if (!current) run.exchanging();
       // Refused for good: the row records it (or holds a newer grant) and the request hears reauth_required.
       const { providerError, unansweredSince } = rejected;
       const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError, unansweredSince });
-      run.refused(recorded.link, recorded.outcome === 'adopted');
-      return true;
+      return run.refused(recorded.link, recorded.outcome === 'adopted');
     }
-    if (exchanged.kind === 'current') {
-      run.loaded(exchanged.link); // a first step with nothing due: the main loop goes on from the row
-      return false;
-    }
-    if (!current) run.exchanging();
+    if (exchanged.kind === 'current') return run.loaded(exchanged.link); // a first step with nothing due
+    run.exchanging();
     // Another writer (a re-link, another run) changed the row first: its tokens are the link's.
-    if (exchanged.kind === 'link_changed') run.adopted(await loadLink(key), true);
-    else {
-      const persisted = await persistRotatedTokens({ ...key, expectedVersion: exchanged.version, tokens: exchanged.tokens });
-      if (persisted.outcome === 'adopted') run.adopted(persisted.link, true);
-      else return run.saved(persisted.link), validate(persisted.link);
-    }
-    return true;
+    if (exchanged.kind === 'link_changed') return run.adopted(await loadLink(key), true);
+    const persisted = await persistRotatedTokens({ ...key, expectedVersion: exchanged.version, tokens: exchanged.tokens });
+    if (persisted.outcome === 'adopted') return run.adopted(persisted.link, true);
+    run.saved(persisted.link);
+    return validate(persisted.link);
   }
 
   /** A new token is checked at the provider before anyone gets it (replication lag: 401s are retried). */
