@@ -51,7 +51,7 @@ export function makeKeepAliveSweep(deps: Pick<ActivityDeps, 'pool' | 'providers'
     if (!extauth) throw ApplicationFailure.nonRetryable('this worker has no Temporal client to open link runs with; the keep-alive sweep cannot run here');
     const batchSize = input.batchSize ?? KEEP_ALIVE_BATCH_SIZE;
     const providers = deps.providers.ids().map((id) => deps.providers.get(id)!);
-    const due = await listKeepAliveDue(deps.pool, keepAliveRules(providers), batchSize);
+    const due = await listKeepAliveDue(deps.pool, keepAliveRules(providers), batchSize, KEEP_ALIVE_MARGIN_SECONDS);
     let requested = 0;
     let failed = 0;
     let next = 0;

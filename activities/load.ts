@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, LinkSnapshot } from '../core/types.js';
-import { getLink } from '../store/links.js';
+import { getLink, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callingRun, requireProvider } from './lookup.js';
 import { recoverRotatedTokens } from './recover.js';
@@ -10,13 +10,16 @@ import { toSnapshot } from './snapshot.js';
 export function makeLoadLink(deps: ActivityDeps) {
   return async function loadLink(key: LinkKey): Promise<LinkSnapshot> {
     const provider = requireProvider(deps, key.providerId);
-    const row = await getLink(deps.pool, key, deps.cipher);
-    if (!row) throw ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
-    const { workflowId, runId } = callingRun();
-    // Another run sent an exchange and ended without writing its answer: the answer may be in that run's history.
-    const endedMidRefresh = row.exchangeUnansweredAt !== null && row.exchangeRunId !== null && row.exchangeRunId !== runId;
-    const current = endedMidRefresh ? ((await recoverRotatedTokens(deps, Context.current().client, workflowId, key, row)) ?? row) : row;
-    const snapshot = toSnapshot(current, provider);
-    return deps.webhooks.names().length > 0 ? { ...snapshot, webhooks: true } : snapshot;
+    return toSnapshot(await readCurrentRow(deps, key), provider, deps);
   };
+}
+
+/** The link's row as a run starts from it (loadLink, or the exchange on a run's first step): rotations an ended run left in its history recovered first. */
+export async function readCurrentRow(deps: ActivityDeps, key: LinkKey): Promise<LinkRow> {
+  const row = await getLink(deps.pool, key, deps.cipher);
+  if (!row) throw ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
+  const { workflowId, runId } = callingRun();
+  // Another run sent an exchange and ended without writing its answer: the answer may be in that run's history.
+  const endedMidRefresh = row.exchangeUnansweredAt !== null && row.exchangeRunId !== null && row.exchangeRunId !== runId;
+  return endedMidRefresh ? ((await recoverRotatedTokens(deps, Context.current().client, workflowId, key, row)) ?? row) : row;
 }

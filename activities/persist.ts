@@ -24,19 +24,19 @@ export function makePersistRotatedTokens(deps: ActivityDeps) {
     const provider = requireProvider(deps, input.providerId);
     const tokens = openRecordedTokens(deps, input);
     const written = await writeRotatedTokens(deps.pool, input, input.expectedVersion, tokens, deps.cipher);
-    if (written) return { outcome: 'persisted', link: toSnapshot(written, provider) };
+    if (written) return { outcome: 'persisted', link: toSnapshot(written, provider, deps) };
 
     const row = await getLink(deps.pool, input, deps.cipher);
     if (!row) throw ApplicationFailure.nonRetryable(`link ${input.providerId}/${input.userId} was deleted`, ActivityFailure.LinkNotFound);
     // This very write may have committed in an earlier attempt whose answer was lost (a crash): same tokens, our write.
     if (row.refreshToken === tokens.refreshToken && row.accessToken === tokens.accessToken) {
-      return { outcome: 'persisted', link: toSnapshot(row, provider) };
+      return { outcome: 'persisted', link: toSnapshot(row, provider, deps) };
     }
     deps.logger.warn(
       { provider: input.providerId, link: input.userId, step: 'persist', outcome: 'adopted', expectedVersion: input.expectedVersion, rowVersion: row.tokenVersion },
       'link was rewritten during the refresh (re-link?); adopting the stored tokens instead of overwriting them',
     );
-    return { outcome: 'adopted', link: toSnapshot(row, provider) };
+    return { outcome: 'adopted', link: toSnapshot(row, provider, deps) };
   };
 }
 

@@ -34,7 +34,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
         // Either our own failure write from a lost earlier attempt, or a newer token from someone else.
         const ours = row.refreshToken === '' && row.failureReason !== '';
         if (!ours) log.warn({ outcome: 'adopted', rowVersion: row.tokenVersion }, 'refresh was refused but the row changed meanwhile; adopting it');
-        return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider) };
+        return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider, deps) };
       }
       const reason = describeFailure(provider.id, input.providerError, {
         unansweredAt: input.unansweredSince ? new Date(input.unansweredSince) : null,
@@ -44,7 +44,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
       const written = await writeRefreshFailure(deps.pool, input, input.expectedVersion, reason, deps.cipher);
       if (written) {
         log.warn({ outcome: 'reauth_required', reason }, 'refresh token refused; link needs re-authentication');
-        return { outcome: 'recorded', link: toSnapshot(written, provider) };
+        return { outcome: 'recorded', link: toSnapshot(written, provider, deps) };
       }
       // Lost a race with another writer between the read and the write: read again.
     }

@@ -76,8 +76,11 @@ async function answeredExchange(client: Client, events: HistoryEvent[], version:
     const scheduled = completed && exchangesScheduled.get(Number(completed.scheduledEventId));
     if (!scheduled) continue;
     const input = await decodeFromPayloadsAtIndex<ExchangeInput>(converter, 0, scheduled.activityTaskScheduledEventAttributes?.input?.payloads);
-    if (input.expectedVersion !== version) continue;
-    const result = await decodeFromPayloadsAtIndex<ExchangeResult | { kind: 'exchanged'; tokens: RecordedTokenSet }>(converter, 0, completed.result?.payloads);
+    // A run's first step names no version in its input (it read the row itself): its answer names the one it exchanged.
+    if (input.expectedVersion !== undefined && input.expectedVersion !== version) continue;
+    const result = await decodeFromPayloadsAtIndex<ExchangeResult | { kind: 'exchanged'; tokens: RecordedTokenSet; version?: number }>(converter, 0, completed.result?.payloads);
+    const exchanged = result.kind === 'exchanged' ? (result.version ?? input.expectedVersion) : input.expectedVersion;
+    if (exchanged !== version) continue;
     return result.kind === 'exchanged' ? result.tokens : undefined;
   }
   return undefined;

@@ -2,9 +2,13 @@ import { fingerprint } from '../core/fingerprint.js';
 import type { LinkSnapshot } from '../core/types.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { LinkRow } from '../store/links.js';
+import type { ActivityDeps } from './deps.js';
 
-/** What the workflow may keep of a row: the access token it hands out, fingerprints of the rest. */
-export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot {
+/**
+ * What the workflow may keep of a row: the access token it hands out, fingerprints of the rest; and whether this
+ * worker has webhook endpoints, so that whichever activity a run first hears from tells it to announce link events.
+ */
+export function toSnapshot(row: LinkRow, provider: ProviderConfig, deps: Pick<ActivityDeps, 'webhooks'>): LinkSnapshot {
   const lifetime = Number(row.extra?.expires_in);
   return {
     providerType: provider.type,
@@ -27,5 +31,6 @@ export function toSnapshot(row: LinkRow, provider: ProviderConfig): LinkSnapshot
       refreshEndsOldAccessToken: provider.refreshEndsOldAccessToken,
     },
     ...(row.reauthRequiredSince ? { reauthRequiredSince: row.reauthRequiredSince.toISOString() } : {}),
+    ...(deps.webhooks.names().length > 0 ? { webhooks: true } : {}),
   };
 }

@@ -52,7 +52,7 @@ export interface LinkSnapshot {
   refreshTokenExpiresAt?: string | null;
   /** The provider's refresh schedule. Absent in snapshots recorded before proactive refresh existed. */
   schedule?: RefreshSchedule;
-  /** The worker has webhook endpoints (config/webhooks.ts): the run announces link events. Set by loadLink; absent: none. */
+  /** The worker has webhook endpoints (config/webhooks.ts): the run announces link events. Set on every snapshot an activity returns; absent: none. */
   webhooks?: boolean;
   /** The link entered reauth_required then (ISO) and its recovery is not announced yet; absent: nothing to announce. */
   reauthRequiredSince?: string;

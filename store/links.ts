@@ -356,6 +356,9 @@ export async function rewriteStoredTokens(
   return rowCount === 1;
 }
 
+/** A refresh token whose own expiry is this close (at most half its life left) is due for a keep-alive refresh. */
+export const REFRESH_TOKEN_MARGIN_SECONDS = 2 * 3_600;
+
 /** A provider's keep-alive rule, as listKeepAliveDue applies it. */
 export interface KeepAliveRule {
   providerId: string;
@@ -368,20 +371,29 @@ export interface KeepAliveRule {
 /**
  * Links due for a keep-alive refresh, oldest first, at most `limit`: of a provider in `rules`, whose refresh token was last
  * stored more than its `dueAfterSeconds` ago, with a refresh token and no recorded failure. "Last stored" is the latest
- * of last_refreshed_at, updated_at (a re-link rewrites the row without a refresh) and created_at. Reads only the key
- * columns: no token is decrypted.
+ * of last_refreshed_at, updated_at (a re-link rewrites the row without a refresh) and created_at. Also due: a refresh
+ * token whose own expiry is near (within the keep-alive margin, at most half its life left), which link runs no longer
+ * plan for idle links. Reads only the key columns: no token is decrypted. Served by the partial indexes of migration
+ * 1796200000000_keep-alive-due-index.sql.
  */
-export async function listKeepAliveDue(pool: Pool, rules: readonly KeepAliveRule[], limit: number): Promise<LinkKey[]> {
+export async function listKeepAliveDue(
+  pool: Pool,
+  rules: readonly KeepAliveRule[],
+  limit: number,
+  refreshTokenMarginSeconds = REFRESH_TOKEN_MARGIN_SECONDS,
+): Promise<LinkKey[]> {
   if (rules.length === 0) return [];
   const { rows } = await pool.query(
     `SELECT l.provider_id, l.user_id FROM external_auth_links l
      JOIN unnest($1::text[], $2::float8[], $3::boolean[]) AS r(provider_id, due_after, wait_for_expiry) ON r.provider_id = l.provider_id
      WHERE l.oauth_refresh_token <> '' AND l.oauth_refresh_failure_reason = ''
-       AND GREATEST(l.last_refreshed_at, l.updated_at, l.created_at) < now() - make_interval(secs => r.due_after)
-       AND NOT (r.wait_for_expiry AND COALESCE(l.oauth_expiry > now(), false))
+       AND ((GREATEST(l.last_refreshed_at, l.updated_at, l.created_at) < now() - make_interval(secs => r.due_after)
+             AND NOT (r.wait_for_expiry AND COALESCE(l.oauth_expiry > now(), false)))
+         OR l.oauth_refresh_token_expiry - LEAST(make_interval(secs => $5),
+              (l.oauth_refresh_token_expiry - GREATEST(l.last_refreshed_at, l.updated_at, l.created_at)) / 2) < now())
      ORDER BY GREATEST(l.last_refreshed_at, l.updated_at, l.created_at)
      LIMIT $4`,
-    [rules.map((r) => r.providerId), rules.map((r) => r.dueAfterSeconds), rules.map((r) => r.waitForAccessTokenExpiry), limit],
+    [rules.map((r) => r.providerId), rules.map((r) => r.dueAfterSeconds), rules.map((r) => r.waitForAccessTokenExpiry), limit, refreshTokenMarginSeconds],
   );
   return rows.map((r) => ({ providerId: r.provider_id, userId: r.user_id }));
 }

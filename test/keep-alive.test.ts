@@ -21,9 +21,15 @@ import { logLines, uniqueUser, useWorld, type World } from './support/world.js';
 
 /** Ten minutes: due 5 minutes after the refresh token was stored (the margin is at most half of it). */
 const KEEP_ALIVE_SECONDS = 600;
-const settings = { tuning: { idleFinishMs: 1_000 }, providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: KEEP_ALIVE_SECONDS } };
+const IDLE_FINISH_MS = 1_000;
+/** Links due in the control of "keep-alive at scale". */
+const OLD_PLAN_DUE = 20;
+const settings = { tuning: { idleFinishMs: IDLE_FINISH_MS }, providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: KEEP_ALIVE_SECONDS } };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const world = useWorld(settings);
 const bulk = useWorld(settings);
+/** The control: link runs that plan keep-alive themselves, as before 4 December 2026 (workflows/policies.ts runKeepAlive). */
+const oldPlan = useWorld({ ...settings, tuning: { ...settings.tuning, runKeepAlive: true } });
 
 const logger = createLogger({ write: (line: string) => void logLines.push(line) }, 'debug');
 const tokenCalls = (w: World, user: string) => w.provider.stats.tokenCallsByFamily.get(user) ?? 0;
@@ -183,6 +189,19 @@ describe('keep-alive of links nobody asks for', () => {
     expect(await listKeepAliveDue(world.pool, off, KEEP_ALIVE_BATCH_SIZE)).toEqual([]);
     expect((await listKeepAliveDue(world.pool, on, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId)).toContain(user);
   });
+
+  it('a link whose refresh token itself expires soon is due before its keep-alive age (link runs no longer plan that refresh)', async () => {
+    const soon = uniqueUser('rt-soon');
+    const later = uniqueUser('rt-later');
+    await world.seedLink(soon, { expiresInSeconds: -60, refreshTokenExpiresAt: new Date(Date.now() + 60_000).toISOString() });
+    await world.seedLink(later, { expiresInSeconds: -60, refreshTokenExpiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString() });
+    await age(world, [soon, later]);
+    // A 30-day keep-alive: an hour-old row is far from due by age; only the refresh token's own expiry makes it due.
+    const monthly = keepAliveRules(providerOf(world, { keepAliveSeconds: 30 * 86_400 }));
+    const listed = (await listKeepAliveDue(world.pool, monthly, KEEP_ALIVE_BATCH_SIZE)).map((k) => k.userId);
+    expect(listed).toContain(soon);
+    expect(listed).not.toContain(later);
+  });
 });
 
 describe('keep-alive schedule', () => {
@@ -281,12 +300,14 @@ describe('keep-alive at scale', () => {
     expect(calls.every(([user, n]) => dueUsers.includes(user) && n === 1)).toBe(true);
     const openRuns = await bulk.temporal.workflow.count(`WorkflowType = 'linkWorkflow' AND TaskQueue = '${bulk.taskQueue}'`);
     expect(openRuns.count).toBe(DUE); // a run only for the links due, none for the other 4,880
-    // Not asserted: with keepAliveSeconds > 0 a link run plans its own keep-alive timer (workflows/schedule.ts) and
-    // stays open until it fires; reported so that the figure shows it.
+    // Keep-alive is the only plan of these runs, and the sweep covers it: each finishes once idle (1 s here).
+    const finishStart = Date.now();
+    await until(async () => (await runningLinkRuns(bulk)) === 0, 60_000, 'every run the sweep opened finishing');
+    const allFinishedMs = Date.now() - finishStart;
     const linkEvents = await Promise.all(
       dueUsers.slice(0, 10).map(async (user) => (await bulk.temporal.workflow.getHandle(linkWorkflowId(bulk.key(user))).describe()).historyLength),
     );
-    const stillOpen = await bulk.temporal.workflow.count(`WorkflowType = 'linkWorkflow' AND TaskQueue = '${bulk.taskQueue}' AND ExecutionStatus = 'Running'`);
+    const stillOpen = { count: await runningLinkRuns(bulk) };
 
     console.log(
       JSON.stringify({
@@ -300,6 +321,7 @@ describe('keep-alive at scale', () => {
           refreshAllDueMs: refreshMs,
           linkRunsStarted: openRuns.count,
           linkRunsStillOpen: stillOpen.count,
+          allRunsFinishedMs: allFinishedMs,
           linkRunHistoryEvents: linkEvents,
           providerTokenCalls: calls.length,
           rssMiBBefore: Math.round(rssBefore / 2 ** 20),
@@ -309,4 +331,24 @@ describe('keep-alive at scale', () => {
       }),
     );
   }, 180_000);
+
+  it('control: with the old plan (the run keeps its own keep-alive timer) the runs the sweep opened stay open after their refresh', async () => {
+    const users = Array.from({ length: OLD_PLAN_DUE }, (_, i) => `old-plan-${i}`);
+    await Promise.all(users.map((user) => oldPlan.seedLink(user, { expiresInSeconds: -60 })));
+    await age(oldPlan, users);
+    const sweeper = await startSweeper(oldPlan);
+    try {
+      expect((await sweeper.sweep()).requested).toBe(OLD_PLAN_DUE);
+      await until(() => users.every((user) => tokenCalls(oldPlan, user) === 1), 60_000, 'every due link refreshed');
+      await sleep(IDLE_FINISH_MS * 4); // four idle-finish periods: a run free to finish would have
+      expect(await runningLinkRuns(oldPlan)).toBe(OLD_PLAN_DUE);
+    } finally {
+      await sweeper.stop();
+    }
+  }, 120_000);
 });
+
+/** Link runs of the world's task queue that are still open. */
+async function runningLinkRuns(w: World): Promise<number> {
+  return (await w.temporal.workflow.count(`WorkflowType = 'linkWorkflow' AND TaskQueue = '${w.taskQueue}' AND ExecutionStatus = 'Running'`)).count;
+}

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { LinkSnapshot, RefreshSchedule } from '../core/types.js';
 import { agentFailure } from '../workflows/failures.js';
-import { LinkRun, nextStep, type Answer, type ForceAsk, type TokenAsk } from '../workflows/link-state.js';
+import { LinkRun, nextStep, refreshDueOnFirstStep, type Answer, type ForceAsk, type TokenAsk } from '../workflows/link-state.js';
 import type { GetTokenRequest } from '../workflows/messages.js';
 import { DEFAULT_TUNING } from '../workflows/policies.js';
 
@@ -244,6 +244,36 @@ describe('the cachedToken query', () => {
   });
 });
 
+describe("a run's first step (the exchange activity reads the row and refreshes only when due)", () => {
+  const KEY = { providerId: 'github', userId: 'alice' };
+  /** What the run hands the exchange after these requests, then the activity's decision on `link`. */
+  function due(link: LinkSnapshot, requests: Array<Partial<GetTokenRequest>>, forces: Array<number | null> = []): boolean {
+    const run = newRun();
+    for (const request of requests) ask(run, request);
+    for (const nowMs of forces) run.enqueue({ kind: 'force', ...(nowMs === null ? {} : { nowMs }) }, T0);
+    return refreshDueOnFirstStep(KEY, run.firstStep()!, link, T0);
+  }
+  const promising = { ...NO_SCHEDULE, refreshEndsOldAccessToken: true };
+
+  it('an expired or short token is refreshed; a fresh one only read', () => {
+    expect(due(snapshot({ expiresAt: iso(-10) }), [{}])).toBe(true);
+    expect(due(snapshot({ expiresAt: iso(30) }), [{ minValidSeconds: 60 }])).toBe(true);
+    expect(due(snapshot(), [{ minValidSeconds: 60 }])).toBe(false);
+  });
+  it('no refresh token, or a reported token still to be checked at the provider: left to the main loop', () => {
+    expect(due(snapshot({ expiresAt: iso(-10), hasRefreshToken: false }), [{}])).toBe(false);
+    expect(due(snapshot({ expiresAt: iso(30) }), [{ rejectedFingerprint: 'aaaaaaaaaaaa' }])).toBe(false);
+  });
+  it('a forced refresh exchanges unless the token was promised to agents (the main loop checks it first)', () => {
+    expect(due(snapshot(), [], [T0])).toBe(true);
+    expect(due(snapshot({ schedule: promising }), [], [T0])).toBe(false);
+    expect(due(snapshot({ schedule: promising, expiresAt: iso(-10) }), [], [T0])).toBe(true);
+  });
+  it('a promised token is served as it is, where the old rule of freshness would end it early', () => {
+    expect(due(snapshot({ schedule: promising, expiresAt: iso(30) }), [{ minValidSeconds: 60 }])).toBe(false);
+  });
+});
+
 describe('one actor', () => {
   /** What a workflow file imports from @temporalio/workflow. */
   const workflowImports = (file: string) => {
@@ -256,7 +286,8 @@ describe('one actor', () => {
     expect(workflowImports('link-handlers.ts').filter((name) => COMMANDS.includes(name))).toEqual([]);
   });
 
-  it('control: the same check finds the commands of the workflow file', () => {
-    expect(workflowImports('link.ts')).toEqual(expect.arrayContaining(['proxyActivities', 'continueAsNew']));
+  it('control: the same check finds the commands of the workflow file and of its effects (activity stubs, search attributes)', () => {
+    expect(workflowImports('link.ts')).toEqual(expect.arrayContaining(['continueAsNew']));
+    expect(workflowImports('link-effects.ts')).toEqual(expect.arrayContaining(['proxyActivities', 'upsertSearchAttributes']));
   });
 });

@@ -18,16 +18,18 @@ const shortWindow = useWorld({
   provider: { accessTokenLifetimeSeconds: LIFETIME_SECONDS },
   providerConfig: { refreshAheadSeconds: AHEAD_SECONDS, activeWindowSeconds: 3 },
 });
-// A provider that expires idle refresh tokens: use them every 3 s even when nobody asks, never refresh ahead.
-const keepAlive = useWorld({
-  tuning: { idleFinishMs: 1_000 },
-  providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 3, activeWindowSeconds: 1 },
-});
+// A provider that expires idle refresh tokens: keep-alive every 3 s, never refresh ahead. The sweep keeps such links
+// alive (test/keep-alive.test.ts); the control runs the plan before 4 December 2026, where the run kept a timer for it.
+const keepAliveSettings = { providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 3, activeWindowSeconds: 1 } };
+const keepAlive = useWorld({ tuning: { idleFinishMs: 1_000 }, ...keepAliveSettings });
+const keepAliveOldPlan = useWorld({ tuning: { idleFinishMs: 1_000, runKeepAlive: true }, ...keepAliveSettings });
 
-// Keep-alive every second, and runs continue as new past 60 history events.
+// Tokens of 2 s refreshed 1 s ahead while the link is active (15 s: long enough to pass 60 events, short enough not to
+// load the other tests of this file), and runs continue as new past 60 history events.
 const bounded = useWorld({
   tuning: { idleFinishMs: 1_000, maxHistoryEvents: 60 },
-  providerConfig: { refreshAheadSeconds: 0, keepAliveSeconds: 1, activeWindowSeconds: 1 },
+  provider: { accessTokenLifetimeSeconds: 2 },
+  providerConfig: { refreshAheadSeconds: 1, activeWindowSeconds: 15 },
 });
 // Warn 5 s before a refresh token expires.
 const warning = useWorld({ providerConfig: { refreshTokenWarnSeconds: 5 } });
@@ -141,15 +143,22 @@ describe('proactive refresh', () => {
 });
 
 describe('keep-alive', () => {
-  it('an idle link of a keep-alive provider is refreshed every keepAliveSeconds with nobody asking, and its run stays open', async () => {
+  it("an idle link of a keep-alive provider: its run plans no keep-alive timer (the sweep's job) and finishes once idle; the old plan keeps it open, refreshing", async () => {
     const user = uniqueUser('keepalive');
     await keepAlive.seedLink(user, { expiresInSeconds: 3_600 });
     await keepAlive.client.status({ provider: keepAlive.providerId, user });
+    await until(async () => (await runStatus(keepAlive, user)) === 'COMPLETED', 20_000, 'the idle run finishing');
+    await sleep(4_000); // past one keep-alive period: nothing refreshed it
+    expect(tokenCalls(keepAlive, user)).toBe(0);
 
-    await until(() => tokenCalls(keepAlive, user) >= 2, 20_000, 'two keep-alive refreshes');
-    expect(await runStatus(keepAlive, user)).toBe('RUNNING');
-    await until(async () => (await keepAlive.row(user)).refreshToken === keepAlive.provider.liveRefreshToken(user), 10_000, 'row = live token');
-    const status = await keepAlive.client.peekStatus({ provider: keepAlive.providerId, user });
+    // Control: the run that planned keep-alive itself stays open and refreshes with nobody asking.
+    const old = uniqueUser('keepalive-old');
+    await keepAliveOldPlan.seedLink(old, { expiresInSeconds: 3_600 });
+    await keepAliveOldPlan.client.status({ provider: keepAliveOldPlan.providerId, user: old });
+    await until(() => tokenCalls(keepAliveOldPlan, old) >= 2, 20_000, 'two keep-alive refreshes');
+    expect(await runStatus(keepAliveOldPlan, old)).toBe('RUNNING');
+    await until(async () => (await keepAliveOldPlan.row(old)).refreshToken === keepAliveOldPlan.provider.liveRefreshToken(old), 10_000, 'row = live token');
+    const status = await keepAliveOldPlan.client.peekStatus({ provider: keepAliveOldPlan.providerId, user: old });
     expect(status?.counters.requests).toBe(0);
     expect(status?.counters.proactiveRefreshes).toBeGreaterThanOrEqual(2);
   });
@@ -158,7 +167,7 @@ describe('keep-alive', () => {
 describe('bounded history', () => {
   it('a run kept open by its schedule continues as new past maxHistoryEvents, carrying its counters', async () => {
     const user = uniqueUser('bounded');
-    await bounded.seedLink(user, { expiresInSeconds: 3_600 });
+    await bounded.seedLink(user, { expiresInSeconds: 2, lifetimeSeconds: 2 });
     await bounded.client.status({ provider: bounded.providerId, user });
     const runs = async () => {
       const found: { status: string; historyLength: number }[] = [];

@@ -25,7 +25,7 @@ function link(overrides: Partial<LinkSnapshot> = {}): LinkSnapshot {
     ...overrides,
   };
 }
-const due = (l: LinkSnapshot | undefined, lastTouched = T0, retryAt?: number) => proactiveRefreshDue({ link: l, lastTouched, retryAt, since: T0 });
+const due = (l: LinkSnapshot | undefined, lastTouched = T0, retryAt?: number, keepAlive = true) => proactiveRefreshDue({ link: l, lastTouched, retryAt, since: T0, keepAlive });
 
 describe('proactiveRefreshDue', () => {
   it('is refreshAheadSeconds before expiry for an active link', () => {
@@ -47,6 +47,11 @@ describe('proactiveRefreshDue', () => {
     expect(due(link({ schedule: idle }), T0 - 86_400_000)).toBe(T0 + 30 * 86_400_000);
     expect(due(link({ schedule: idle, lastRefreshedAt: null }), T0 - 86_400_000)).toBe(T0 + 30 * 86_400_000);
     expect(due(link({ schedule: idle, refreshTokenExpiresAt: at(86_400) }), T0 - 86_400_000)).toBe(T0 + (86_400 - 300) * 1000);
+  });
+  it("keep-alive left to the sweep (the run's own plan): an idle link plans nothing, an active one still refreshes ahead", () => {
+    const idle = { ...schedule, activeWindowSeconds: 60, keepAliveSeconds: 30 * 86_400 };
+    expect(due(link({ schedule: idle, refreshTokenExpiresAt: at(86_400) }), T0 - 86_400_000, undefined, false)).toBeUndefined();
+    expect(due(link({ schedule: { ...schedule, keepAliveSeconds: 30 * 86_400 } }), T0, undefined, false)).toBe(T0 + (8 * 3600 - 300) * 1000);
   });
   it('not before retryAt after a failure', () => {
     expect(due(link(), T0, T0 + 9 * 3600_000)).toBe(T0 + 9 * 3600_000);

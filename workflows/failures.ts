@@ -25,11 +25,12 @@ export function failureMessage(err: unknown): string {
 }
 
 /** The provider refused the refresh token for good (exchange's RefreshRejected): what recordRefreshFailure stores. */
-export function refreshRejection(err: unknown): { providerError: string; unansweredSince: string | null } | undefined {
+export function refreshRejection(err: unknown): { providerError: string; unansweredSince: string | null; version?: number } | undefined {
   const cause = applicationCause(err);
   if (cause?.type !== FailureType.RefreshRejected) return undefined;
-  const unansweredSince = (cause.details?.[0] as { unansweredSince?: string | null } | undefined)?.unansweredSince ?? null;
-  return { providerError: cause.message, unansweredSince };
+  // `version`: the row version whose refresh token was refused (a run's first step named none in its request).
+  const detail = cause.details?.[0] as { unansweredSince?: string | null; version?: number } | undefined;
+  return { providerError: cause.message, unansweredSince: detail?.unansweredSince ?? null, ...(typeof detail?.version === 'number' ? { version: detail.version } : {}) };
 }
 
 /**
@@ -44,4 +45,10 @@ export function toAgentFailure(err: unknown): unknown {
   if (cause?.type === FailureType.UnknownProvider) return agentFailure('unknown_provider', cause.message);
   if (err instanceof ActivityFailure || cause) return agentFailure('provider_unavailable', cause?.message ?? (err as Error).message);
   return err; // a bug: let the workflow task fail so that a fixed worker can replay it
+}
+
+/** The row could not be read at all (no link, unknown provider): not an exchange that gave up. */
+export function unreadableRow(err: unknown): boolean {
+  const failure = toAgentFailure(err);
+  return isAgentFailure(failure, 'link_not_found') || isAgentFailure(failure, 'unknown_provider');
 }

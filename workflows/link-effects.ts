@@ -1,11 +1,25 @@
-// What the link run's main loop does besides activities: search attributes and details for operators, its one timer,
-// its warnings. Called only from the main loop (workflows/link.ts).
-import { CancellationScope, log, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+// What the link run's main loop uses besides its protocol: its activities' stubs, search attributes and details for
+// operators, its one timer, its warnings. Called only from the main loop (workflows/link.ts).
+import { CancellationScope, log, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ExtauthActivities } from '../activities/index.js';
 import type { LinkState } from '../core/types.js';
+import { failureMessage, toAgentFailure } from './failures.js';
 import type { LinkRun } from './link-state.js';
-import type { Tuning } from './policies.js';
+import { activityOptions, type Tuning } from './policies.js';
 import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
 import { currentDetails, linkState } from './view.js';
+
+/** The link run's activities, each with its own timeouts and retries (workflows/policies.ts). */
+export function linkActivities(tuning: Tuning) {
+  const options = activityOptions(tuning);
+  // Normal activities only: each completion is an event, so live runs and replays see the same order.
+  const { exchangeRefreshToken } = proxyActivities<ExtauthActivities>(options.exchange);
+  const { persistRotatedTokens } = proxyActivities<ExtauthActivities>(options.persist);
+  const { validateAccessToken } = proxyActivities<ExtauthActivities>(options.validate);
+  const { loadLink } = proxyActivities<ExtauthActivities>(options.load);
+  const { recordRefreshFailure } = proxyActivities<ExtauthActivities>(options.recordFailure);
+  return { exchangeRefreshToken, persistRotatedTokens, validateAccessToken, loadLink, recordRefreshFailure };
+}
 
 /** The shortest timer the run sets: a plan already due fires in the next workflow task. */
 const MIN_TIMER_MS = 1;
@@ -13,6 +27,8 @@ const MIN_TIMER_MS = 1;
 /**
  * Search attributes when the state changes (one history event each), the Web UI's current details always. The loop
  * publishes when a refresh starts and before it waits, not after each step: a state lasting one task is not upserted.
+ * `refreshing` lasts only while a refresh is in flight: it shows in the status and the current details, never in
+ * ExtauthState, which would cost two events per refresh (docs/performance.md, 4 December 2026).
  */
 export class Publisher {
   private published: LinkState | undefined;
@@ -22,7 +38,8 @@ export class Publisher {
   publish(): void {
     const { run } = this;
     if (!run.link) return;
-    const state = linkState(run.view());
+    const view = run.view();
+    const state = linkState({ ...view, refreshing: false });
     if (state !== this.published) {
       const identity = [
         { key: ExtauthProvider, value: run.key.providerId },
@@ -31,7 +48,7 @@ export class Publisher {
       upsertSearchAttributes([...(this.published === undefined ? identity : []), { key: ExtauthState, value: state }]);
       this.published = state;
     }
-    setCurrentDetails(currentDetails(run.view()));
+    setCurrentDetails(currentDetails(view));
   }
 }
 
@@ -78,4 +95,23 @@ export function warnRefreshTokenExpiry(run: LinkRun): void {
     tokenVersion: link.version,
   });
   if (link.refreshTokenExpiresAt) run.announce({ type: 'link.refresh_expiring', episode: link.refreshTokenExpiresAt, refreshTokenExpiresAt: link.refreshTokenExpiresAt });
+}
+
+/** Records `cause` as the link's last error and logs it (provider, link, token version; never a token). */
+export function warn(run: LinkRun, message: string, cause: string): void {
+  run.lastError = cause;
+  log.warn(message, { provider: run.key.providerId, link: run.key.userId, cause, tokenVersion: run.link?.version });
+}
+
+/** An activity that gave up: warned, and turned into the failure agents hear. */
+export function gaveUp(run: LinkRun, message: string, err: unknown): unknown {
+  warn(run, message, failureMessage(err));
+  return toAgentFailure(err);
+}
+
+/** A refresh the run made on its own ended: a failure is retried later with backoff (agents still refresh on demand). */
+export function ownRefreshEnded(run: LinkRun, failure: unknown, now: number): void {
+  if (!failure) return run.proactiveSucceeded();
+  const delayMs = run.proactiveFailed(now);
+  warn(run, `refresh ahead of expiry failed; the run tries again in ${delayMs / 1000} s, agents still refresh on demand`, failureMessage(failure));
 }

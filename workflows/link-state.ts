@@ -7,7 +7,7 @@ import { gitCredentials } from '../core/git.js';
 import type { LinkCounters, LinkKey, LinkSnapshot, LinkStatus, TokenGrant, Validation } from '../core/types.js';
 import { agentFailure } from './failures.js';
 import type { CachedToken, DeleteLinkRequest, DeleteLinkResult, GetTokenRequest, LinkWorkflowInput } from './messages.js';
-import type { Tuning } from './policies.js';
+import { DEFAULT_TUNING, type Tuning } from './policies.js';
 import { activeUntil, proactiveRefreshDue, proactiveRetryDelayMs, refreshExpiryWarningAt, toldExpiry } from './schedule.js';
 import { linkStatus, type LinkView } from './view.js';
 import type { Announcement } from './webhook-delivery.js';
@@ -200,6 +200,12 @@ export class LinkRun {
     return given;
   }
 
+  /** Every row the run learns of comes through here: it also says whether the worker announces link events. */
+  private hold(link: LinkSnapshot): void {
+    this.link = link;
+    this.webhooks = link.webhooks === true;
+  }
+
   /** Queues a link event for the main loop, when the worker has webhook endpoints. */
   announce(announcement: Announcement): void {
     if (this.webhooks) this.announcements.push(announcement);
@@ -207,33 +213,61 @@ export class LinkRun {
 
   // ---- what the main loop learns from its activities -------------------------------------------------------------
 
-  loaded(link: LinkSnapshot): void {
-    this.link = link;
-    this.webhooks = link.webhooks === true;
+  /** `work` is engine work: the cachedToken query answers nothing meanwhile; a refresh or check also shows as `refreshing`. */
+  async during<T>(work: () => Promise<T>, refreshing: boolean): Promise<T> {
+    this.working = true;
+    this.refreshing = refreshing;
+    try {
+      return await work();
+    } finally {
+      this.working = this.refreshing = false;
+    }
+  }
+
+  /** An exchange was made (or tried): counted as the status's refreshes and exchanges; a deferred force is done. */
+  exchanging(): void {
+    this.counters.refreshes++;
+    this.counters.exchanges++;
+    this.forceDeferred = false;
+  }
+
+  /** The row a re-link rewrote: valid as the user just authorised it; agents waiting for the re-link ask again. */
+  relinkedRow(link: LinkSnapshot): void {
+    this.hold(link);
+    this.proactiveSucceeded();
+    this.relinks++;
+  }
+
+  /** The row as read; false: no refresh happened (the main loop's `refresh` returns it). */
+  loaded(link: LinkSnapshot): false {
+    this.hold(link);
+    return false;
   }
 
   /** Another writer's tokens (or the provider's refusal recorded) are now the link's: nothing left to validate. */
-  adopted(link: LinkSnapshot, fromRow: boolean): void {
-    this.link = link;
+  adopted(link: LinkSnapshot, fromRow: boolean): true {
+    this.hold(link);
     this.validation = 'valid';
     if (fromRow) this.counters.adoptedFromRow++;
+    return true;
   }
 
   /**
    * The provider refused the grant; the row records it (or holds a newer grant, adopted). A token the provider itself
    * refused before (a reported 401 it confirmed) stays refused: without a refresh token, nobody is served it again.
    */
-  refused(link: LinkSnapshot, adoptedNewer: boolean): void {
+  refused(link: LinkSnapshot, adoptedNewer: boolean): true {
     const refusedToken = this.validation === 'rejected' && !adoptedNewer;
     this.adopted(link, adoptedNewer);
     if (refusedToken) this.validation = 'rejected';
     // The link enters reauth_required here, once: later requests are refused from the row, with no new refusal.
     if (!adoptedNewer) this.announce({ type: 'link.reauth_required', episode: `v${link.version}`, reason: link.failureReason });
+    return true;
   }
 
   /** New tokens are saved; validation is next. */
   saved(link: LinkSnapshot): void {
-    this.link = link;
+    this.hold(link);
     this.validation = 'unvalidated';
   }
 
@@ -272,6 +306,14 @@ export class LinkRun {
   failAll(failure: ApplicationFailure): void {
     for (const ask of this.asks) ask.answer ??= { error: failure };
     this.dropAnswered();
+  }
+
+  /** The requests a run's first step hands the exchange (it reads the row itself), or undefined when none would refresh. */
+  firstStep(): FirstStepRequests | undefined {
+    const tokens = this.asks.flatMap((ask) => (ask.kind === 'token' ? [ask.request] : []));
+    const forces = this.asks.flatMap((ask) => (ask.kind === 'force' ? [ask.nowMs ?? null] : []));
+    if (tokens.length + forces.length === 0) return undefined;
+    return { tokens, forces, carried: this.carried(), runStartedAt: this.runStartedAt };
   }
 
   // ---- answers without engine work ---------------------------------------------------------------------------------
@@ -314,10 +356,11 @@ export class LinkRun {
 
   // ---- the run's own schedule --------------------------------------------------------------------------------------
 
-  /** When the run refreshes on its own (ahead of expiry, keep-alive, a retry, a deferred force), if it does. */
+  /** When the run refreshes on its own (ahead of expiry, a retry, a deferred force; keep-alive is the sweep's), if it does. */
   nextOwnRefresh(): number | undefined {
     if (this.refreshing) return undefined;
-    const own = proactiveRefreshDue({ link: this.link, lastTouched: this.lastTouched, retryAt: this.proactiveRetryAt, since: this.runStartedAt });
+    const { link, lastTouched, proactiveRetryAt: retryAt, runStartedAt: since } = this;
+    const own = proactiveRefreshDue({ link, lastTouched, retryAt, since, keepAlive: this.tuning.runKeepAlive });
     const deferred = this.forceDeferred ? (this.toldAt() ?? undefined) : undefined;
     return own === undefined || deferred === undefined ? (own ?? deferred) : Math.min(own, deferred);
   }
@@ -362,6 +405,32 @@ export class LinkRun {
 /** What every request hears once the link is deleted (exit 5, as for a link that never existed). */
 export function linkDeleted(key: LinkKey): ApplicationFailure {
   return agentFailure('link_not_found', `no link for ${key.providerId}/${key.userId}: it was deleted (\`extauth link delete\`); store it again to use it`);
+}
+
+/**
+ * What a run's first step hands the exchange activity, which reads the row itself: the requests waiting and what the
+ * run knows besides the row, so that the activity decides as the run would (refreshDueOnFirstStep).
+ */
+export interface FirstStepRequests {
+  tokens: GetTokenRequest[];
+  /** The `nowMs` of each forced refresh waiting (requestRefresh from the keep-alive sweep, refreshNow). */
+  forces: Array<number | null>;
+  carried: NonNullable<LinkWorkflowInput['carried']>;
+  runStartedAt: number;
+}
+
+/**
+ * Whether the requests waiting on a run's first step need `link` refreshed, decided by the run's own rules (`need`,
+ * `promised`) on the row the exchange activity just read. Only a refresh the run would make anyway is made early:
+ * a token request that only needs the row, or a reported token still to be checked, leaves it to the main loop.
+ */
+export function refreshDueOnFirstStep(key: LinkKey, first: FirstStepRequests, link: LinkSnapshot, clockNow: number): boolean {
+  const probe = new LinkRun({ ...key, carried: first.carried }, DEFAULT_TUNING, first.runStartedAt);
+  probe.loaded(link);
+  if (!link.hasRefreshToken) return false;
+  if (first.forces.some((nowMs) => !probe.promised(nowMs ?? clockNow))) return true;
+  if (first.forces.length > 0) return false; // the main loop checks a promised token first (forceRefresh)
+  return first.tokens.some((request) => probe.need({ kind: 'token', request, reportChecked: !request.rejectedFingerprint, rounds: 0 }, clockNow) === 'refresh');
 }
 
 /**

@@ -18,6 +18,11 @@ export interface Tuning {
   idleFinishMs: number;
   /** A run kept open by its schedule continues as new past this many history events (or when the server suggests it). */
   maxHistoryEvents: number;
+  /**
+   * The run also plans keep-alive refreshes, and so stays open on their timer. Off: the keep-alive sweep covers idle
+   * links. On only as the control of test/keep-alive.test.ts ("keep-alive at scale"): the plan before 4 December 2026.
+   */
+  runKeepAlive: boolean;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -30,6 +35,7 @@ export const DEFAULT_TUNING: Tuning = {
   unauthorizedAttempts: 5,
   idleFinishMs: 10 * 60_000,
   maxHistoryEvents: 2_000,
+  runKeepAlive: false,
 };
 
 /** The HTTP call must give up before Temporal would start another attempt that may rotate the token again. */

@@ -10,6 +10,12 @@ export interface ScheduleInput {
   retryAt: number | undefined;
   /** When the run started: keep-alive counts from it when the link was never refreshed. */
   since: number;
+  /**
+   * Plan keep-alive refreshes too. The told expiry does (workflows/schedule.ts toldExpiry: a promise must allow for
+   * them); the run's own plan does not, since the hourly keep-alive sweep (activities/keep-alive.ts) covers idle
+   * links: a run the sweep opened finishes once idle instead of staying open on a keep-alive timer.
+   */
+  keepAlive: boolean;
 }
 
 /**
@@ -18,7 +24,7 @@ export interface ScheduleInput {
  * half the token's lifetime so short-lived tokens are not refreshed on every wake. Keep-alive refreshes an idle
  * link's refresh token at least every `keepAliveSeconds`, and before the refresh token itself expires.
  */
-export function proactiveRefreshDue({ link, lastTouched, retryAt, since }: ScheduleInput): number | undefined {
+export function proactiveRefreshDue({ link, lastTouched, retryAt, since, keepAlive }: ScheduleInput): number | undefined {
   const schedule = link?.schedule;
   if (!link || !schedule || !link.hasRefreshToken) return undefined;
   const candidates: number[] = [];
@@ -29,7 +35,7 @@ export function proactiveRefreshDue({ link, lastTouched, retryAt, since }: Sched
     const due = Date.parse(link.expiresAt!) - aheadMs;
     if (due < active) candidates.push(due);
   }
-  if (schedule.keepAliveSeconds > 0) {
+  if (keepAlive && schedule.keepAliveSeconds > 0) {
     const base = link.lastRefreshedAt ? Date.parse(link.lastRefreshedAt) : since;
     candidates.push(base + schedule.keepAliveSeconds * 1000);
     const refreshExpiry = refreshTokenExpiry(link);
@@ -78,10 +84,10 @@ export function proactiveRetryDelayMs(failuresInARow: number): number {
  * Elsewhere it is the provider's expiry. A pure function of the run's state, so the workflow, its query and replay
  * agree.
  */
-export function toldExpiry({ link, retryAt, since }: Omit<ScheduleInput, 'lastTouched'>): number | null {
+export function toldExpiry({ link, retryAt, since }: Omit<ScheduleInput, 'lastTouched' | 'keepAlive'>): number | null {
   if (!link?.expiresAt) return null;
   const expiry = Date.parse(link.expiresAt);
   if (!link.schedule?.refreshEndsOldAccessToken || !link.hasRefreshToken) return expiry;
-  const planned = proactiveRefreshDue({ link, lastTouched: Infinity, retryAt, since }) ?? Infinity;
+  const planned = proactiveRefreshDue({ link, lastTouched: Infinity, retryAt, since, keepAlive: true }) ?? Infinity;
   return Math.min(expiry, planned);
 }

@@ -2,7 +2,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const bareActivities = {
-  async bareLoad(): Promise<void> {},
   async bareExchange(latencyMs: number): Promise<{ ok: boolean }> {
     if (latencyMs > 0) await sleep(latencyMs);
     return { ok: true };

@@ -8,7 +8,10 @@ export interface NoopRequest {
 
 /** A no-op Update: the cheapest thing an agent can ask a running workflow. */
 export const noopUpdate = defineUpdate<{ ok: boolean }, [NoopRequest]>('noop');
-/** The refresh's shape with no work inside: load, exchange, persist, validate, all normal activities as in linkWorkflow. */
+/**
+ * The refresh's shape with no work inside: exchange, persist, validate, normal activities as in linkWorkflow, whose
+ * first step reads the row in the exchange activity (before 4 December 2026: a load activity first, four in all).
+ */
 export const refreshShapeUpdate = defineUpdate<{ ok: boolean }, [number]>('refreshShape');
 export const stopSignal = defineSignal('stop');
 /** A no-op Query: the floor of a read that writes no history. */
@@ -26,10 +29,9 @@ export async function floorWorkflow(): Promise<void> {
 
 export async function refreshShapeWorkflow(): Promise<void> {
   const { bareExchange } = proxyActivities<BareActivities>({ startToCloseTimeout: '15s' });
-  const { bareLoad, barePersist, bareValidate } = proxyActivities<BareActivities>({ startToCloseTimeout: '10s' });
+  const { barePersist, bareValidate } = proxyActivities<BareActivities>({ startToCloseTimeout: '10s' });
   let stop = false;
   setHandler(refreshShapeUpdate, async (providerLatencyMs: number) => {
-    await bareLoad();
     await bareExchange(providerLatencyMs);
     await barePersist();
     await bareValidate(providerLatencyMs);

@@ -462,8 +462,6 @@ async function bundleVariant(variant: string): Promise<string> {
       if (file === 'link-effects.ts') {
         if (changes.includes('no-upsert')) source = change(file, source, 'upsertSearchAttributes([', '((_: unknown) => undefined)([');
         if (changes.includes('upsert-once')) source = change(file, source, 'if (state !== this.published) {', 'if (this.published === undefined) {');
-      }
-      if (file === 'link.ts') {
         if (changes.includes('la')) {
           source = change(file, source, "} from '@temporalio/workflow';", "} from '@temporalio/workflow';\nimport { proxyLocalActivities } from '@temporalio/workflow';");
           for (const row of ['persist', 'validate', 'load', 'recordFailure']) {
