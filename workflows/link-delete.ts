@@ -75,7 +75,7 @@ async function startRevocation(run: LinkRun, sealedGrant: string, version: numbe
   const workflowId = revokeWorkflowId(linkWorkflowId(run.key), version);
   await startChild(revokeGrantWorkflow, {
     workflowId,
-    args: [{ ...run.key, sealedGrant }],
+    args: [{ ...run.key, version, sealedGrant }],
     parentClosePolicy: 'ABANDON',
     staticSummary: `extauth revoke ${run.key.providerId}/${run.key.userId}`,
   });

@@ -1,7 +1,7 @@
 // Revokes a deleted link's grant at the provider, durably: a workflow of its own (id `revoke:<link workflow id>:v<token
 // version>`), started by the link run's delete as a child it abandons, so it outlives both that run and the CLI that asked.
 // Transient failures are retried with backoff for days; a refusal ends it at once with the provider's reason.
-import { log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { log, proxyActivities } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
 import type { RevokeGrantResult } from '../activities/revoke.js';
 import type { LinkKey } from '../core/types.js';
@@ -11,6 +11,8 @@ import { httpDeadlineMs, REVOKE_ATTEMPT_MS, revokeGrantOptions } from './policie
 import { announce } from './webhook-delivery.js';
 
 export interface RevokeGrantWorkflowInput extends LinkKey {
+  /** The deleted row's version: names this revocation (its workflow id, its link.revoked occurrence). */
+  version: number;
   /** The deleted row's tokens sealed with the worker key (activities/delete-link.ts): never clear in history. */
   sealedGrant: string;
 }
@@ -28,9 +30,9 @@ export function revokeWorkflowId(linkWorkflowId: string, tokenVersion: number): 
 
 export async function revokeGrantWorkflow(input: RevokeGrantWorkflowInput): Promise<RevocationOutcome> {
   const outcome = await revoke(input);
-  // link.revoked: one occurrence per revocation workflow (its id names the deleted version), whatever the provider said.
+  // link.revoked: one occurrence per deleted version, whatever the provider said.
   const key = { providerId: input.providerId, userId: input.userId };
-  await announce(key, { type: 'link.revoked', episode: workflowInfo().workflowId, reason: revokedReason(outcome) }, Date.now());
+  await announce(key, { type: 'link.revoked', episode: `v${input.version}`, reason: revokedReason(outcome) }, Date.now());
   return outcome;
 }
 

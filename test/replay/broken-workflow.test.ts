@@ -35,9 +35,9 @@ const withoutExchange = files.filter((f) => !withExchange.includes(f));
 describe('replay against a deliberately changed workflow (no patch)', () => {
   // Every link run reaches the exchange call: a run's first step reads the row in the exchange activity, which
   // exchanges only when the requests need it (a fresh read such as fresh-token's exchanges nothing). The sweep does not.
-  it('every recorded link run reached the exchange call; the keep-alive sweep did not', () => {
+  it('every recorded link run reached the exchange call; the keep-alive sweep and the revocation did not', () => {
     expect(withExchange.length).toBeGreaterThanOrEqual(8);
-    expect(withoutExchange.map((f) => f.name)).toEqual(['keep-alive-sweep.sweep']);
+    expect(withoutExchange.map((f) => f.name).sort()).toEqual(['delete-revoke.revoke', 'keep-alive-sweep.sweep']);
   });
 
   it.each(withExchange.map((f) => [f.name, f] as const))('%s (recorded an exchange call) fails with a DeterminismViolationError', (_name, file) => {
