@@ -4,7 +4,8 @@ import { linkWorkflowId } from '../../core/ids.js';
 import { ExtauthProvider, ExtauthState } from '../../workflows/search-attributes.js';
 import { EXIT, linkOptions, linkSchema, parse, print, UsageError, validated, withClient, withPool, type Command } from './args.js';
 
-const STATES = ['ok', 'refreshing', 'degraded', 'refresh_expiring', 'reauth_required', 'idle'] as const;
+/** The states runs publish as ExtauthState (a refresh lasts seconds and is not published: `extauth status` shows it). */
+const STATES = ['ok', 'degraded', 'refresh_expiring', 'reauth_required', 'idle'] as const;
 
 interface LinkLine {
   provider: string;
