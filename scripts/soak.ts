@@ -17,6 +17,7 @@
 // Workers are child processes of test/faults/support/hooked-worker.ts with no pause armed: the same worker
 // as `extauth worker` (same activities, workflows, codec), started from a prebuilt workflow bundle so
 // that a restart after each kill does not spend CPU on bundling.
+import { fingerprint } from '../core/fingerprint.js';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -64,6 +65,8 @@ const KILL_WINDOW_MS = 1_000;
 const SETTLE_MS = 20_000;
 /** A request slower than this is reported with the history of its link's runs (extauth). */
 const SLOW_REQUEST_MS = 30_000;
+/** Worker log lines printed per link that was served a stale token (its last ones). */
+const STALE_TRACE_LINES = 40;
 const TUNING: Partial<Tuning> = {
   exchangeAttemptMs: 3_000,
   exchangeBudgetMs: 60_000,
@@ -392,6 +395,8 @@ async function main(): Promise<number> {
     /** Requests that took longer than SLOW_REQUEST_MS: printed with their link's runs at the end. */
     const slowRequests: Array<{ user: string; seconds: number; at: number; outcome: string }> = [];
     const staleExamples: string[] = [];
+    /** Each stale token served: when (s into the soak) and its fingerprint, to read beside the link's worker lines. */
+    const staleServed: Array<{ user: string; at: number; epochMs: number; askedMs: number; fingerprint: string }> = [];
     let running = true;
     const deadline = Date.now() + opts.duration * 1000;
     const agent = async () => {
@@ -413,6 +418,7 @@ async function main(): Promise<number> {
           if (!provider.isAccessTokenValid(accessToken) && link.permanent !== 'grant revoked at the provider') {
             stale++;
             if (staleExamples.length < 5) staleExamples.push(`${link.user} (${link.profile})`);
+            staleServed.push({ user: link.user, at: (Date.now() - started) / 1000, epochMs: Date.now(), askedMs: askedAt, fingerprint: fingerprint(accessToken) });
           }
         } catch (err) {
           noteIfSlow(String((err as Error)?.message ?? err).slice(0, 300));
@@ -529,6 +535,12 @@ async function main(): Promise<number> {
     const width = Math.max(...table.map(([k]) => k.length));
     process.stdout.write(`${table.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
     if (staleExamples.length) process.stdout.write(`stale examples: ${staleExamples.join(', ')}\n`);
+    // What the worker said about each link that was served a stale token (fingerprints only, as the logs hold them).
+    for (const user of new Set(staleServed.map((s) => s.user))) {
+      const served = staleServed.filter((s) => s.user === user).map((s) => `${s.at.toFixed(1)} s (asked at time ${s.askedMs}, answered ${s.epochMs}) ${s.fingerprint}`);
+      const lines = workerLines.filter((l) => l.includes(`"link":"${user}"`)).slice(-STALE_TRACE_LINES);
+      process.stdout.write(`stale trace ${user}: served ${served.join(', ')}\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
+    }
     process.stdout.write(
       `soak: links=${opts.links} requests=${requests} refreshes=${provider.stats.rotations} kills=${kills.length} lost_rotations=${lost} false_reauths=${falseReauths} stale_tokens_served=${stale} leaked_tokens=${leaked}\n`,
     );

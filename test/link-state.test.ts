@@ -227,6 +227,29 @@ describe('told expiry (a refresh ends the old access token)', () => {
     expect(run.status().nextProactiveRefreshAt).toBe(iso(600));
     expect(turn(run, s(600))).toEqual({ kind: 'refresh', force: false, own: true });
   });
+
+  it('a refusal after an exchange that may have rotated ends the held token too: reauth_required, not the dead token', () => {
+    // What the soak found: an attempt timed out after the provider rotated, the retry's refresh token was refused,
+    // and the requests that waited through it were served the access token that rotation had already ended.
+    const refusedRow = (schedule: RefreshSchedule) => snapshot({ version: 2, hasRefreshToken: false, refreshTokenFingerprint: null, failureReason: 'bad_refresh_token', schedule });
+    const run = newRun(snapshot({ schedule: ends }));
+    const waiting = ask(run);
+    run.refused(refusedRow(ends), false, iso(-5));
+    run.shareOutcome(undefined, status(run));
+    turn(run);
+    expect(errorCode(waiting.answer)).toBe('reauth_required');
+    expect(run.cached(T0)).toBeNull();
+    // Controls: no ambiguous attempt, or a provider whose refresh leaves the old token alive: the held token, which
+    // may still work until it expires, is served.
+    for (const [schedule, unansweredSince] of [[ends, null], [NO_SCHEDULE, iso(-5)]] as const) {
+      const control = newRun(snapshot({ schedule }));
+      const served = ask(control);
+      control.refused(refusedRow(schedule), false, unansweredSince);
+      control.shareOutcome(undefined, status(control));
+      turn(control);
+      expect(value(served.answer)?.accessToken).toBe('gho_current');
+    }
+  });
 });
 
 describe('the cachedToken query', () => {

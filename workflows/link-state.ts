@@ -255,9 +255,12 @@ export class LinkRun {
   /**
    * The provider refused the grant; the row records it (or holds a newer grant, adopted). A token the provider itself
    * refused before (a reported 401 it confirmed) stays refused: without a refresh token, nobody is served it again.
+   * So does the held token when an earlier exchange may have rotated (`unansweredSince`) at a provider whose refresh
+   * ends the old access token: that rotation, whose answer was lost, already ended it.
    */
-  refused(link: LinkSnapshot, adoptedNewer: boolean): true {
-    const refusedToken = this.validation === 'rejected' && !adoptedNewer;
+  refused(link: LinkSnapshot, adoptedNewer: boolean, unansweredSince: string | null = null): true {
+    const endedByLostRotation = unansweredSince !== null && link.schedule?.refreshEndsOldAccessToken === true;
+    const refusedToken = (this.validation === 'rejected' || endedByLostRotation) && !adoptedNewer;
     this.adopted(link, adoptedNewer);
     if (refusedToken) this.validation = 'rejected';
     // The link enters reauth_required here, once: later requests are refused from the row, with no new refusal.

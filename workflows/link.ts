@@ -44,7 +44,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       // Refused for good: the row records it (or holds a newer grant) and the request hears reauth_required.
       const { providerError, unansweredSince } = rejected;
       const recorded = await recordRefreshFailure({ ...key, expectedVersion, providerError, unansweredSince });
-      return run.refused(recorded.link, recorded.outcome === 'adopted');
+      return run.refused(recorded.link, recorded.outcome === 'adopted', unansweredSince);
     }
     if (exchanged.kind === 'current') return run.loaded(exchanged.link); // a first step with nothing due
     run.exchanging();
