@@ -765,16 +765,7 @@ function jsonField(body: string, field: string): string | undefined {
 
 /** The form body, or undefined when the request is not form-encoded. */
 async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
-    chunks.push(chunk);
-  }
-  const contentType = req.headers['content-type'] ?? '';
-  if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) return undefined;
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return formOf(req, await readBody(req));
 }
 
 function wantsJson(req: IncomingMessage): boolean {
