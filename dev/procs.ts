@@ -43,6 +43,17 @@ export async function listPids(): Promise<number[]> {
   }
 }
 
+/** Running processes other than this one whose command line names `text` (a run's folder): what a stop left behind. */
+export async function processesNaming(text: string): Promise<Array<{ pid: number; args: string[] }>> {
+  const found: Array<{ pid: number; args: string[] }> = [];
+  for (const pid of await listPids()) {
+    if (pid === process.pid) continue;
+    const args = await readCommandLine(pid);
+    if (args?.some((arg) => arg.includes(text)) && (await isRunning(pid))) found.push({ pid, args });
+  }
+  return found;
+}
+
 /** Alive and not a zombie; without /proc, whatever kill(pid, 0) says. */
 export async function isRunning(pid: number): Promise<boolean> {
   const proc = await readProcStat(pid);

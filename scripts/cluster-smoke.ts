@@ -25,7 +25,7 @@ import { linkWorkflowId } from '../core/ids.js';
 import { listenForStop } from '../config/stop-signals.js';
 import { clusterRunDir } from '../dev/cluster/run-dir.js';
 import { startLocalCluster, type LocalCluster } from '../dev/cluster/launch.js';
-import { listPids, readCommandLine, isRunning } from '../dev/procs.js';
+import { isRunning, processesNaming } from '../dev/procs.js';
 import { createAgentKey } from '../store/agent-keys.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { getLink, putLink } from '../store/links.js';
@@ -215,11 +215,7 @@ async function lostRotations(cluster: LocalCluster, pool: pg.Pool, cipher: Token
 async function leftoverProcesses(dir: string, pids: number[]): Promise<string[]> {
   const left: string[] = [];
   for (const pid of pids) if (await isRunning(pid)) left.push(String(pid));
-  for (const pid of await listPids()) {
-    if (pid === process.pid) continue;
-    const cmd = await readCommandLine(pid);
-    if (cmd?.some((arg) => arg.includes(dir)) && (await isRunning(pid))) left.push(`${pid}:${cmd.slice(0, 2).join(' ')}`);
-  }
+  for (const { pid, args } of await processesNaming(dir)) left.push(`${pid}:${args.slice(0, 2).join(' ')}`);
   return [...new Set(left)];
 }
 

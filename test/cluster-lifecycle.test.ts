@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isRunning, listPids, readCommandLine, waitForExit } from '../dev/procs.js';
+import { isRunning, processesNaming, waitForExit } from '../dev/procs.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const FIXTURE = join(ROOT, 'test/support/cluster-launcher-fixture.ts');
@@ -28,13 +28,7 @@ afterEach(async () => {
 });
 
 async function processesOn(dir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const pid of await listPids()) {
-    if (pid === process.pid) continue;
-    const args = await readCommandLine(pid);
-    if (args?.some((arg) => arg.includes(dir)) && (await isRunning(pid))) found.push(pid);
-  }
-  return found;
+  return (await processesNaming(dir)).map((found) => found.pid);
 }
 
 const signalsOf = (dir: string, name: string) => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { getFreePort } from '../dev/ports.js';
 import { waitForTemporalHealth } from '../dev/temporal.js';
-import { isRunning, listPids, readCommandLine, readProcStat, waitForExit } from '../dev/procs.js';
+import { isRunning, listPids, processesNaming, readCommandLine, readProcStat, waitForExit } from '../dev/procs.js';
 import { runCli } from './support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -95,15 +95,8 @@ async function startDev(dir: string, extra: Record<string, string> = {}) {
   return dev;
 }
 
-/** Processes whose arguments name `dir`: the dev's postmaster and Temporal dev server, while they run. */
 async function processesOn(dir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const pid of await listPids()) {
-    if (pid === process.pid) continue;
-    const args = await readCommandLine(pid);
-    if (args?.some((arg) => arg.includes(dir)) && (await isRunning(pid))) found.push(pid);
-  }
-  return found;
+  return (await processesNaming(dir)).map((found) => found.pid);
 }
 
 /** The postmaster and the Temporal dev server of a running dev on `dir`; fails unless both are there. */
