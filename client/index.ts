@@ -175,7 +175,13 @@ export class ExtauthClient {
     const args = (): [GetTokenRequest] => [
       { minValidSeconds, nowMs: Date.now(), ...(waitSeconds ? { waitSeconds } : {}), ...(rejectedFingerprint ? { rejectedFingerprint } : {}) },
     ];
-    return this.updateWithStart(link, getTokenUpdate, args, recheck);
+    const grant = await this.updateWithStart(link, getTokenUpdate, args, recheck);
+    if (!deadOnArrival(grant, Date.now())) return grant;
+    // The run judged the request by the clock it was sent with, but the answer came later than the token's expiry
+    // (its worker died or lagged before the run saw the request): ask once more with the clock as it reads now.
+    const again = await this.updateWithStart(link, getTokenUpdate, args, recheck);
+    if (!deadOnArrival(again, Date.now())) return again;
+    throw new ExtauthError('provider_unavailable', 'the link\'s run answered twice with a token already past its expiry; retry, and see `extauth status` if it persists');
   }
 
   /** Reads through the query leave no trace in the run: tell it now and then that the link is still in use. */
@@ -332,6 +338,11 @@ function linkSummary(key: LinkKey): string {
 function goodFor(cached: CachedToken, minValidSeconds: number, nowMs: number): boolean {
   if (freshEnough(cached, minValidSeconds, nowMs)) return true;
   return !!cached.firm && cached.expiresAt !== null && nowMs < Date.parse(cached.expiresAt);
+}
+
+/** A token whose (told) expiry has passed by this host's clock: never handed to an agent. */
+function deadOnArrival(grant: TokenGrant, nowMs: number): boolean {
+  return grant.expiresAt !== null && Date.parse(grant.expiresAt) <= nowMs;
 }
 
 function toKey(link: LinkRef): LinkKey {

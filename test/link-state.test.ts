@@ -127,6 +127,21 @@ describe('requests', () => {
     expect(value(reported.answer)?.accessToken).toBe('gho_current');
   });
 
+  it("a request's clock ages with its wait in the run: answered late, it is judged at the time it is answered", () => {
+    // What the soak found under load: a request sent at T0 and answered 25 s later was judged by its T0 and served a
+    // token with 40 s left at T0, which had 15 s left on arrival (and was dead on arrival where the wait was longer).
+    const waited = (receivedAt?: number) => {
+      const run = newRun(snapshot({ expiresAt: iso(40) }));
+      const a = run.enqueue<TokenAsk>({ kind: 'token', request: { minValidSeconds: 30, nowMs: T0 }, reportChecked: true, rounds: 0, receivedAt }, T0);
+      return { a, step: turn(run, -Infinity, s(25)) };
+    };
+    const aged = waited(T0);
+    expect(aged.step).toEqual({ kind: 'refresh', force: false, own: false });
+    expect(aged.a.answer).toBeUndefined();
+    // Control: judged by the clock it was sent with, the token is served (the old rule).
+    expect(value(waited(undefined).a.answer)?.accessToken).toBe('gho_current');
+  });
+
   it('a forced refresh comes before requests and answers with the status', () => {
     const run = newRun(snapshot());
     const force = run.enqueue<ForceAsk>({ kind: 'force', nowMs: T0 }, T0);
@@ -208,6 +223,22 @@ describe('told expiry (a refresh ends the old access token)', () => {
     const late = ask(run, { minValidSeconds: 30, nowMs: s(21) }, s(21));
     expect(turn(run, -Infinity, s(21))).toEqual({ kind: 'refresh', force: false, own: false });
     expect(late.answer).toBeUndefined();
+  });
+
+  it("a request that waited past the told expiry is not served the token that expiry ended", () => {
+    const waited = (receivedAt?: number) => {
+      const run = newRun(snapshot({ expiresAt: iso(20), lifetimeSeconds: 60, schedule: ends }));
+      const held = ask(run, { minValidSeconds: 30 });
+      turn(run);
+      expect(value(held.answer)?.expiresAt).toBe(iso(20)); // promised until +20 s
+      const late = run.enqueue<TokenAsk>({ kind: 'token', request: { minValidSeconds: 30, nowMs: s(1) }, reportChecked: true, rounds: 0, receivedAt }, s(1));
+      return { late, step: turn(run, -Infinity, s(21)) };
+    };
+    const aged = waited(s(1));
+    expect(aged.step).toEqual({ kind: 'refresh', force: false, own: false });
+    expect(aged.late.answer).toBeUndefined();
+    // Control: judged at its sending time (+1 s, inside the promise) it is served the token that ended at +20 s.
+    expect(value(waited(undefined).late.answer)?.expiresAt).toBe(iso(20));
   });
 
   it('a validated token nobody was handed yet was promised nothing: the query leaves its first hand-out to the update', () => {

@@ -39,10 +39,11 @@ function unwrap<T>(answer: Answer<T>): T {
 async function serveToken(run: LinkRun, request: GetTokenRequest): Promise<TokenGrant> {
   run.counters.requests++;
   const waitSeconds = request.waitSeconds ?? 0;
-  const waitUntil = Date.now() + waitSeconds * 1000;
+  const receivedAt = Date.now();
+  const waitUntil = receivedAt + waitSeconds * 1000;
   for (;;) {
     const relinksSeen = run.relinks;
-    const answer = await answered<TokenGrant>(run, { kind: 'token', request, reportChecked: !request.rejectedFingerprint, rounds: 0 }, true);
+    const answer = await answered<TokenGrant>(run, { kind: 'token', request, reportChecked: !request.rejectedFingerprint, rounds: 0, receivedAt }, true);
     if ('value' in answer) return answer.value;
     // Decided by whether the agent asked to wait and whether the wait's timer fired, never by reading the clock.
     if (!isAgentFailure(answer.error, 'reauth_required') || waitSeconds === 0) {

@@ -22,6 +22,11 @@ export interface TokenAsk {
   /** The reported fingerprint (if any) was compared with the current token, and checked at the provider if it matched. */
   reportChecked: boolean;
   rounds: number;
+  /**
+   * The run's clock when the request arrived. Its `nowMs` (the agent's clock) ages by the time it waits in the run, so a
+   * request answered after a long refresh is judged at the time it is answered, not at the time it was sent.
+   */
+  receivedAt?: number;
   answer?: Answer<TokenGrant>;
 }
 /** refreshNow (answered with the status) or requestRefresh (nobody waits for the answer). */
@@ -325,7 +330,8 @@ export class LinkRun {
   need(ask: TokenAsk, clockNow: number): TokenNeed | undefined {
     const link = this.link;
     if (!link) return 'load';
-    const { minValidSeconds, nowMs = clockNow, rejectedFingerprint } = ask.request;
+    const { minValidSeconds, rejectedFingerprint } = ask.request;
+    const nowMs = agentNow(ask, clockNow);
     if (!ask.reportChecked) {
       if (link.accessTokenFingerprint === rejectedFingerprint && this.validation === 'valid' && link.hasRefreshToken) return 'recheck';
       ask.reportChecked = true;
@@ -343,9 +349,8 @@ export class LinkRun {
       if (!this.link) break;
       if (ask.kind === 'describe') ask.answer = { value: status() };
       if (ask.kind !== 'token' || this.need(ask, clockNow) !== undefined) continue;
-      const { minValidSeconds, nowMs = clockNow } = ask.request;
       try {
-        ask.answer = { value: this.handOut(minValidSeconds, nowMs) };
+        ask.answer = { value: this.handOut(ask.request.minValidSeconds, agentNow(ask, clockNow)) };
       } catch (err) {
         ask.answer = { error: err as ApplicationFailure };
       }
@@ -408,6 +413,13 @@ export class LinkRun {
 /** What every request hears once the link is deleted (exit 5, as for a link that never existed). */
 export function linkDeleted(key: LinkKey): ApplicationFailure {
   return agentFailure('link_not_found', `no link for ${key.providerId}/${key.userId}: it was deleted (\`extauth link delete\`); store it again to use it`);
+}
+
+/** The agent's clock now, as the request's `nowMs` aged by its wait in the run; the run's clock when it sent none. */
+export function agentNow(ask: TokenAsk, clockNow: number): number {
+  const { nowMs } = ask.request;
+  if (nowMs === undefined) return clockNow;
+  return nowMs + Math.max(0, clockNow - (ask.receivedAt ?? clockNow));
 }
 
 /**

@@ -64,6 +64,9 @@ export interface World {
    * activities: by default with the real workflows, or with another bundle (e.g. a deliberately broken one).
    */
   replaceWorker(options?: { workflowBundle?: WorkflowBundleOption; failOnNondeterminism?: boolean }): Promise<void>;
+  /** Stops the worker until resumeWorker: the task queue's runs wait, as when every worker is down or starved. */
+  pauseWorker(): Promise<void>;
+  resumeWorker(): Promise<void>;
   /** Stores a link as the OAuth callback would, with tokens the fake provider issued. */
   seedLink(
     user: string,
@@ -141,7 +144,9 @@ export async function startWorld(
     return { worker, running: worker.run() };
   };
   let current = await startWorker();
+  let paused = false;
   const stopWorker = async () => {
+    if (paused) return;
     current.worker.shutdown();
     await current.running;
   };
@@ -166,6 +171,16 @@ export async function startWorld(
     async replaceWorker(bundle) {
       await stopWorker();
       current = await startWorker(bundle);
+      paused = false;
+    },
+    async pauseWorker() {
+      await stopWorker();
+      paused = true;
+    },
+    async resumeWorker() {
+      if (!paused) throw new Error('resumeWorker without pauseWorker');
+      current = await startWorker();
+      paused = false;
     },
     async seedLink(user, { expiresInSeconds = 3600, lifetimeSeconds, refreshTokenExpiresAt, grant } = {}) {
       grant ??= provider.issueGrant({ familyId: user, accessTokenLifetimeSeconds: lifetimeSeconds });
