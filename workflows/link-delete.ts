@@ -6,7 +6,7 @@ import { log, proxyActivities, startChild, upsertSearchAttributes } from '@tempo
 import type { ExtauthActivities } from '../activities/index.js';
 import { ActivityFailure as FailureType } from '../core/failures.js';
 import { linkWorkflowId } from '../core/ids.js';
-import { agentFailure, applicationCause, isAgentFailure, toAgentFailure } from './failures.js';
+import { agentFailure, agentFailureOrRethrow, applicationCause } from './failures.js';
 import { linkDeleted, type DeleteAsk, type LinkRun } from './link-state.js';
 import type { DeleteLinkResult } from './messages.js';
 import { activityOptions, type Tuning } from './policies.js';
@@ -85,7 +85,5 @@ async function startRevocation(run: LinkRun, sealedGrant: string, version: numbe
 function deleteFailure(err: unknown): ApplicationFailure {
   const cause = applicationCause(err);
   if (cause?.type === FailureType.RevocationUnsupported) return agentFailure('invalid_request', cause.message);
-  const failure = toAgentFailure(err);
-  if (!isAgentFailure(failure)) throw err; // a bug: fail the workflow task
-  return failure;
+  return agentFailureOrRethrow(err);
 }
