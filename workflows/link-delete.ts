@@ -11,7 +11,7 @@ import { linkDeleted, type DeleteAsk, type LinkRun } from './link-state.js';
 import type { DeleteLinkResult } from './messages.js';
 import { activityOptions, type Tuning } from './policies.js';
 import { revokeGrantWorkflow, revokeWorkflowId } from './revoke-grant.js';
-import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
+import { ExtauthState, linkIdentity } from './search-attributes.js';
 
 /** A re-link landing between the read and the delete makes the delete read again; this many times at most. */
 const MAX_DELETE_ROUNDS = 3;
@@ -62,11 +62,7 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
 function markDeleted(run: LinkRun): void {
   run.deleted = true;
   run.link = undefined;
-  upsertSearchAttributes([
-    { key: ExtauthProvider, value: run.key.providerId },
-    { key: ExtauthUser, value: run.key.userId },
-    { key: ExtauthState, value: 'deleted' },
-  ]);
+  upsertSearchAttributes([...linkIdentity(run.key), { key: ExtauthState, value: 'deleted' }]);
 }
 
 /** The revocation outlives this run (which finishes now) and the CLI that asked: ParentClosePolicy ABANDON. */

@@ -6,7 +6,7 @@ import type { LinkState } from '../core/types.js';
 import { agentFailureOrRethrow, failureMessage, toAgentFailure } from './failures.js';
 import type { LinkRun } from './link-state.js';
 import { activityOptions, type Tuning } from './policies.js';
-import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
+import { ExtauthState, linkIdentity } from './search-attributes.js';
 import { currentDetails, linkState } from './view.js';
 
 /** The link run's activities, each with its own timeouts and retries (workflows/policies.ts). */
@@ -42,11 +42,7 @@ export class Publisher {
     const view = run.view();
     const state = linkState({ ...view, refreshing: false });
     if (state !== this.published) {
-      const identity = [
-        { key: ExtauthProvider, value: run.key.providerId },
-        { key: ExtauthUser, value: run.key.userId },
-      ];
-      upsertSearchAttributes([...(this.published === undefined ? identity : []), { key: ExtauthState, value: state }]);
+      upsertSearchAttributes([...(this.published === undefined ? linkIdentity(run.key) : []), { key: ExtauthState, value: state }]);
       this.published = state;
     }
     setCurrentDetails(currentDetails(view));

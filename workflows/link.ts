@@ -1,6 +1,7 @@
-// One workflow per (provider, user) link, written as one actor. Handlers (workflows/link-handlers.ts) only validate,
-// enqueue a request and wait for its answer; the main loop at the bottom is the only code that runs activities,
-// upserts search attributes and changes the link. What it does next is decided by nextStep (workflows/link-state.ts).
+// One workflow per (provider, user) link, written as one actor: the refresh protocol, then the main loop that runs it,
+// the only code that runs activities, upserts search attributes and changes the link. Beside it: nextStep decides what
+// the loop does next (link-state.ts, pure); handlers only validate, enqueue and await their answer (link-handlers.ts);
+// the loop's other steps and effects are in link-effects.ts and link-delete.ts.
 import { allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
 import type { LinkSnapshot } from '../core/types.js';
 import { agentFailure, agentFailureOrRethrow, refreshRejection, toAgentFailure, unreadableRow } from './failures.js';
@@ -31,7 +32,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
    */
   async function refresh(force: boolean, first?: FirstStepRequests): Promise<boolean> {
     const current = run.link;
-    if (current && !current.hasRefreshToken) return true;
+    if (current && !current.hasRefreshToken) return true; // nothing to exchange (refused for good): served from the row, or reauth_required
     // Saved but not validated (validation gave up): validate again rather than rotate again, while it lives.
     const expired = current?.expiresAt && Date.parse(current.expiresAt) <= Date.now();
     if (current && !force && run.validation === 'unvalidated' && !expired) return validate(current);
@@ -92,6 +93,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (run.link!.version === version && run.promised(nowMs)) run.forceDeferred = true;
   }
 
+  /** The provider's verdict on the access token; an activity that gave up warns and answers provider_unavailable. */
   async function check(current: LinkSnapshot, unauthorizedAttempts: number, onGiveUp: string) {
     try {
       const httpTimeoutMs = httpDeadlineMs(tuning.validateAttemptMs);
@@ -125,6 +127,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
 
   installLinkHandlers(run);
   const alarm = new Alarm();
+  // Each turn answers what needs no engine work (settle), announces link events, then takes the one step nextStep names.
   for (;;) {
     run.continueAsNewSuggested = continueAsNewDue(tuning);
     run.settle(Date.now(), () => run.status());
@@ -143,8 +146,8 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
       publisher.publish();
       await alarm.wait(step.until, () => changed() || continueAsNewDue(tuning));
     } else {
+      // finish or continueAsNew. Answered handlers return first; a request that arrives meanwhile is served by this run.
       publisher.publish();
-      // Answered handlers return first; a request that arrives meanwhile is served by this run.
       await condition(() => allHandlersFinished() || changed());
       if (changed()) continue;
       if (step.kind === 'finish') return;
