@@ -47,6 +47,13 @@ export function toAgentFailure(err: unknown): unknown {
   return err; // a bug: let the workflow task fail so that a fixed worker can replay it
 }
 
+/** toAgentFailure where only an agent-facing failure can be answered: anything else is a bug, rethrown as is to fail the workflow task. */
+export function agentFailureOrRethrow(err: unknown): ApplicationFailure {
+  const failure = toAgentFailure(err);
+  if (!isAgentFailure(failure)) throw err;
+  return failure;
+}
+
 /** The row could not be read at all (no link, unknown provider): not an exchange that gave up. */
 export function unreadableRow(err: unknown): boolean {
   const failure = toAgentFailure(err);

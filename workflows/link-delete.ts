@@ -6,12 +6,12 @@ import { log, proxyActivities, startChild, upsertSearchAttributes } from '@tempo
 import type { ExtauthActivities } from '../activities/index.js';
 import { ActivityFailure as FailureType } from '../core/failures.js';
 import { linkWorkflowId } from '../core/ids.js';
-import { agentFailure, applicationCause, isAgentFailure, toAgentFailure } from './failures.js';
+import { agentFailure, agentFailureOrRethrow, applicationCause } from './failures.js';
 import { linkDeleted, type DeleteAsk, type LinkRun } from './link-state.js';
 import type { DeleteLinkResult } from './messages.js';
 import { activityOptions, type Tuning } from './policies.js';
 import { revokeGrantWorkflow, revokeWorkflowId } from './revoke-grant.js';
-import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
+import { ExtauthState, linkIdentity } from './search-attributes.js';
 
 /** A re-link landing between the read and the delete makes the delete read again; this many times at most. */
 const MAX_DELETE_ROUNDS = 3;
@@ -62,11 +62,7 @@ export async function deleteLinkStep(run: LinkRun, ask: DeleteAsk, tuning: Tunin
 function markDeleted(run: LinkRun): void {
   run.deleted = true;
   run.link = undefined;
-  upsertSearchAttributes([
-    { key: ExtauthProvider, value: run.key.providerId },
-    { key: ExtauthUser, value: run.key.userId },
-    { key: ExtauthState, value: 'deleted' },
-  ]);
+  upsertSearchAttributes([...linkIdentity(run.key), { key: ExtauthState, value: 'deleted' }]);
 }
 
 /** The revocation outlives this run (which finishes now) and the CLI that asked: ParentClosePolicy ABANDON. */
@@ -85,7 +81,5 @@ async function startRevocation(run: LinkRun, sealedGrant: string, version: numbe
 function deleteFailure(err: unknown): ApplicationFailure {
   const cause = applicationCause(err);
   if (cause?.type === FailureType.RevocationUnsupported) return agentFailure('invalid_request', cause.message);
-  const failure = toAgentFailure(err);
-  if (!isAgentFailure(failure)) throw err; // a bug: fail the workflow task
-  return failure;
+  return agentFailureOrRethrow(err);
 }

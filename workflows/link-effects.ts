@@ -1,12 +1,12 @@
 // What the link run's main loop uses besides its protocol: its activities' stubs, search attributes and details for
-// operators, its one timer, its warnings. Called only from the main loop (workflows/link.ts).
-import { CancellationScope, log, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+// operators, its one timer, the reload after a re-link, its warnings. Called only from the main loop (workflows/link.ts).
+import { CancellationScope, condition, log, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ExtauthActivities } from '../activities/index.js';
 import type { LinkState } from '../core/types.js';
-import { failureMessage, toAgentFailure } from './failures.js';
+import { agentFailureOrRethrow, failureMessage, toAgentFailure } from './failures.js';
 import type { LinkRun } from './link-state.js';
 import { activityOptions, type Tuning } from './policies.js';
-import { ExtauthProvider, ExtauthState, ExtauthUser } from './search-attributes.js';
+import { ExtauthState, linkIdentity } from './search-attributes.js';
 import { currentDetails, linkState } from './view.js';
 
 /** The link run's activities, each with its own timeouts and retries (workflows/policies.ts). */
@@ -20,6 +20,7 @@ export function linkActivities(tuning: Tuning) {
   const { recordRefreshFailure } = proxyActivities<ExtauthActivities>(options.recordFailure);
   return { exchangeRefreshToken, persistRotatedTokens, validateAccessToken, loadLink, recordRefreshFailure };
 }
+type LinkActivities = ReturnType<typeof linkActivities>;
 
 /** The shortest timer the run sets: a plan already due fires in the next workflow task. */
 const MIN_TIMER_MS = 1;
@@ -41,11 +42,7 @@ export class Publisher {
     const view = run.view();
     const state = linkState({ ...view, refreshing: false });
     if (state !== this.published) {
-      const identity = [
-        { key: ExtauthProvider, value: run.key.providerId },
-        { key: ExtauthUser, value: run.key.userId },
-      ];
-      upsertSearchAttributes([...(this.published === undefined ? identity : []), { key: ExtauthState, value: state }]);
+      upsertSearchAttributes([...(this.published === undefined ? linkIdentity(run.key) : []), { key: ExtauthState, value: state }]);
       this.published = state;
     }
     setCurrentDetails(currentDetails(view));
@@ -57,25 +54,36 @@ export class Publisher {
  * costs two history events, so a request that only moves the idle finish later sets none.
  */
 export class Alarm {
+  /** The time of the latest timer that fired (a fact of history): the run acts on its own only past it (nextStep). */
+  provenNow = -Infinity;
   private armed: { at: number; fired: boolean; scope: CancellationScope } | undefined;
 
-  arm(until: number | undefined): void {
+  /** Waits until `woken()` or the timer for `until` (none: no timer) fires. */
+  async wait(until: number | undefined, woken: () => boolean): Promise<void> {
+    this.arm(until);
+    await condition(() => woken() || this.armed?.fired === true);
+    if (!this.armed?.fired) return;
+    this.provenNow = Math.max(this.provenNow, this.armed.at);
+    this.armed = undefined;
+  }
+
+  private arm(until: number | undefined): void {
     if (until === undefined || (this.armed && this.armed.at <= until)) return;
     this.armed?.scope.cancel();
     const next = { at: until, fired: false, scope: new CancellationScope() };
     next.scope.run(() => sleep(Math.max(until - Date.now(), MIN_TIMER_MS))).then(() => void (next.fired = true), () => undefined);
     this.armed = next;
   }
+}
 
-  get fired(): boolean {
-    return this.armed?.fired === true;
-  }
-
-  /** The time the fired timer was set for (a fact of history), and the alarm disarmed. */
-  take(): number {
-    const at = this.armed!.at;
-    this.armed = undefined;
-    return at;
+/** A re-link rewrote the row: read it again. A failed reload only warns; the next request reads it. */
+export async function reloadRelinkedRow(run: LinkRun, loadLink: LinkActivities['loadLink']): Promise<void> {
+  run.reloadRequested = false;
+  run.validation = 'valid';
+  try {
+    run.relinkedRow(await run.during(() => loadLink(run.key), false));
+  } catch (err) {
+    warn(run, 'reloading the re-linked row failed', agentFailureOrRethrow(err).message);
   }
 }
 

@@ -1,16 +1,20 @@
-// One workflow per (provider, user) link, written as one actor. Handlers (workflows/link-handlers.ts) only validate,
-// enqueue a request and wait for its answer; the main loop at the bottom is the only code that runs activities,
-// upserts search attributes and changes the link. What it does next is decided by nextStep (workflows/link-state.ts).
+// One workflow per (provider, user) link, written as one actor: the refresh protocol, then the main loop that runs it,
+// the only code that runs activities, upserts search attributes and changes the link. Beside it: nextStep decides what
+// the loop does next (link-state.ts, pure); handlers only validate, enqueue and await their answer (link-handlers.ts);
+// the loop's other steps and effects are in link-effects.ts and link-delete.ts.
 import { allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
 import type { LinkSnapshot } from '../core/types.js';
-import { agentFailure, failureMessage, isAgentFailure, refreshRejection, toAgentFailure, unreadableRow } from './failures.js';
+import { agentFailure, agentFailureOrRethrow, refreshRejection, toAgentFailure, unreadableRow } from './failures.js';
 import { deleteLinkStep } from './link-delete.js';
-import { Alarm, continueAsNewDue, gaveUp, linkActivities, ownRefreshEnded, Publisher, warn, warnRefreshTokenExpiry } from './link-effects.js';
+import { Alarm, continueAsNewDue, gaveUp, linkActivities, ownRefreshEnded, Publisher, reloadRelinkedRow, warn, warnRefreshTokenExpiry } from './link-effects.js';
 import { installLinkHandlers } from './link-handlers.js';
-import { LinkRun, nextStep, type FirstStepRequests, type Step } from './link-state.js';
+import { LinkRun, nextStep, type FirstStepRequests } from './link-state.js';
 import type { LinkWorkflowInput } from './messages.js';
 import { DEFAULT_TUNING, httpDeadlineMs } from './policies.js';
 import { announcePending } from './webhook-delivery.js';
+
+/** A token reported refused was already in use: replication lag concerns new tokens, so its check has one attempt. */
+const REPORTED_TOKEN_ATTEMPTS = 1;
 
 export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const tuning = { ...DEFAULT_TUNING, ...input.tuning };
@@ -19,7 +23,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
   const { exchangeRefreshToken, persistRotatedTokens, validateAccessToken, loadLink, recordRefreshFailure } = linkActivities(tuning);
   const publisher = new Publisher(run);
 
-  // ---- The refresh protocol: exchange → persist → validate ---------------------------------------------------------
+  // ---- The refresh protocol: exchange → persist → validate, and how failures become answers ---------------------------
 
   /**
    * The exchange's answer is recorded by Temporal before persist runs: a crash in between loses no rotation. On a
@@ -28,7 +32,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
    */
   async function refresh(force: boolean, first?: FirstStepRequests): Promise<boolean> {
     const current = run.link;
-    if (current && !current.hasRefreshToken) return true;
+    if (current && !current.hasRefreshToken) return true; // nothing to exchange (refused for good): served from the row, or reauth_required
     // Saved but not validated (validation gave up): validate again rather than rotate again, while it lives.
     const expired = current?.expiresAt && Date.parse(current.expiresAt) <= Date.now();
     if (current && !force && run.validation === 'unvalidated' && !expired) return validate(current);
@@ -73,8 +77,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
 
   /** A token reported refused (or a force meeting a promised one): refused, refreshed at once; accepted, it stays. */
   async function recheck(): Promise<void> {
-    // One attempt: replication lag concerns new tokens, and this one was already in use.
-    const verdict = await check(run.link!, 1, 'checking a token reported as refused failed; it stays current');
+    const verdict = await check(run.link!, REPORTED_TOKEN_ATTEMPTS, 'checking a token reported as refused failed; it stays current');
     // A provider without a validateUrl cannot be asked: the report (or the operator's force) is taken as said.
     if (verdict === 'valid' || verdict === 'rate_limited') return;
     run.validation = 'rejected';
@@ -90,6 +93,7 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     if (run.link!.version === version && run.promised(nowMs)) run.forceDeferred = true;
   }
 
+  /** The provider's verdict on the access token; an activity that gave up warns and answers provider_unavailable. */
   async function check(current: LinkSnapshot, unauthorizedAttempts: number, onGiveUp: string) {
     try {
       const httpTimeoutMs = httpDeadlineMs(tuning.validateAttemptMs);
@@ -101,84 +105,53 @@ export async function linkWorkflow(input: LinkWorkflowInput): Promise<void> {
     }
   }
 
-  // ---- The steps of the main loop -------------------------------------------------------------------------------------
-
-  /** A re-link rewrote the row: read it again. A failed reload only warns; the next request reads it. */
-  async function reload(): Promise<void> {
-    run.reloadRequested = false;
-    run.validation = 'valid';
-    try {
-      run.relinkedRow(await run.during(() => loadLink(key), false));
-    } catch (err) {
-      if (!isAgentFailure(toAgentFailure(err))) throw err; // a bug: fail the workflow task
-      warn(run, 'reloading the re-linked row failed', failureMessage(err));
-    }
-  }
+  // ---- The main loop -------------------------------------------------------------------------------------------------
 
   /** A refresh or check: every request waiting when it ends shares its outcome (N agents, one exchange). */
-  async function shared(step: Extract<Step, { kind: 'load' | 'refresh' | 'recheck' | 'force' }>): Promise<void> {
-    const own = step.kind === 'refresh' && step.own;
+  async function shared(work: () => Promise<boolean | void>, own = false): Promise<void> {
     if (own) run.counters.proactiveRefreshes++;
     let failure;
-    let refreshed = true;
+    let refreshed; // false: a first step that only read the row, and nobody waiting went through a refresh
     try {
-      await run.during(async () => {
+      refreshed = await run.during(async () => {
         publisher.publish();
-        if (step.kind === 'load') refreshed = await refresh(false, run.firstStep());
-        else if (step.kind === 'force') await forceRefresh(step.nowMs ?? Date.now());
-        else if (step.kind === 'recheck') await recheck();
-        else await refresh(step.force);
+        return await work();
       }, true);
     } catch (err) {
-      failure = toAgentFailure(err);
-      if (!isAgentFailure(failure)) throw err; // a bug: fail the workflow task
+      failure = agentFailureOrRethrow(err);
     }
     if (own) ownRefreshEnded(run, failure, Date.now());
     if (failure && !run.link) run.failAll(failure); // a first step that failed: nothing is loaded to answer from
-    else if (refreshed) run.shareOutcome(failure, () => run.status());
+    else if (refreshed !== false) run.shareOutcome(failure, () => run.status());
   }
-
-  // ---- The main loop --------------------------------------------------------------------------------------------------
 
   installLinkHandlers(run);
   const alarm = new Alarm();
-  let provenNow = -Infinity; // the time of the latest timer that fired: the run acts on its own only past it
+  // Each turn answers what needs no engine work (settle), announces link events, then takes the one step nextStep names.
   for (;;) {
     run.continueAsNewSuggested = continueAsNewDue(tuning);
     run.settle(Date.now(), () => run.status());
     if (run.announcements.length > 0) await announcePending(run);
-    const step = nextStep(run, provenNow, Date.now());
+    const step = nextStep(run, alarm.provenNow, Date.now());
     const seen = run.revision;
-    switch (step.kind) {
-      case 'delete':
-        await deleteLinkStep(run, step.ask, tuning);
-        break;
-      case 'reload':
-        await reload();
-        break;
-      case 'load':
-      case 'refresh':
-      case 'recheck':
-      case 'force':
-        await shared(step);
-        break;
-      case 'warn':
-        warnRefreshTokenExpiry(run);
-        break;
-      case 'wait':
-        publisher.publish();
-        alarm.arm(step.until);
-        await condition(() => run.revision !== seen || alarm.fired || continueAsNewDue(tuning));
-        if (alarm.fired) provenNow = Math.max(provenNow, alarm.take());
-        break;
-      case 'finish':
-      case 'continueAsNew':
-        publisher.publish();
-        // Answered handlers return first; a request that arrives meanwhile is served by this run.
-        await condition(() => allHandlersFinished() || run.revision !== seen);
-        if (run.revision !== seen) break;
-        if (step.kind === 'finish') return;
-        return continueAsNew<typeof linkWorkflow>({ ...input, carried: run.carried() });
+    const changed = () => run.revision !== seen; // a handler enqueued or touched something since nextStep decided
+    if (step.kind === 'delete') await deleteLinkStep(run, step.ask, tuning);
+    else if (step.kind === 'reload') await reloadRelinkedRow(run, loadLink);
+    else if (step.kind === 'load') await shared(() => refresh(false, run.firstStep()));
+    else if (step.kind === 'refresh') await shared(() => refresh(step.force), step.own);
+    else if (step.kind === 'recheck') await shared(recheck);
+    else if (step.kind === 'force') await shared(() => forceRefresh(step.nowMs ?? Date.now()));
+    else if (step.kind === 'warn') warnRefreshTokenExpiry(run);
+    else if (step.kind === 'wait') {
+      publisher.publish();
+      await alarm.wait(step.until, () => changed() || continueAsNewDue(tuning));
+    } else {
+      // finish or continueAsNew. Answered handlers return first; a request that arrives meanwhile is served by this run.
+      publisher.publish();
+      await condition(() => allHandlersFinished() || changed());
+      if (changed()) continue;
+      if (step.kind === 'finish') return;
+      return continueAsNew<typeof linkWorkflow>({ ...input, carried: run.carried() });
     }
   }
 }
