@@ -34,7 +34,8 @@ const SEGMENTS = [
   'total',
 ] as const;
 
-const now = () => performance.now();
+/** Wall-clock ms, comparable across the bench's processes (the endpoint may run in a child process of its own). */
+const now = () => performance.timeOrigin + performance.now();
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export class EndpointTimeline {
@@ -60,6 +61,17 @@ export class EndpointTimeline {
   answered(agent: number): void {
     this.current.get(agent)!.answered = now();
   }
+
+  /** The round's send and answer times, taken in the agents' process (wall clock). */
+  agentTimes(sent: number[], answered: number[]): void {
+    for (const [agent, t] of this.current) {
+      t.sent = sent[agent];
+      t.answered = answered[agent];
+    }
+  }
+
+  /** Wall-clock ms as this timeline reads it. */
+  static now = now;
 
   /** `pool` with its `query` timed: connect, then query, then release, which is what Pool.query does. */
   pool(pool: Pool): Pool {

@@ -35,7 +35,8 @@ import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { createAgentKey } from '../store/agent-keys.js';
 import { noopQuery, noopUpdate, refreshShapeUpdate } from './engine/workflows.js';
 import { round, summarize, timed, withConcurrency, type Summary } from './stats.js';
-import { EndpointTimeline } from './endpoint-timeline.js';
+import { EndpointTimeline, type EndpointBreakdown } from './endpoint-timeline.js';
+import type { EndpointChildAnswer, EndpointChildRequest } from './endpoint-child.js';
 import { REFRESH_SEGMENTS, RefreshTimeline, wallNow } from './refresh-timeline.js';
 import { cachedTokenQuery } from '../workflows/messages.js';
 import type { ChildAnswer, ChildConfig, ChildRequest } from './worker-child.js';
@@ -445,6 +446,8 @@ interface FanInVariant {
   request: AgentRequest;
   /** Runs before each round, untimed. */
   prepare?: (user: string) => Promise<void>;
+  /** Runs after each round, untimed. */
+  finish?: () => Promise<void>;
 }
 type FanInResult = Awaited<ReturnType<typeof fanInSummary>>;
 
@@ -452,7 +455,7 @@ type FanInResult = Awaited<ReturnType<typeof fanInSummary>>;
 async function fanIn(variants: FanInVariant[]): Promise<Map<string, FanInResult>> {
   const runs = new Map(variants.map((v) => [v.label, { latencies: [] as number[], exchanges: [] as number[], fail: failures(), distinctTokens: 0 }]));
   for (let r = 0; r < SIZES.p3Rounds; r++) {
-    for (const { label, request, prepare } of variants) {
+    for (const { label, request, prepare, finish } of variants) {
       const run = runs.get(label)!;
       const user = `p3-${label}-${r}`;
       await seed(user, -10);
@@ -463,6 +466,7 @@ async function fanIn(variants: FanInVariant[]): Promise<Map<string, FanInResult>
           run.latencies.push(await timed(() => counted(run.fail, async () => void tokens.add(await request(a, user)))));
         }),
       );
+      await finish?.();
       run.exchanges.push(provider.stats.tokenCallsByFamily.get(user) ?? 0);
       run.distinctTokens = Math.max(run.distinctTokens, tokens.size);
     }
@@ -488,20 +492,25 @@ async function p3(): Promise<void> {
   // endpoint), one client per agent (agents on separate hosts), and the agent endpoint (docs/agent-api.md).
   const perAgent = Array.from({ length: SIZES.p3Agents }, () => new ExtauthClient(temporal, { taskQueue }));
   const endpoint = P3_VARIANTS.includes('endpoint') ? await agentEndpointVariant() : undefined;
+  const endpointProcess = P3_VARIANTS.includes('endpoint-process') ? await agentEndpointProcessVariant() : undefined;
   const variants: FanInVariant[] = [
     ...(P3_VARIANTS.includes('shared') ? [{ label: 'shared-client', request: viaClient(() => extauth) }] : []),
     ...(P3_VARIANTS.includes('per-agent') ? [{ label: 'client-per-agent', request: viaClient((a) => perAgent[a]!) }] : []),
     ...(endpoint ? [endpoint.variant] : []),
+    ...(endpointProcess ? [endpointProcess.variant] : []),
   ];
   let out: Map<string, FanInResult>;
+  let processBreakdown: EndpointBreakdown | undefined;
   try {
     out = await fanIn(variants);
+    processBreakdown = await endpointProcess?.breakdown();
   } finally {
-    await endpoint?.close();
+    await Promise.all([endpoint?.close(), endpointProcess?.close()]);
   }
   const shared = out.get('shared-client');
   const separate = out.get('client-per-agent');
   const viaEndpoint = endpoint && { ...out.get(endpoint.variant.label)!, breakdown: endpoint.breakdown() };
+  const viaEndpointProcess = endpointProcess && { ...out.get(endpointProcess.variant.label)!, breakdown: processBreakdown };
   const p2p50 = results.P2?.extauth?.p50 as number | undefined;
   const toP2 = (x?: FanInResult) => (p2p50 && x ? ratio(x.latency.p99, p2p50) : null);
   const ok = (x?: FanInResult) => !!p2p50 && !!x && x.latency.p99 / p2p50 <= 1.3 && x.exactlyOneExchange && x.failures.count === 0;
@@ -519,6 +528,11 @@ async function p3(): Promise<void> {
     endpointOverSharedClientP99Ms: viaEndpoint && shared ? round(viaEndpoint.latency.p99 - shared.latency.p99) : null,
     endpointOverSharedClientP50Ms: viaEndpoint && shared ? round(viaEndpoint.latency.p50 - shared.latency.p50) : null,
     metAgentEndpoint: ok(viaEndpoint),
+    // The endpoint in a process of its own (as `extauth agent-endpoint` runs), apart from the agents and the provider.
+    agentEndpointProcess: viaEndpointProcess,
+    ratioAgentEndpointProcess: toP2(viaEndpointProcess),
+    endpointProcessOverSharedClientP99Ms: viaEndpointProcess && shared ? round(viaEndpointProcess.latency.p99 - shared.latency.p99) : null,
+    metAgentEndpointProcess: ok(viaEndpointProcess),
     goal: 1.3,
     met: ok(shared),
     metClientPerAgent: ok(separate),
@@ -563,6 +577,64 @@ async function agentEndpointVariant() {
     close: async () => {
       await Promise.all(connections.map((c) => c.close()));
       await endpoint.close();
+    },
+  };
+}
+
+/** The agent endpoint in a child process of its own (bench/endpoint-child.ts); agents as in agentEndpointVariant. */
+async function agentEndpointProcessVariant() {
+  const child = fork(fileURLToPath(new URL('./endpoint-child.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting: ((a: EndpointChildAnswer) => void)[] = [];
+  child.on('message', (a: EndpointChildAnswer) => {
+    if (a.type === 'error') console.error(`endpoint child failed: ${a.message}`);
+    waiting.shift()?.(a);
+  });
+  const ask = (req: EndpointChildRequest) =>
+    new Promise<EndpointChildAnswer>((resolve) => {
+      waiting.push(resolve);
+      child.send(req);
+    });
+  const started = await ask({
+    type: 'start',
+    config: { temporalAddress: temporalServer.address, namespace: NAMESPACE, codecKey: formatCodecKey(codecKey), taskQueue, databaseUrl: postgres.databaseUrl, providers: [providerConfig] },
+  });
+  if (started.type !== 'ready') throw new Error(`endpoint child did not start: ${JSON.stringify(started)}`);
+  const connections = Array.from({ length: SIZES.p3Agents }, () => new UndiciClient(started.url, { pipelining: 1 }));
+  let keys: string[] = [];
+  const sent: number[] = [];
+  const answered: number[] = [];
+  const variant: FanInVariant = {
+    label: 'agent-endpoint-process',
+    request: async (agent, user) => {
+      sent[agent] = EndpointTimeline.now();
+      const answer = await connections[agent]!.request({
+        path: '/v1/token',
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys[agent]}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ provider: PROVIDER_ID, user, minValidSeconds: 60 }),
+      });
+      const body = (await answer.body.json()) as { accessToken?: string; error?: string };
+      answered[agent] = EndpointTimeline.now();
+      if (answer.statusCode !== 200 || !body.accessToken) throw new Error(`agent endpoint answered ${answer.statusCode} ${body.error ?? ''}`);
+      return body.accessToken;
+    },
+    prepare: async (user) => {
+      keys = await Promise.all(connections.map(async () => (await createAgentKey(deps.pool, key(user))).key));
+      await ask({ type: 'round', keys });
+    },
+    finish: async () => void (await ask({ type: 'agentTimes', sent, answered })),
+  };
+  return {
+    variant,
+    breakdown: async () => {
+      const a = await ask({ type: 'summary' });
+      return a.type === 'summary' ? a.breakdown : undefined;
+    },
+    close: async () => {
+      await Promise.all(connections.map((c) => c.close()));
+      await ask({ type: 'stop' });
+      child.disconnect();
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     },
   };
 }
@@ -778,15 +850,16 @@ function table(r: Record<string, any>): string {
       ['shared client', r.P3.sharedClient, r.P3.ratio],
       ['client per agent', r.P3.clientPerAgent, r.P3.ratioClientPerAgent],
       ['agent endpoint, connection per agent', r.P3.agentEndpoint, r.P3.ratioAgentEndpoint],
+      ['endpoint in its own process', r.P3.agentEndpointProcess, r.P3.ratioAgentEndpointProcess],
     ] as const) {
       if (!v) continue;
       rows.push([`P3 fan-in ${r.P3.agents} (${name}) p99`, `${v.latency.p99} ms`, `P2 p50 ${r.P3.p2ExtauthP50} ms`, `${rt}`, '≤ 1.3', yes(rt <= 1.3)]);
       rows.push(['P3   exchanges per round', v.exchangesPerRound.join(','), '', '', '= 1', yes(v.exactlyOneExchange)]);
     }
-    const b = r.P3.agentEndpoint?.breakdown;
-    if (b) {
+    for (const [name, b] of [['endpoint', r.P3.agentEndpoint?.breakdown], ['own process', r.P3.agentEndpointProcess?.breakdown]] as const) {
+      if (!b) continue;
       const seg = (x: Summary) => `${x.p50}/${x.p99}`;
-      rows.push(['P3   endpoint apart, p50/p99 ms', `in ${seg(b.requestIn)}; key ${seg(b.lookupPoolWait)} wait + ${seg(b.lookupSql)} sql`, `token ${seg(b.tokenWait)}; audit ${seg(b.auditPoolWait)} wait + ${seg(b.auditSql)} sql; out ${seg(b.answerOut)}`, '', '', '']);
+      rows.push([`P3   ${name} apart, p50/p99 ms`, `in ${seg(b.requestIn)}; key ${seg(b.lookupPoolWait)} wait + ${seg(b.lookupSql)} sql`, `token ${seg(b.tokenWait)}; audit ${seg(b.auditPoolWait)} wait + ${seg(b.auditSql)} sql; out ${seg(b.answerOut)}`, '', '', '']);
     }
   }
   if (r.P4) {
