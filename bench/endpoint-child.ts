@@ -62,6 +62,10 @@ async function handle(msg: EndpointChildRequest): Promise<void> {
       const temporal = new Client({ connection, namespace: c.namespace, dataConverter: extauthDataConverter(makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'))) });
       // As agent-api/process.ts makes it.
       const pool = new pg.Pool({ connectionString: c.databaseUrl, max: 10, connectionTimeoutMillis: 5_000, statement_timeout: 10_000 });
+      // Warm, as the in-process variant's pool and client are: the pool's 10 connections (each a SCRAM handshake) and
+      // the gRPC channel are not opened inside the first timed round.
+      await Promise.all(Array.from({ length: 10 }, () => pool.query('SELECT 1')));
+      await connection.workflowService.getSystemInfo({});
       const endpoint = await listenAgentEndpoint(
         {
           pool: timeline.pool(pool),
