@@ -11,8 +11,9 @@ import { AgentErrorCode } from '../core/failures.js';
 import { fingerprint } from '../core/fingerprint.js';
 import type { TokenGrant } from '../core/types.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { authenticateAgentKey, type AgentKeyRefusal, type AgentKeyScope } from '../store/agent-keys.js';
-import { recordAudit } from '../store/audit.js';
+import { authenticateAgentKeys, type AgentKeyRefusal, type AgentKeyScope, type Authentication } from '../store/agent-keys.js';
+import { recordAudit, recordAudits, type AuditEntry } from '../store/audit.js';
+import { batchedPerTurn } from './batch.js';
 import { FINGERPRINT_PATTERN, MAX_MIN_VALID_SECONDS, MAX_WAIT_SECONDS } from '../workflows/messages.js';
 import { bearerCredential, BodyTooLargeError, readBody, replyJson } from './http.js';
 import type { AgentRequestCounter } from './metrics.js';
@@ -75,9 +76,26 @@ interface RequestContext {
   user: string;
 }
 
+/**
+ * The requests of one event-loop turn share one key lookup and one audit write (agent-api/batch.ts): each lookup still
+ * reads the database after its request arrived (a key revoked before that is refused), and each token is still handed
+ * out only once the INSERT holding its audit row has committed.
+ */
+interface Batched {
+  authenticate: (key: string) => Promise<Authentication>;
+  recordServed: (entry: Omit<AuditEntry, 'servedAt'>) => Promise<void>;
+}
+
 export function createAgentServer(deps: AgentServerDeps): Server {
+  const batched: Batched = {
+    authenticate: batchedPerTurn((keys: string[]) => authenticateAgentKeys(deps.pool, keys)),
+    recordServed: batchedPerTurn(async (entries: Omit<AuditEntry, 'servedAt'>[]) => {
+      await recordAudits(deps.pool, entries);
+      return entries.map(() => undefined);
+    }),
+  };
   const server = createServer((req, res) => {
-    route(req, res, deps).catch((err) => {
+    route(req, res, deps, batched).catch((err) => {
       deps.logger.error({ step: 'agent-endpoint', path: req.url, cause: (err as Error).message }, 'agent endpoint failed to answer');
       replyJson(res, 503, { error: 'provider_unavailable', reason: 'the agent endpoint failed; see its logs' });
     });
@@ -87,16 +105,16 @@ export function createAgentServer(deps: AgentServerDeps): Server {
   return server;
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps, batched: Batched): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
   if (path === '/healthz' && req.method === 'GET') return replyJson(res, 200, { ok: true });
-  if (path === '/v1/token' && req.method === 'POST') return serveToken(req, res, deps);
-  if (path === '/v1/providers' && req.method === 'GET') return serveProviders(req, res, deps);
+  if (path === '/v1/token' && req.method === 'POST') return serveToken(req, res, deps, batched);
+  if (path === '/v1/providers' && req.method === 'GET') return serveProviders(req, res, deps, batched);
   if (path === '/healthz' || path === '/v1/token' || path === '/v1/providers') return replyJson(res, 405, { error: 'method_not_allowed' });
   return replyJson(res, 404, { error: 'not_found', reason: 'POST /v1/token, GET /v1/providers or GET /healthz' });
 }
 
-async function serveToken(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps): Promise<void> {
+async function serveToken(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps, batched: Batched): Promise<void> {
   const context: RequestContext = { keyId: undefined, keyName: '', provider: '', user: '' };
   try {
     const text = await readBoundedBody(req);
@@ -106,7 +124,7 @@ async function serveToken(req: IncomingMessage, res: ServerResponse, deps: Agent
     if (typeof claimed?.provider === 'string') context.provider = claimed.provider.slice(0, 200);
     if (typeof claimed?.user === 'string') context.user = claimed.user.slice(0, 200);
 
-    const scope = await authenticate(req, deps, context);
+    const scope = await authenticate(req, batched, context);
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       throw new Refusal(400, 'invalid_request', 'the body must be JSON, sent with content-type: application/json');
     }
@@ -130,7 +148,7 @@ async function serveToken(req: IncomingMessage, res: ServerResponse, deps: Agent
     }
     const tokenFingerprint = fingerprint(grant.accessToken);
     try {
-      await recordAudit(deps.pool, { ...auditKey(context), tokenFingerprint, outcome: 'served' });
+      await batched.recordServed({ ...auditKey(context), tokenFingerprint, outcome: 'served' });
     } catch (err) {
       // Every token handed out is in the audit: without the record, no token.
       throw new Refusal(503, 'provider_unavailable', 'the agent endpoint cannot record the audit; try again later', `audit write failed: ${(err as Error).message}`);
@@ -146,10 +164,10 @@ async function serveToken(req: IncomingMessage, res: ServerResponse, deps: Agent
   }
 }
 
-async function serveProviders(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps): Promise<void> {
+async function serveProviders(req: IncomingMessage, res: ServerResponse, deps: AgentServerDeps, batched: Batched): Promise<void> {
   const context: RequestContext = { keyId: undefined, keyName: '', provider: '', user: '' };
   try {
-    const scope = await authenticate(req, deps, context);
+    const scope = await authenticate(req, batched, context);
     const providers = deps.providers
       .filter((p) => p.id === scope.providerId)
       .map((p) => ({ id: p.id, type: p.type, hosts: p.hosts ?? [] }));
@@ -179,10 +197,10 @@ function parseJsonBody(text: string): { ok: true; value: unknown } | { ok: false
 }
 
 /** The key's scope; a refusal for a missing, unknown, revoked or expired key. Fills in the context's key id and name. */
-async function authenticate(req: IncomingMessage, deps: AgentServerDeps, context: RequestContext): Promise<AgentKeyScope> {
+async function authenticate(req: IncomingMessage, batched: Batched, context: RequestContext): Promise<AgentKeyScope> {
   const key = bearerCredential(req);
   if (!key) throw new Refusal(401, 'forbidden', 'no agent key: send Authorization: Bearer <key> (EXTAUTH_AGENT_KEY)', 'no bearer key');
-  const result = await authenticateAgentKey(deps.pool, key);
+  const result = await batched.authenticate(key);
   context.keyId = result.ok ? result.scope.keyId : result.keyId;
   if (!result.ok) throw new Refusal(403, 'forbidden', REFUSAL_REASON[result.refusal], `key ${result.refusal}`);
   context.keyName = result.scope.keyName;

@@ -10,9 +10,19 @@ import { getLink, writeRotatedTokens } from '../store/links.js';
 
 const HTTP_TIMEOUT_MS = 13_000;
 
-export async function directRefresh(deps: { pool: Pool; http: Dispatcher; provider: ProviderConfig }, key: LinkKey): Promise<string> {
+/** The steps apart (P2's breakdown): each step's milliseconds, reported as it ends. */
+export type StepTimer = (step: 'load' | 'exchange' | 'persist' | 'validate', ms: number) => void;
+
+export async function directRefresh(deps: { pool: Pool; http: Dispatcher; provider: ProviderConfig }, key: LinkKey, onStep?: StepTimer): Promise<string> {
   const { pool, http, provider } = deps;
+  let mark = performance.now();
+  const done = (name: Parameters<StepTimer>[0]) => {
+    const at = performance.now();
+    onStep?.(name, at - mark);
+    mark = at;
+  };
   const row = await getLink(pool, key);
+  done('load');
   if (!row) throw new Error('no link');
   const form = new URLSearchParams({
     grant_type: 'refresh_token',
@@ -27,6 +37,7 @@ export async function directRefresh(deps: { pool: Pool; http: Dispatcher; provid
     timeoutMs: HTTP_TIMEOUT_MS,
   });
   const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
+  done('exchange');
   if (verdict.kind !== 'tokens') throw new Error(`exchange: ${verdict.kind}`);
   const t = verdict.tokens;
   const written = await writeRotatedTokens(pool, key, row.tokenVersion, {
@@ -36,6 +47,7 @@ export async function directRefresh(deps: { pool: Pool; http: Dispatcher; provid
     expiresAt: t.expiresIn === undefined ? null : new Date(Date.now() + t.expiresIn * 1000).toISOString(),
     extra: { ...t.extra, ...(t.expiresIn === undefined ? {} : { expires_in: t.expiresIn }) },
   });
+  done('persist');
   if (!written) throw new Error('persist: version conflict');
   const check = await callProvider(http, provider.validateUrl!, {
     method: 'GET',
@@ -43,6 +55,7 @@ export async function directRefresh(deps: { pool: Pool; http: Dispatcher; provid
     timeoutMs: HTTP_TIMEOUT_MS,
   });
   const validity = classifyValidation(check.status, check.headers);
+  done('validate');
   if (validity !== 'valid' && validity !== 'rate_limited') throw new Error(`validate: ${validity}`);
   return t.accessToken;
 }

@@ -13,6 +13,7 @@ import { ExtauthClient, extauthGrpcInterceptors } from '../client/index.js';
 import { extauthDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { formatCodecKey, generateCodecKey, makeCodecKeys } from '../codec/keys.js';
 import { TokenSealer } from '../codec/seal.js';
+import { AesGcmCodec } from '../codec/aes-gcm-codec.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey } from '../core/types.js';
@@ -34,6 +35,10 @@ import { createAgentRequestCounter } from '../agent-api/metrics.js';
 import { createAgentKey } from '../store/agent-keys.js';
 import { noopQuery, noopUpdate, refreshShapeUpdate } from './engine/workflows.js';
 import { round, summarize, timed, withConcurrency, type Summary } from './stats.js';
+import { EndpointTimeline, type EndpointBreakdown } from './endpoint-timeline.js';
+import type { EndpointChildAnswer, EndpointChildRequest } from './endpoint-child.js';
+import { REFRESH_SEGMENTS, RefreshTimeline, wallNow } from './refresh-timeline.js';
+import { cachedTokenQuery } from '../workflows/messages.js';
 import type { ChildAnswer, ChildConfig, ChildRequest } from './worker-child.js';
 
 // ---------------------------------------------------------------------------------------------- options
@@ -49,12 +54,15 @@ const LATENCY_MS = Number(option('--latency') ?? 50);
 const OUT = option('--out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
 const ONLY = option('--only')?.split(',');
 const runs = (phase: string) => !ONLY || ONLY.includes(phase);
+/** `--p3 shared,per-agent,endpoint` (default all): P3's variants; `--p3-rounds N` overrides the rounds of each. */
+const P3_VARIANTS = option('--p3')?.split(',') ?? ['shared', 'per-agent', 'endpoint'];
 // `--cluster`: P2 and P4 on a real multi-service cluster beside this bench's dev-server figures (bench/cluster.ts).
 if (flag('--cluster')) process.exit(await (await import('./cluster.js')).runClusterBench(argv));
 
 const SIZES = QUICK
   ? { p1Links: 10, p1Samples: 150, p2Samples: 15, p3Rounds: 3, p3Agents: 100, p4Links: 200, p5Links: 1000, p5P1Samples: 100, p5P2Samples: 10 }
   : { p1Links: 20, p1Samples: 1000, p2Samples: 60, p3Rounds: 10, p3Agents: 100, p4Links: 1000, p5Links: 5000, p5P1Samples: 300, p5P2Samples: 30 };
+if (option('--p3-rounds')) SIZES.p3Rounds = Number(option('--p3-rounds'));
 const HERD_CONCURRENCY = 50;
 const PROVIDER_ID = 'bench-gh';
 const NAMESPACE = 'default';
@@ -198,7 +206,7 @@ async function historyLength(workflowId: string): Promise<number> {
   return Number(d.workflowExecutionInfo?.historyLength ?? 0);
 }
 
-async function history(workflowId: string): Promise<{ events: number; bytes: number }> {
+async function historyEvents(workflowId: string): Promise<proto.temporal.api.history.v1.IHistoryEvent[]> {
   const events: proto.temporal.api.history.v1.IHistoryEvent[] = [];
   let nextPageToken: Uint8Array | undefined;
   do {
@@ -206,6 +214,11 @@ async function history(workflowId: string): Promise<{ events: number; bytes: num
     events.push(...(page.history?.events ?? []));
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
+  return events;
+}
+
+async function history(workflowId: string): Promise<{ events: number; bytes: number }> {
+  const events = await historyEvents(workflowId);
   const bytes = proto.temporal.api.history.v1.History.encode({ events }).finish().length;
   return { events: events.length, bytes };
 }
@@ -336,16 +349,43 @@ async function p2At(latencyMs: number, samples: number, label: string, tag: stri
   const bare: number[] = [];
   const fail = failures();
   let stale = 0;
+  // Measured apart (untimed bookkeeping between the samples): each side's history cut into segments, the plain
+  // code's steps, and the Query a cold getToken sends first, which finds no run.
+  const extTimeline = new RefreshTimeline();
+  const bareTimeline = new RefreshTimeline();
+  const steps: Record<string, number[]> = { noRunQuery: [], load: [], exchange: [], persist: [], validate: [] };
+  await worker.ask({ type: 'io' }); // from here on: this run's statements and provider calls in the worker
   for (let i = 0; i < samples + warm; i++) {
     let token = '';
-    const te = await timed(() => counted(fail, async () => void (token = (await getToken(extUsers[i]!)).accessToken)));
+    const ends = { ext: [0, 0], bare: [0, 0] };
+    const te = await timed(() =>
+      counted(fail, async () => {
+        ends.ext[0] = wallNow();
+        token = (await getToken(extUsers[i]!)).accessToken;
+        ends.ext[1] = wallNow();
+      }),
+    );
     if (i >= warm && !provider.isAccessTokenValid(token)) stale++;
-    const td = await timed(() => counted(fail, () => directRefresh({ pool: deps.pool, http: deps.http, provider: providerConfig }, key(dirUsers[i]!))));
-    const tb = await timed(() => counted(fail, () => refreshShape(`shape-${tag}-${i}`, latencyMs)));
+    const dirSteps: [string, number][] = [];
+    const td = await timed(() =>
+      counted(fail, () => directRefresh({ pool: deps.pool, http: deps.http, provider: providerConfig }, key(dirUsers[i]!), (step, ms) => dirSteps.push([step, ms]))),
+    );
+    const tb = await timed(() =>
+      counted(fail, async () => {
+        ends.bare[0] = wallNow();
+        await refreshShape(`shape-${tag}-${i}`, latencyMs);
+        ends.bare[1] = wallNow();
+      }),
+    );
+    const tq = await timed(() => temporal.workflow.getHandle(`p2-no-run-${tag}-${i}`).query(cachedTokenQuery).catch(() => undefined));
     if (i < warm) continue;
     ext.push(te);
     dir_.push(td);
     bare.push(tb);
+    extTimeline.add(await historyEvents(linkWorkflowId(key(extUsers[i]!))), ends.ext[0]!, ends.ext[1]!);
+    bareTimeline.add(await historyEvents(`shape-${tag}-${i}`), ends.bare[0]!, ends.bare[1]!);
+    for (const [step, ms] of dirSteps) steps[step]!.push(ms);
+    steps.noRunQuery!.push(tq);
   }
   provider.setLatency('token', LATENCY_MS);
   provider.setLatency('validate', LATENCY_MS);
@@ -361,6 +401,13 @@ async function p2At(latencyMs: number, samples: number, label: string, tag: stri
     ratio: ratio(e.p50, d.p50),
     ratioToBareWorkflow: ratio(e.p50, b.p50),
     extauthOverPlainMs: round(e.p50 - d.p50),
+    breakdown: {
+      extauth: extTimeline.summary(),
+      bareThreeActivityWorkflow: bareTimeline.summary(),
+      plainCodeSteps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, summarize(v)])),
+      // In the worker, warm-up calls included (n / (samples + 3) per refresh).
+      workerIo: ((a) => (a.type === 'io' ? a.io : undefined))(await worker.ask({ type: 'io' })),
+    },
     failures: fail,
     tokensNotValidAtProvider: stale,
   };
@@ -372,10 +419,22 @@ async function p2(): Promise<void> {
   const atZero = await p2At(0, SIZES.p2Samples, '0 ms', 'l0');
   results.P2 = {
     ...atLatency,
+    codecMicrosPerPayload: await codecCost(),
     goal: 1.2,
     met: atLatency.ratio <= 1.2,
     at0ms: atZero,
   };
+}
+
+/** AES-GCM encode + decode of one 1 KB payload (an exchange answer is about that), in µs: what the codec adds per payload. */
+async function codecCost(): Promise<number> {
+  const codec = new AesGcmCodec(codecKeys);
+  const payload = { metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new Uint8Array(1024).fill(97) };
+  const n = 2000;
+  const t = await timed(async () => {
+    for (let i = 0; i < n; i++) await codec.decode(await codec.encode([payload]));
+  });
+  return round((t * 1000) / n, 1);
 }
 
 // ---------------------------------------------------------------------------------------------- P3
@@ -385,88 +444,197 @@ type AgentRequest = (agent: number, user: string) => Promise<string>;
 const viaClient = (clientFor: (agent: number) => ExtauthClient): AgentRequest => async (agent, user) =>
   (await clientFor(agent).getToken({ provider: PROVIDER_ID, user, minValidSeconds: 60 })).accessToken;
 
-async function fanIn(label: string, request: AgentRequest, prepare?: (user: string) => Promise<void>) {
-  const latencies: number[] = [];
-  const exchanges: number[] = [];
-  const fail = failures();
-  let distinctTokens = 0;
+interface FanInVariant {
+  label: string;
+  request: AgentRequest;
+  /** Runs before each round, untimed. */
+  prepare?: (user: string) => Promise<void>;
+  /** Runs after each round, untimed. */
+  finish?: () => Promise<void>;
+}
+type FanInResult = Awaited<ReturnType<typeof fanInSummary>>;
+
+/** Every variant's rounds interleaved (round 1 of each, then round 2 of each…), so that they share the machine's load. */
+async function fanIn(variants: FanInVariant[]): Promise<Map<string, FanInResult>> {
+  const runs = new Map(variants.map((v) => [v.label, { latencies: [] as number[], exchanges: [] as number[], fail: failures(), distinctTokens: 0 }]));
   for (let r = 0; r < SIZES.p3Rounds; r++) {
-    const user = `p3-${label}-${r}`;
-    await seed(user, -10);
-    await prepare?.(user);
-    const tokens = new Set<string>();
-    await Promise.all(
-      Array.from({ length: SIZES.p3Agents }, async (_, a) => {
-        latencies.push(await timed(() => counted(fail, async () => void tokens.add(await request(a, user)))));
-      }),
-    );
-    exchanges.push(provider.stats.tokenCallsByFamily.get(user) ?? 0);
-    distinctTokens = Math.max(distinctTokens, tokens.size);
+    for (const { label, request, prepare, finish } of variants) {
+      const run = runs.get(label)!;
+      const user = `p3-${label}-${r}`;
+      await seed(user, -10);
+      await prepare?.(user);
+      const tokens = new Set<string>();
+      await Promise.all(
+        Array.from({ length: SIZES.p3Agents }, async (_, a) => {
+          run.latencies.push(await timed(() => counted(run.fail, async () => void tokens.add(await request(a, user)))));
+        }),
+      );
+      await finish?.();
+      run.exchanges.push(provider.stats.tokenCallsByFamily.get(user) ?? 0);
+      run.distinctTokens = Math.max(run.distinctTokens, tokens.size);
+    }
   }
-  const s = summarize(latencies);
-  log(`P3 ${label}: p50 ${s.p50} ms, p99 ${s.p99} ms, exchanges ${exchanges.join(',')}, failures ${fail.count}`);
-  return { latency: s, exchangesPerRound: exchanges, exactlyOneExchange: exchanges.every((x) => x === 1), maxDistinctTokensPerRound: distinctTokens, failures: fail };
+  return new Map([...runs].map(([label, run]) => [label, fanInSummary(label, run)]));
+}
+
+function fanInSummary(label: string, run: { latencies: number[]; exchanges: number[]; fail: Failures; distinctTokens: number }) {
+  const s = summarize(run.latencies);
+  log(`P3 ${label}: p50 ${s.p50} ms, p99 ${s.p99} ms, exchanges ${run.exchanges.join(',')}, failures ${run.fail.count}`);
+  return {
+    latency: s,
+    exchangesPerRound: run.exchanges,
+    exactlyOneExchange: run.exchanges.every((x) => x === 1),
+    maxDistinctTokensPerRound: run.distinctTokens,
+    failures: run.fail,
+  };
 }
 
 async function p3(): Promise<void> {
   log('P3 fan-in: 100 concurrent agents on one expired link');
-  // One client shared by the agents (agents in one process), and one client per agent (agents on separate hosts).
-  const shared = await fanIn('shared-client', viaClient(() => extauth));
+  // One client shared by the agents (agents in one process: the same ExtauthClient the endpoint uses, without the
+  // endpoint), one client per agent (agents on separate hosts), and the agent endpoint (docs/agent-api.md).
   const perAgent = Array.from({ length: SIZES.p3Agents }, () => new ExtauthClient(temporal, { taskQueue }));
-  const separate = await fanIn('client-per-agent', viaClient((a) => perAgent[a]!));
-  const endpoint = await viaAgentEndpoint();
+  const endpoint = P3_VARIANTS.includes('endpoint') ? await agentEndpointVariant() : undefined;
+  const endpointProcess = P3_VARIANTS.includes('endpoint-process') ? await agentEndpointProcessVariant() : undefined;
+  const variants: FanInVariant[] = [
+    ...(P3_VARIANTS.includes('shared') ? [{ label: 'shared-client', request: viaClient(() => extauth) }] : []),
+    ...(P3_VARIANTS.includes('per-agent') ? [{ label: 'client-per-agent', request: viaClient((a) => perAgent[a]!) }] : []),
+    ...(endpoint ? [endpoint.variant] : []),
+    ...(endpointProcess ? [endpointProcess.variant] : []),
+  ];
+  let out: Map<string, FanInResult>;
+  let processBreakdown: EndpointBreakdown | undefined;
+  try {
+    out = await fanIn(variants);
+    processBreakdown = await endpointProcess?.breakdown();
+  } finally {
+    await Promise.all([endpoint?.close(), endpointProcess?.close()]);
+  }
+  const shared = out.get('shared-client');
+  const separate = out.get('client-per-agent');
+  const viaEndpoint = endpoint && { ...out.get(endpoint.variant.label)!, breakdown: endpoint.breakdown() };
+  const viaEndpointProcess = endpointProcess && { ...out.get(endpointProcess.variant.label)!, breakdown: processBreakdown };
   const p2p50 = results.P2?.extauth?.p50 as number | undefined;
-  const ok = (x: typeof shared) => !!p2p50 && x.latency.p99 / p2p50 <= 1.3 && x.exactlyOneExchange && x.failures.count === 0;
+  const toP2 = (x?: FanInResult) => (p2p50 && x ? ratio(x.latency.p99, p2p50) : null);
+  const ok = (x?: FanInResult) => !!p2p50 && !!x && x.latency.p99 / p2p50 <= 1.3 && x.exactlyOneExchange && x.failures.count === 0;
   results.P3 = {
     agents: SIZES.p3Agents,
     rounds: SIZES.p3Rounds,
     sharedClient: shared,
     clientPerAgent: separate,
     p2ExtauthP50: p2p50,
-    ratio: p2p50 ? ratio(shared.latency.p99, p2p50) : null,
-    ratioClientPerAgent: p2p50 ? ratio(separate.latency.p99, p2p50) : null,
-    agentEndpoint: endpoint,
-    ratioAgentEndpoint: p2p50 ? ratio(endpoint.latency.p99, p2p50) : null,
-    metAgentEndpoint: ok(endpoint),
+    ratio: toP2(shared),
+    ratioClientPerAgent: toP2(separate),
+    agentEndpoint: viaEndpoint,
+    ratioAgentEndpoint: toP2(viaEndpoint),
+    // What the endpoint adds to the same 100 requests through the one ExtauthClient, in the same run, rounds interleaved.
+    endpointOverSharedClientP99Ms: viaEndpoint && shared ? round(viaEndpoint.latency.p99 - shared.latency.p99) : null,
+    endpointOverSharedClientP50Ms: viaEndpoint && shared ? round(viaEndpoint.latency.p50 - shared.latency.p50) : null,
+    metAgentEndpoint: ok(viaEndpoint),
+    // The endpoint in a process of its own (as `extauth agent-endpoint` runs), apart from the agents and the provider.
+    agentEndpointProcess: viaEndpointProcess,
+    ratioAgentEndpointProcess: toP2(viaEndpointProcess),
+    endpointProcessOverSharedClientP99Ms: viaEndpointProcess && shared ? round(viaEndpointProcess.latency.p99 - shared.latency.p99) : null,
+    metAgentEndpointProcess: ok(viaEndpointProcess),
     goal: 1.3,
     met: ok(shared),
     metClientPerAgent: ok(separate),
   };
 }
 
+/** An agent's token request to the agent endpoint over its own connection: the access token, or an error. */
+async function postToken(connection: UndiciClient, agentKey: string, user: string): Promise<string> {
+  const answer = await connection.request({
+    path: '/v1/token',
+    method: 'POST',
+    headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ provider: PROVIDER_ID, user, minValidSeconds: 60 }),
+  });
+  const body = (await answer.body.json()) as { accessToken?: string; error?: string };
+  if (answer.statusCode !== 200 || !body.accessToken) throw new Error(`agent endpoint answered ${answer.statusCode} ${body.error ?? ''}`);
+  return body.accessToken;
+}
+
 /**
  * Through the agent endpoint (docs/agent-api.md), as agents on other hosts ask: each agent its own agent key and its own
  * HTTP connection; the endpoint is one Temporal client, so concurrent requests for the link share one getToken.
  */
-async function viaAgentEndpoint() {
+async function agentEndpointVariant() {
+  const timeline = new EndpointTimeline();
   const endpoint = await listenAgentEndpoint(
-    { pool: deps.pool, client: extauth, providers: [providerConfig], logger: createLogger(undefined, 'silent'), requests: createAgentRequestCounter(new Registry()) },
+    { pool: timeline.pool(deps.pool), client: extauth, providers: [providerConfig], logger: createLogger(undefined, 'silent'), requests: createAgentRequestCounter(new Registry()) },
     { port: 0, host: '127.0.0.1' },
   );
   const connections = Array.from({ length: SIZES.p3Agents }, () => new UndiciClient(endpoint.url, { pipelining: 1 }));
   let keys: string[] = [];
-  try {
-    return await fanIn(
-      'agent-endpoint',
-      async (agent, user) => {
-        const answer = await connections[agent]!.request({
-          path: '/v1/token',
-          method: 'POST',
-          headers: { authorization: `Bearer ${keys[agent]}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ provider: PROVIDER_ID, user, minValidSeconds: 60 }),
-        });
-        const body = (await answer.body.json()) as { accessToken?: string; error?: string };
-        if (answer.statusCode !== 200 || !body.accessToken) throw new Error(`agent endpoint answered ${answer.statusCode} ${body.error ?? ''}`);
-        return body.accessToken;
-      },
-      async (user) => {
-        keys = await Promise.all(connections.map(async () => (await createAgentKey(deps.pool, key(user))).key));
-      },
-    );
-  } finally {
-    await Promise.all(connections.map((c) => c.close()));
-    await endpoint.close();
-  }
+  const variant: FanInVariant = {
+    label: 'agent-endpoint',
+    request: async (agent, user) => {
+      timeline.sent(agent);
+      return postToken(connections[agent]!, keys[agent]!, user).finally(() => timeline.answered(agent));
+    },
+    prepare: async (user) => {
+      keys = await Promise.all(connections.map(async () => (await createAgentKey(deps.pool, key(user))).key));
+      timeline.startRound(keys);
+    },
+  };
+  return {
+    variant,
+    breakdown: () => timeline.summary(),
+    close: async () => {
+      await Promise.all(connections.map((c) => c.close()));
+      await endpoint.close();
+    },
+  };
+}
+
+/** The agent endpoint in a child process of its own (bench/endpoint-child.ts); agents as in agentEndpointVariant. */
+async function agentEndpointProcessVariant() {
+  const child = fork(fileURLToPath(new URL('./endpoint-child.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting: ((a: EndpointChildAnswer) => void)[] = [];
+  child.on('message', (a: EndpointChildAnswer) => {
+    if (a.type === 'error') console.error(`endpoint child failed: ${a.message}`);
+    waiting.shift()?.(a);
+  });
+  const ask = (req: EndpointChildRequest) =>
+    new Promise<EndpointChildAnswer>((resolve) => {
+      waiting.push(resolve);
+      child.send(req);
+    });
+  const started = await ask({
+    type: 'start',
+    config: { temporalAddress: temporalServer.address, namespace: NAMESPACE, codecKey: formatCodecKey(codecKey), taskQueue, databaseUrl: postgres.databaseUrl, providers: [providerConfig] },
+  });
+  if (started.type !== 'ready') throw new Error(`endpoint child did not start: ${JSON.stringify(started)}`);
+  const connections = Array.from({ length: SIZES.p3Agents }, () => new UndiciClient(started.url, { pipelining: 1 }));
+  let keys: string[] = [];
+  const sent: number[] = [];
+  const answered: number[] = [];
+  const variant: FanInVariant = {
+    label: 'agent-endpoint-process',
+    request: async (agent, user) => {
+      sent[agent] = EndpointTimeline.now();
+      return postToken(connections[agent]!, keys[agent]!, user).finally(() => (answered[agent] = EndpointTimeline.now()));
+    },
+    prepare: async (user) => {
+      keys = await Promise.all(connections.map(async () => (await createAgentKey(deps.pool, key(user))).key));
+      await ask({ type: 'round', keys });
+    },
+    finish: async () => void (await ask({ type: 'agentTimes', sent, answered })),
+  };
+  return {
+    variant,
+    breakdown: async () => {
+      const a = await ask({ type: 'summary' });
+      return a.type === 'summary' ? a.breakdown : undefined;
+    },
+    close: async () => {
+      await Promise.all(connections.map((c) => c.close()));
+      await ask({ type: 'stop' });
+      child.disconnect();
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- P4
@@ -667,14 +835,32 @@ function table(r: Record<string, any>): string {
     rows.push(['P2 refresh @0 ms p50/p99', ms(r.P2.at0ms.extauth), `plain code ${ms(r.P2.at0ms.plainCode)}`, `${r.P2.at0ms.ratio}`, '(report)', '']);
     rows.push(['P2   @0 ms vs bare workflow', '', ms(r.P2.at0ms.bareThreeActivityWorkflow), `${r.P2.at0ms.ratioToBareWorkflow}`, '', '']);
   }
+  if (r.P2?.breakdown) {
+    const { extauth: e, bareThreeActivityWorkflow: b, plainCodeSteps: p } = r.P2.breakdown;
+    for (const segment of REFRESH_SEGMENTS) {
+      rows.push([`P2   ${segment} p50 (mean)`, `${e[segment].p50} (${e[segment].mean}) ms`, `bare ${b[segment].p50} (${b[segment].mean}) ms`, `+${round(e[segment].mean - b[segment].mean, 1)}`, '', '']);
+    }
+    const step = (k: string) => `${k} ${p[k].p50}`;
+    for (const [label, x] of Object.entries<Summary>(r.P2.breakdown.workerIo ?? {})) {
+      rows.push([`P2   worker ${label} p50 (mean)`, `${x.p50} (${x.mean}) ms`, `n ${x.n}`, '', '', '']);
+    }
+    rows.push(['P2   plain code steps p50 ms', ['load', 'exchange', 'persist', 'validate'].map(step).join(', '), `${step('noRunQuery')}; AES-GCM ${r.P2.codecMicrosPerPayload} µs/payload`, '', '', '']);
+  }
   if (r.P3) {
     for (const [name, v, rt] of [
       ['shared client', r.P3.sharedClient, r.P3.ratio],
       ['client per agent', r.P3.clientPerAgent, r.P3.ratioClientPerAgent],
       ['agent endpoint, connection per agent', r.P3.agentEndpoint, r.P3.ratioAgentEndpoint],
+      ['endpoint in its own process', r.P3.agentEndpointProcess, r.P3.ratioAgentEndpointProcess],
     ] as const) {
-      rows.push([`P3 fan-in ${r.P3.agents} (${name}) p99`, `${v.latency.p99} ms`, `P2 p50 ${r.P3.p2ExtauthP50} ms`, `${rt}`, '≤ 1.3', yes(rt <= 1.3)]);
+      if (!v) continue;
+      rows.push([`P3 fan-in ${r.P3.agents} (${name}) p99`, `${v.latency.p99} ms`, `P2 p50 ${r.P3.p2ExtauthP50} ms`, `${rt}`, '≤ 1.3', yes(rt === null ? undefined : rt <= 1.3)]);
       rows.push(['P3   exchanges per round', v.exchangesPerRound.join(','), '', '', '= 1', yes(v.exactlyOneExchange)]);
+    }
+    for (const [name, b] of [['endpoint', r.P3.agentEndpoint?.breakdown], ['own process', r.P3.agentEndpointProcess?.breakdown]] as const) {
+      if (!b) continue;
+      const seg = (x: Summary) => `${x.p50}/${x.p99}`;
+      rows.push([`P3   ${name} apart, p50/p99 ms`, `in ${seg(b.requestIn)}; key ${seg(b.lookupPoolWait)} wait + ${seg(b.lookupSql)} sql`, `token ${seg(b.tokenWait)}; audit ${seg(b.auditPoolWait)} wait + ${seg(b.auditSql)} sql; out ${seg(b.answerOut)}`, '', '', '']);
     }
   }
   if (r.P4) {

@@ -9,6 +9,8 @@ import type { ProviderConfig } from '../providers/config.js';
 import { createExtauthWorker } from '../worker.js';
 import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
 import { bareActivities } from './engine/activities.js';
+import { IoTimer } from './io-timer.js';
+import type { Summary } from './stats.js';
 
 export interface ChildConfig {
   temporalAddress: string;
@@ -28,10 +30,17 @@ export interface ChildConfig {
   extauth: boolean;
 }
 
-export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'stop' };
-export type ChildAnswer = { type: 'ready' } | { type: 'rss'; rss: number; heapUsed: number } | { type: 'stopped' } | { type: 'error'; message: string };
+export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'io' } | { type: 'stop' };
+export type ChildAnswer =
+  | { type: 'ready' }
+  | { type: 'rss'; rss: number; heapUsed: number }
+  | { type: 'io'; io: Record<string, Summary> }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string };
 
 const send = (answer: ChildAnswer): void => void process.send!(answer);
+/** The activities' Postgres statements and provider calls, timed for P2's breakdown (`io` takes them). */
+const io = new IoTimer();
 let stop: (() => Promise<void>) | undefined;
 
 process.on('message', (msg: ChildRequest) => {
@@ -45,6 +54,7 @@ async function handle(msg: ChildRequest): Promise<void> {
     const m = process.memoryUsage();
     return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed });
   }
+  if (msg.type === 'io') return send({ type: 'io', io: io.take() });
   if (msg.type === 'stop') {
     await stop?.();
     send({ type: 'stopped' });
@@ -55,6 +65,8 @@ async function handle(msg: ChildRequest): Promise<void> {
   installTemporalLogging(logger, 'WARN');
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));
   const deps = createActivityDeps({ databaseUrl: c.databaseUrl, providers: c.providers, logger, cipher: null, sealer });
+  deps.pool = io.pool(deps.pool);
+  io.http();
   const connection = await NativeConnection.connect({ address: c.temporalAddress });
   const codecKeys = makeCodecKeys(parseCodecKey(c.codecKey, 'codecKey'));
   const extauth = !c.extauth ? undefined : await createExtauthWorker({

@@ -89,16 +89,24 @@ export async function revokeAgentKey(pool: Pool, id: string): Promise<boolean> {
 
 /** The scope of a valid key, or why it is refused. Expiry is judged by the database's clock, like created_at. */
 export async function authenticateAgentKey(pool: Pool, key: string): Promise<Authentication> {
-  const keyId = agentKeyId(key);
-  if (!keyId) return { ok: false, refusal: 'unparsable', keyId: undefined };
-  const { rows } = await pool.query(
-    `SELECT ${INFO_COLUMNS}, expires_at <= now() AS expired FROM agent_keys WHERE key_hash = $1`,
-    [hashKey(key)],
-  );
-  const row = rows[0];
-  // The hash must also belong to the id the key names: a row is found by its hash only, so this is belt and braces.
-  if (!row || row.id !== keyId) return { ok: false, refusal: 'unknown', keyId };
-  if (row.revoked_at) return { ok: false, refusal: 'revoked', keyId };
-  if (row.expired) return { ok: false, refusal: 'expired', keyId };
-  return { ok: true, scope: { keyId, keyName: row.name, providerId: row.provider_id, userId: row.user_id } };
+  return (await authenticateAgentKeys(pool, [key]))[0]!;
+}
+
+/** authenticateAgentKey for many keys in one query (the agent endpoint's concurrent requests); answers in order. */
+export async function authenticateAgentKeys(pool: Pool, keys: string[]): Promise<Authentication[]> {
+  const presented = keys.map((key) => ({ keyId: agentKeyId(key), hash: hashKey(key) }));
+  const hashes = presented.filter((p) => p.keyId).map((p) => p.hash);
+  const { rows } = hashes.length
+    ? await pool.query(`SELECT ${INFO_COLUMNS}, key_hash, expires_at <= now() AS expired FROM agent_keys WHERE key_hash = ANY($1::text[])`, [hashes])
+    : { rows: [] };
+  const byHash = new Map(rows.map((row) => [row.key_hash as string, row]));
+  return presented.map(({ keyId, hash }): Authentication => {
+    if (!keyId) return { ok: false, refusal: 'unparsable', keyId: undefined };
+    const row = byHash.get(hash);
+    // The hash must also belong to the id the key names: a row is found by its hash only, so this is belt and braces.
+    if (!row || row.id !== keyId) return { ok: false, refusal: 'unknown', keyId };
+    if (row.revoked_at) return { ok: false, refusal: 'revoked', keyId };
+    if (row.expired) return { ok: false, refusal: 'expired', keyId };
+    return { ok: true, scope: { keyId, keyName: row.name, providerId: row.provider_id, userId: row.user_id } };
+  });
 }

@@ -17,9 +17,16 @@ export interface AuditEntry {
 }
 
 export async function recordAudit(pool: Pool, entry: Omit<AuditEntry, 'servedAt'>): Promise<void> {
+  await recordAudits(pool, [entry]);
+}
+
+/** One INSERT, one commit: every entry is recorded, or none (the statement fails as a whole). */
+export async function recordAudits(pool: Pool, entries: Omit<AuditEntry, 'servedAt'>[]): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = entries.map((_, i) => `(${[1, 2, 3, 4, 5, 6].map((c) => `$${i * 6 + c}`).join(', ')})`);
   await pool.query(
-    `INSERT INTO token_audit (key_id, key_name, provider_id, user_id, token_fingerprint, outcome) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [entry.keyId, entry.keyName, entry.providerId, entry.userId, entry.tokenFingerprint, entry.outcome],
+    `INSERT INTO token_audit (key_id, key_name, provider_id, user_id, token_fingerprint, outcome) VALUES ${rows.join(', ')}`,
+    entries.flatMap((e) => [e.keyId, e.keyName, e.providerId, e.userId, e.tokenFingerprint, e.outcome]),
   );
 }
 
