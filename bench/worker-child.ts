@@ -9,6 +9,7 @@ import type { ProviderConfig } from '../providers/config.js';
 import { createExtauthWorker } from '../worker.js';
 import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
 import { bareActivities } from './engine/activities.js';
+import { memoryBreakdown, type MemoryBreakdown } from './memory-breakdown.js';
 
 export interface ChildConfig {
   temporalAddress: string;
@@ -29,7 +30,7 @@ export interface ChildConfig {
 }
 
 export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'stop' };
-export type ChildAnswer = { type: 'ready' } | { type: 'rss'; rss: number; heapUsed: number } | { type: 'stopped' } | { type: 'error'; message: string };
+export type ChildAnswer = { type: 'ready' } | { type: 'rss'; rss: number; heapUsed: number; breakdown: MemoryBreakdown } | { type: 'stopped' } | { type: 'error'; message: string };
 
 const send = (answer: ChildAnswer): void => void process.send!(answer);
 let stop: (() => Promise<void>) | undefined;
@@ -43,7 +44,7 @@ async function handle(msg: ChildRequest): Promise<void> {
   if (msg.type === 'rss') {
     global.gc?.();
     const m = process.memoryUsage();
-    return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed });
+    return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed, breakdown: memoryBreakdown() });
   }
   if (msg.type === 'stop') {
     await stop?.();
