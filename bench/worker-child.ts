@@ -8,6 +8,7 @@ import { createLogger, installTemporalLogging, privateLogDestination } from '../
 import type { ProviderConfig } from '../providers/config.js';
 import { createExtauthWorker } from '../worker.js';
 import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
+import { tuneWorkflowThreadMemory } from '../worker/memory.js';
 import { bareActivities } from './engine/activities.js';
 import { memoryBreakdown, type MemoryBreakdown } from './memory-breakdown.js';
 
@@ -52,6 +53,9 @@ async function handle(msg: ChildRequest): Promise<void> {
     return;
   }
   const c = msg.config;
+  // As `extauth worker` does (worker/process.ts); BENCH_WORKER_NODE_FLAGS gives the main isolate its command-line flags.
+  // BENCH_WORKER_UNTUNED=1 leaves V8's defaults, for the before/after figures.
+  if (process.env.BENCH_WORKER_UNTUNED !== '1') tuneWorkflowThreadMemory();
   const logger = createLogger(privateLogDestination(c.logFile), 'warn');
   installTemporalLogging(logger, 'WARN');
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));

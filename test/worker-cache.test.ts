@@ -11,11 +11,19 @@ describe('workflow cache size', () => {
     expect(() => cacheOption(undefined, { EXTAUTH_MAX_CACHED_WORKFLOWS: '-1' })).toThrow(/EXTAUTH_MAX_CACHED_WORKFLOWS/);
   });
 
-  it('EXTAUTH_WORKER_MEMORY_MB sizes it: 300 MB of RSS holds about 230 runs, never fewer than 10', () => {
+  it('EXTAUTH_WORKER_MEMORY_MB sizes it from the steady state of a worker that served links: 300 MB holds 333 runs, never fewer than 10', () => {
     expect(cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300' }, 0)).toEqual({ maxCachedWorkflows: cachedWorkflowsWithin(300) });
-    expect(cachedWorkflowsWithin(300)).toBe(233);
-    expect(cachedWorkflowsWithin(231)).toBe(10);
-    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '100' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 230/);
+    // (300 − 200 MB steady) / 0.3 MB per run (bench P5, docs/performance.md "Worker memory, measured").
+    expect(cachedWorkflowsWithin(300)).toBe(333);
+    expect(cachedWorkflowsWithin(1024)).toBe(2746);
+    expect(cachedWorkflowsWithin(201)).toBe(10);
+    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '200' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 200/);
+    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300MB' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 200 .*got 300MB/);
+  });
+
+  it('the budget wins over a container limit, and a limit too small for a worker still leaves the floor of 10 runs', () => {
+    expect(cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300' }, 8 * GiB)).toEqual({ maxCachedWorkflows: 333 });
+    expect(cacheOption(undefined, {}, 256 * 2 ** 20)).toEqual({ maxCachedWorkflows: 10 });
   });
 
   it("a container's memory limit sizes it from half the limit; without a limit the SDK's default applies", () => {
