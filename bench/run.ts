@@ -611,7 +611,7 @@ async function p5(): Promise<void> {
     workerMemoryBreakdown: extauthBreakdowns,
     // The child inherits this environment, so its cache is the one cacheOption gives here (worker/cache.ts).
     maxCachedWorkflows: cacheOption(undefined).maxCachedWorkflows ?? 'SDK default',
-    workerEnv: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX, NODE_OPTIONS: process.env.NODE_OPTIONS, BENCH_WORKER_NODE_FLAGS: process.env.BENCH_WORKER_NODE_FLAGS, BENCH_WORKER_UNTUNED: process.env.BENCH_WORKER_UNTUNED },
+    workerEnv: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX, NODE_OPTIONS: process.env.NODE_OPTIONS, BENCH_WORKER_NODE_FLAGS: process.env.BENCH_WORKER_NODE_FLAGS, BENCH_WORKER_UNTUNED: process.env.BENCH_WORKER_UNTUNED, BENCH_WORKER_BUNDLE: process.env.BENCH_WORKER_BUNDLE },
     extauthMBPerRunAbove100: round((rssMany - rss100) / (users.length - 100), 3),
     bareEngineWorkerRssMB: { idle: bareIdle, [`at${bareRuns}Runs`]: bareAfter, mbPerRun: round((bareAfter - bareIdle) / bareRuns, 3) },
     touchLinks: { first100: touch100, rest: touchRest },

@@ -68,7 +68,8 @@ async function handle(msg: ChildRequest): Promise<void> {
     taskQueue: c.taskQueue,
     deps,
     codecKeys,
-    workflowBundle: { codePath: c.extauthBundlePath },
+    // BENCH_WORKER_BUNDLE=in-process: the worker bundles its workflows itself, as `extauth worker` did before worker/bundle.ts.
+    ...(process.env.BENCH_WORKER_BUNDLE === 'in-process' ? {} : { workflowBundle: { codePath: c.extauthBundlePath } }),
   });
   const bare = !c.bare ? undefined : await Worker.create({
     connection,

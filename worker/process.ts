@@ -12,6 +12,7 @@ import { serveMetrics } from './metrics.js';
 import { getFreePort } from '../dev/ports.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
 import { tuneWorkflowThreadMemory } from './memory.js';
+import { bundleWorkflowsInChild } from './bundle.js';
 
 export async function runWorkerProcess(): Promise<number> {
   const env = readEnv();
@@ -31,7 +32,8 @@ export async function runWorkerProcess(): Promise<number> {
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
   // Before the worker creates its workflow thread: that isolate holds the cached link runs (worker/memory.ts).
   tuneWorkflowThreadMemory();
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks });
+  const workflowBundle = { code: await bundleWorkflowsInChild() };
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks, workflowBundle });
   if (env.EXTAUTH_METRICS_PORT) {
     await serveMetrics({
       port: env.EXTAUTH_METRICS_PORT,
