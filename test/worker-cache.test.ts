@@ -13,18 +13,18 @@ describe('workflow cache size', () => {
     expect(() => cacheOption(undefined, { EXTAUTH_MAX_CACHED_WORKFLOWS: '-1' })).toThrow(/EXTAUTH_MAX_CACHED_WORKFLOWS/);
   });
 
-  it('EXTAUTH_WORKER_MEMORY_MB sizes it from the steady state of a worker that served links: 300 MB holds 333 runs, never fewer than 10', () => {
+  it('EXTAUTH_WORKER_MEMORY_MB sizes it from the steady state of a worker that served links: 300 MB holds 300 runs, never fewer than 10', () => {
     expect(cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300' }, 0)).toEqual({ maxCachedWorkflows: cachedWorkflowsWithin(300) });
-    // (300 − 200 MB steady) / 0.3 MB per run (bench P5, docs/performance.md "Worker memory, measured").
-    expect(cachedWorkflowsWithin(300)).toBe(333);
-    expect(cachedWorkflowsWithin(1024)).toBe(2746);
-    expect(cachedWorkflowsWithin(201)).toBe(10);
-    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '200' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 200/);
-    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300MB' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 200 .*got 300MB/);
+    // (300 − 210 MB steady) / 0.3 MB per run (bench P5, docs/performance.md "Worker memory, measured").
+    expect(cachedWorkflowsWithin(300)).toBe(300);
+    expect(cachedWorkflowsWithin(1024)).toBe(2713);
+    expect(cachedWorkflowsWithin(211)).toBe(10);
+    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '210' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 210/);
+    expect(() => cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300MB' }, 0)).toThrow(/EXTAUTH_WORKER_MEMORY_MB must be an integer above 210 .*got 300MB/);
   });
 
   it('the budget wins over a container limit, and a limit too small for a worker still leaves the floor of 10 runs', () => {
-    expect(cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300' }, 8 * GiB)).toEqual({ maxCachedWorkflows: 333 });
+    expect(cacheOption(undefined, { EXTAUTH_WORKER_MEMORY_MB: '300' }, 8 * GiB)).toEqual({ maxCachedWorkflows: 300 });
     expect(cacheOption(undefined, {}, 256 * 2 ** 20)).toEqual({ maxCachedWorkflows: 10 });
   });
 

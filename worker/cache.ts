@@ -1,16 +1,16 @@
 // How many link runs a worker keeps in memory: sized from a memory budget so RSS does not grow with the links.
 
 /**
- * Measured in bench P5 (docs/performance.md, "Worker memory, measured"), with the memory settings of deploy/
- * (MALLOC_ARENA_MAX=2, V8 flags of worker/memory.ts on both isolates):
- * - a worker that has served links, with 50 runs cached, holds 208 MB whatever the links (1,000 or 5,000); an idle
- *   worker holds 165 MB, but its first runs add about 45 MB that stays (compiled code, pools, the core's buffers),
- *   so the idle worker is the wrong base: WORKER_STEADY_RSS_MB is the 208 less the 50 runs' share.
- * - each cached run adds 0.19 MB from 50 to 1,000 cached runs (about half the Temporal core's native memory, half
- *   the workflow thread's heap), 0.27 MB at 233; 0.3 keeps a margin for GC timing.
- * Without those settings a worker holds about 80 MB more (docs/deployment.md, "Worker memory").
+ * Measured in bench P5 at 5,000 links (docs/performance.md, "Worker memory, measured"), with the memory settings of
+ * deploy/ (MALLOC_ARENA_MAX=2, the V8 flags of worker/memory.ts on both isolates, the bundle built apart):
+ * - a worker that has served links holds 216 MB with 50 runs cached and 301 MB with 333: 0.30 MB per cached run
+ *   (0.17 MB of the Temporal core's native memory, 0.1 MB of the workflow thread's heap), on a base of 201 MB;
+ * - an idle worker holds 161 MB, but its first runs add about 40 MB that stays (compiled code, pools, the core's
+ *   buffers), so the idle worker is the wrong base. WORKER_STEADY_RSS_MB is the 201 with 9 MB for GC timing.
+ * Without those settings a worker holds about 120 MB more, and 80 MB more again if it bundles its workflows itself
+ * (docs/deployment.md, "Worker memory").
  */
-const WORKER_STEADY_RSS_MB = 200;
+const WORKER_STEADY_RSS_MB = 210;
 const RSS_MB_PER_CACHED_RUN = 0.3;
 /** The SDK's own floor for its default. */
 const MIN_CACHED_WORKFLOWS = 10;
