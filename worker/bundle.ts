@@ -1,5 +1,5 @@
 // The workflow bundle of `extauth worker`, built in a short-lived child process: bundling in the worker itself
-// leaves webpack's modules and heap in the worker for its whole life (about 90 MB of RSS, docs/performance.md
+// leaves webpack's modules and heap in the worker for its whole life (about 80 MB of RSS, docs/performance.md
 // "Worker memory, measured"); a child returns that memory to the system when it exits.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
