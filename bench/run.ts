@@ -40,6 +40,8 @@ import type { EndpointChildAnswer, EndpointChildRequest } from './endpoint-child
 import { REFRESH_SEGMENTS, RefreshTimeline, wallNow } from './refresh-timeline.js';
 import { cachedTokenQuery } from '../workflows/messages.js';
 import type { ChildAnswer, ChildConfig, ChildRequest } from './worker-child.js';
+import type { MemoryBreakdown } from './memory-breakdown.js';
+import { cacheOption } from '../worker/cache.js';
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -129,7 +131,8 @@ class WorkerChild {
   private readonly waiting: ((a: ChildAnswer) => void)[] = [];
   private constructor(readonly queue: string) {
     this.child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      // BENCH_WORKER_NODE_FLAGS: extra Node/V8 flags for the worker alone (memory experiments, docs/performance.md).
+      execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_WORKER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (a: ChildAnswer) => {
@@ -166,8 +169,14 @@ class WorkerChild {
       this.child.send(req);
     });
   }
-  async rssMB(): Promise<number> {
+  /** Where the child's RSS went at each rssMB() call (bench/memory-breakdown.ts), by label. */
+  readonly breakdowns: Record<string, MemoryBreakdown> = {};
+  async rssMB(label?: string): Promise<number> {
     const a = await this.ask({ type: 'rss' });
+    if (a.type === 'rss' && label) {
+      this.breakdowns[label] = a.breakdown;
+      log(`worker memory ${label}: ${JSON.stringify(a.breakdown)}`);
+    }
     return a.type === 'rss' ? round(a.rss / 2 ** 20, 1) : NaN;
   }
   async stop(): Promise<void> {
@@ -734,7 +743,7 @@ async function p5(): Promise<void> {
   taskQueue = 'extauth-bench-p5';
   extauth = new ExtauthClient(temporal, { taskQueue });
   worker = await WorkerChild.start(taskQueue, false);
-  const rssIdle = await worker.rssMB();
+  const rssIdle = await worker.rssMB('idle');
   const users = Array.from({ length: SIZES.p5Links }, (_, i) => `p5-${i}`);
   await seedMany(users, 3600);
   const touch = async (from: number, to: number) => {
@@ -744,11 +753,12 @@ async function p5(): Promise<void> {
   };
   const touch100 = await touch(0, 100);
   const at100 = await p1p2Sample(users.slice(0, 100), 'n100');
-  const rss100 = await worker.rssMB();
+  const rss100 = await worker.rssMB('at100Links');
   const touchRest = await touch(100, users.length);
-  const rssMany = await worker.rssMB();
+  const rssMany = await worker.rssMB(`at${users.length}Links`);
   const atMany = await p1p2Sample(users, `n${users.length}`);
-  const rssEnd = await worker.rssMB();
+  const rssEnd = await worker.rssMB('end');
+  const extauthBreakdowns = worker.breakdowns;
 
   // The engine's own memory per cached run: a worker with only the bare floor workflow, touched the same way.
   await worker.stop();
@@ -766,6 +776,10 @@ async function p5(): Promise<void> {
     historyPerForcedRefreshOnOpenRun: { events: afterRefresh.events - before.events, bytes: afterRefresh.bytes - before.bytes },
     historyPerFreshRead: { events: afterRead.events - afterRefresh.events, bytes: afterRead.bytes - afterRefresh.bytes },
     workerRssMB: { idle: rssIdle, at100Links: rss100, [`at${users.length}Links`]: rssMany, end: rssEnd },
+    workerMemoryBreakdown: extauthBreakdowns,
+    // The child inherits this environment, so its cache is the one cacheOption gives here (worker/cache.ts).
+    maxCachedWorkflows: cacheOption(undefined).maxCachedWorkflows ?? 'SDK default',
+    workerEnv: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX, NODE_OPTIONS: process.env.NODE_OPTIONS, BENCH_WORKER_NODE_FLAGS: process.env.BENCH_WORKER_NODE_FLAGS, BENCH_WORKER_UNTUNED: process.env.BENCH_WORKER_UNTUNED, BENCH_WORKER_BUNDLE: process.env.BENCH_WORKER_BUNDLE },
     extauthMBPerRunAbove100: round((rssMany - rss100) / (users.length - 100), 3),
     bareEngineWorkerRssMB: { idle: bareIdle, [`at${bareRuns}Runs`]: bareAfter, mbPerRun: round((bareAfter - bareIdle) / bareRuns, 3) },
     touchLinks: { first100: touch100, rest: touchRest },

@@ -8,8 +8,10 @@ import { createLogger, installTemporalLogging, privateLogDestination } from '../
 import type { ProviderConfig } from '../providers/config.js';
 import { createExtauthWorker } from '../worker.js';
 import { closeActivityDeps, createActivityDeps } from '../worker/activity-deps.js';
+import { tuneWorkflowThreadMemory } from '../worker/memory.js';
 import { bareActivities } from './engine/activities.js';
 import { IoTimer } from './io-timer.js';
+import { memoryBreakdown, type MemoryBreakdown } from './memory-breakdown.js';
 import type { Summary } from './stats.js';
 
 export interface ChildConfig {
@@ -33,7 +35,7 @@ export interface ChildConfig {
 export type ChildRequest = { type: 'start'; config: ChildConfig } | { type: 'rss' } | { type: 'io' } | { type: 'stop' };
 export type ChildAnswer =
   | { type: 'ready' }
-  | { type: 'rss'; rss: number; heapUsed: number }
+  | { type: 'rss'; rss: number; heapUsed: number; breakdown: MemoryBreakdown }
   | { type: 'io'; io: Record<string, Summary> }
   | { type: 'stopped' }
   | { type: 'error'; message: string };
@@ -52,7 +54,7 @@ async function handle(msg: ChildRequest): Promise<void> {
   if (msg.type === 'rss') {
     global.gc?.();
     const m = process.memoryUsage();
-    return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed });
+    return send({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed, breakdown: memoryBreakdown() });
   }
   if (msg.type === 'io') return send({ type: 'io', io: io.take() });
   if (msg.type === 'stop') {
@@ -61,6 +63,9 @@ async function handle(msg: ChildRequest): Promise<void> {
     return;
   }
   const c = msg.config;
+  // As `extauth worker` does (worker/process.ts); BENCH_WORKER_NODE_FLAGS gives the main isolate its command-line flags.
+  // BENCH_WORKER_UNTUNED=1 leaves V8's defaults, for the before/after figures.
+  if (process.env.BENCH_WORKER_UNTUNED !== '1') tuneWorkflowThreadMemory();
   const logger = createLogger(privateLogDestination(c.logFile), 'warn');
   installTemporalLogging(logger, 'WARN');
   const sealer = new TokenSealer(makeCodecKeys(parseCodecKey(c.workerKey, 'workerKey')));
@@ -75,7 +80,8 @@ async function handle(msg: ChildRequest): Promise<void> {
     taskQueue: c.taskQueue,
     deps,
     codecKeys,
-    workflowBundle: { codePath: c.extauthBundlePath },
+    // BENCH_WORKER_BUNDLE=in-process: the worker bundles its workflows itself, as `extauth worker` did before worker/bundle.ts.
+    ...(process.env.BENCH_WORKER_BUNDLE === 'in-process' ? {} : { workflowBundle: { codePath: c.extauthBundlePath } }),
   });
   const bare = !c.bare ? undefined : await Worker.create({
     connection,

@@ -18,12 +18,12 @@ const UNIT = join(repoRoot, 'deploy', 'systemd', 'extauth-worker.service');
 const MANIFEST = join(repoRoot, 'deploy', 'k8s', 'extauth-worker.yaml');
 const DRAIN_S = WORKER_SHUTDOWN_GRACE_MS / 1000;
 
-/** Every variable the manifests may set: extauth's (README configuration table) and Temporal envconfig's. */
+/** Every variable the manifests may set: extauth's (README configuration table), Temporal envconfig's, Node's and glibc's (memory, docs/deployment.md). */
 function knownVariables(): Set<string> {
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
   const envconfig = readFileSync(join(repoRoot, 'node_modules', '@temporalio', 'envconfig', 'lib', 'envconfig-toml.js'), 'utf8');
   const names = [...readme.matchAll(/`((?:EXTAUTH|TEMPORAL)_[A-Z_]+|DATABASE_URL)`/g), ...envconfig.matchAll(/envProvider\['([A-Z_]+)'\]/g)].map((m) => m[1]!);
-  return new Set([...names, 'NODE_OPTIONS']);
+  return new Set([...names, 'NODE_OPTIONS', 'MALLOC_ARENA_MAX']);
 }
 
 function unitProblems(text: string): string[] {

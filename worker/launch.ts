@@ -1,5 +1,5 @@
 // A running worker with its companions: the recovery sweep, the keep-alive schedule, and clean stopping.
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { ActivityDeps } from '../activities/index.js';
 import { ExtauthClient } from '../client/index.js';
@@ -36,6 +36,8 @@ export async function launchWorker(options: {
   /** The token-column cipher the process resolved (store/db-key.ts); undefined: plaintext, opted out explicitly. */
   cipher: TokenCipher | undefined;
   webhooks?: WebhookEndpoint[];
+  /** A prebuilt workflow bundle (worker/bundle.ts); by default the worker bundles the workflows itself. */
+  workflowBundle?: WorkflowBundleOption;
 }): Promise<LaunchedWorker> {
   const deps = createActivityDeps({ ...options, cipher: options.cipher ?? null });
   const connection = await NativeConnection.connect(temporalConnectionOptions(options.temporalAddress));
@@ -45,6 +47,7 @@ export async function launchWorker(options: {
     taskQueue: options.taskQueue,
     deps,
     codecKeys: options.codecKeys,
+    workflowBundle: options.workflowBundle,
   });
   await startKeepAlive(worker, deps, options).catch(async (err) => {
     await Promise.allSettled([connection.close(), closeActivityDeps(deps)]);

@@ -11,6 +11,8 @@ import { listenForStop } from '../config/stop-signals.js';
 import { serveMetrics } from './metrics.js';
 import { getFreePort } from '../dev/ports.js';
 import { tokenCipherForProcess } from '../store/db-key.js';
+import { tuneWorkflowThreadMemory } from './memory.js';
+import { bundleWorkflowsInChild } from './bundle.js';
 
 export async function runWorkerProcess(): Promise<number> {
   const env = readEnv();
@@ -28,7 +30,10 @@ export async function runWorkerProcess(): Promise<number> {
   installTemporalLogging(logger, 'WARN', [], sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const codecKeys = codecKeysFromEnv(process.env, endpoints.codecKeyFile);
   const sealer = tokenSealerFromEnv(process.env, endpoints.workerKeyFile);
-  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks });
+  // Before the worker creates its workflow thread: that isolate holds the cached link runs (worker/memory.ts).
+  tuneWorkflowThreadMemory();
+  const workflowBundle = { code: await bundleWorkflowsInChild() };
+  const launched = await launchWorker({ ...endpoints, databaseUrl: endpoints.databaseUrl, providers, logger, codecKeys, cipher, sealer, webhooks, workflowBundle });
   if (env.EXTAUTH_METRICS_PORT) {
     await serveMetrics({
       port: env.EXTAUTH_METRICS_PORT,
