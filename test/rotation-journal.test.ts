@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { TokenSet } from '../core/types.js';
 import type { Grant } from '../dev/fake-provider.js';
 import { deleteLinkRow, putLink, writePendingRotation, writeRefreshFailure, writeRotatedTokens } from '../store/links.js';
-import { uniqueUser, useWorld } from './support/world.js';
+import { until } from './support/helpers.js';
+import { logLines, uniqueUser, useWorld } from './support/world.js';
 
 const world = useWorld();
 
@@ -106,3 +107,57 @@ describe('the rotation journal in the store', () => {
     expect(await journalColumns(user)).toBeUndefined();
   });
 });
+
+describe('a journal found by the workflow', () => {
+  const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
+  const journaledLines = (user: string) => logLines.filter((line) => line.includes(user) && line.includes('"outcome":"journaled"'));
+  const get = (user: string) => world.client.getToken({ provider: world.providerId, user, minValidSeconds: 60 });
+  /** What an exchange killed after its journal write leaves: the provider rotated, the answer is only on the row. */
+  async function killedAfterJournal(user: string) {
+    const row = await world.row(user);
+    const answer = asTokenSet(world.provider.issueGrant({ familyId: user }));
+    await writePendingRotation(world.pool, world.key(user), row.tokenVersion, answer, world.cipher);
+    return answer;
+  }
+
+  it("a run's first step returns the journaled answer without calling the provider: served, row == provider's live token, one line (control: without a journal it exchanges)", async () => {
+    const user = uniqueUser('journal-first');
+    await world.seedLink(user, { expiresInSeconds: -10 });
+    const answer = await killedAfterJournal(user);
+
+    const token = await get(user);
+
+    expect(token.accessToken).toBe(answer.accessToken);
+    expect(tokenCalls(user)).toBe(0);
+    const row = await world.row(user);
+    expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
+    expect(row.refreshToken).toBe(answer.refreshToken);
+    expect(row.pendingRotation).toBeNull();
+    expect(journaledLines(user)).toHaveLength(1);
+    expect(journaledLines(user)[0]).not.toContain(answer.refreshToken);
+
+    const control = uniqueUser('journal-first');
+    await world.seedLink(control, { expiresInSeconds: -10 });
+    await get(control);
+    expect(tokenCalls(control)).toBe(1);
+    expect(journaledLines(control)).toEqual([]);
+  });
+
+  it('loadLink (a relinked signal to an open run) applies a journal of the row it reads instead of serving its dead tokens', async () => {
+    const user = uniqueUser('journal-load');
+    const seeded = await world.seedLink(user);
+    expect((await get(user)).accessToken).toBe(seeded.accessToken); // the run is open and holds the row
+    const answer = await killedAfterJournal(user);
+
+    await world.client.relinked({ provider: world.providerId, user });
+    await until(async () => (await world.row(user)).pendingRotation === null, 30_000, 'the run applied the journal');
+
+    const row = await world.row(user);
+    expect(row.refreshToken).toBe(answer.refreshToken);
+    expect(row.pendingRotation).toBeNull();
+    expect((await get(user)).accessToken).toBe(answer.accessToken);
+    expect(tokenCalls(user)).toBe(0);
+    expect(journaledLines(user)).toHaveLength(1);
+  });
+});
+
