@@ -324,10 +324,12 @@ export interface StoredTokens extends LinkKey {
   access: StoredToken;
   refresh: StoredToken;
   extra: StoredExtra;
+  /** The rotation journal as stored (any version: an unread stale one is re-encrypted too); null when there is none. */
+  pending: StoredToken | null;
 }
 
 const STORED_COLUMNS = `provider_id, user_id, token_version, oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id,
-  oauth_extra, oauth_extra_key_id`;
+  oauth_extra, oauth_extra_key_id, pending_rotation, pending_rotation_key_id`;
 
 function toStoredTokens(r: Record<string, any>): StoredTokens {
   return {
@@ -337,6 +339,7 @@ function toStoredTokens(r: Record<string, any>): StoredTokens {
     access: { value: r.oauth_access_token, keyId: r.oauth_access_token_key_id },
     refresh: { value: r.oauth_refresh_token, keyId: r.oauth_refresh_token_key_id },
     extra: { json: r.oauth_extra, keyId: r.oauth_extra_key_id },
+    pending: r.pending_rotation === null || r.pending_rotation === undefined ? null : { value: r.pending_rotation, keyId: r.pending_rotation_key_id },
   };
 }
 
@@ -364,9 +367,10 @@ export async function getStoredTokens(pool: Pool, key: LinkKey): Promise<StoredT
 }
 
 /**
- * Replaces the stored form of both tokens and the extra (same values, other encryption) if the row is still exactly
- * as read: same token_version and same stored values. The version is not bumped: the tokens did not change, and a
- * worker holding this version must still be able to write the tokens it is rotating right now.
+ * Replaces the stored form of both tokens, the extra and the rotation journal (same values, other encryption) if the
+ * row is still exactly as read: same token_version and same stored values (the journal is written without a version
+ * bump, so it is compared too). The version is not bumped: the tokens did not change, and a worker holding this
+ * version must still be able to write the tokens it is rotating right now.
  */
 export async function rewriteStoredTokens(
   pool: Pool,
@@ -374,15 +378,17 @@ export async function rewriteStoredTokens(
   access: StoredToken,
   refresh: StoredToken,
   extra: StoredExtra,
+  pending: StoredToken | null = read.pending,
 ): Promise<boolean> {
   const { rowCount } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_access_token_key_id = $5, oauth_refresh_token = $6, oauth_refresh_token_key_id = $7,
-       oauth_extra = $12::jsonb, oauth_extra_key_id = $13
+       oauth_extra = $12::jsonb, oauth_extra_key_id = $13, pending_rotation = $16, pending_rotation_key_id = $17
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
        AND oauth_access_token = $8 AND oauth_access_token_key_id IS NOT DISTINCT FROM $9
        AND oauth_refresh_token = $10 AND oauth_refresh_token_key_id IS NOT DISTINCT FROM $11
-       AND oauth_extra IS NOT DISTINCT FROM $14::jsonb AND oauth_extra_key_id IS NOT DISTINCT FROM $15`,
+       AND oauth_extra IS NOT DISTINCT FROM $14::jsonb AND oauth_extra_key_id IS NOT DISTINCT FROM $15
+       AND pending_rotation IS NOT DISTINCT FROM $18 AND pending_rotation_key_id IS NOT DISTINCT FROM $19`,
     [
       read.providerId,
       read.userId,
@@ -399,6 +405,10 @@ export async function rewriteStoredTokens(
       extra.keyId,
       jsonbParam(read.extra.json),
       read.extra.keyId,
+      pending?.value ?? null,
+      pending?.keyId ?? null,
+      read.pending?.value ?? null,
+      read.pending?.keyId ?? null,
     ],
   );
   return rowCount === 1;
