@@ -477,7 +477,8 @@ async function main(): Promise<number> {
               ? 'the provider rotated for a request whose worker was gone (SIGKILL while the exchange was in flight)'
               : 'rotation minted within 1 s of a worker SIGKILL (the answer died with the process before it was journaled)';
           killWindow++;
-          verdict = 'KILL-WINDOW LOSS';
+          const nearest = kills.map((k) => k - link.lastRotationAt).sort((a, b) => Math.abs(a) - Math.abs(b))[0];
+          verdict = `KILL-WINDOW LOSS (${undelivered > 0 ? `${undelivered} undelivered rotation(s)` : 'rotation near a kill'}; nearest kill ${nearest === undefined ? 'none' : `${(nearest / 1000).toFixed(2)}s after the last rotation`})`;
         } else {
           lost++;
           const nearest = kills.map((k) => k - link.lastRotationAt).sort((a, b) => Math.abs(a) - Math.abs(b))[0];
