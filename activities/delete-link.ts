@@ -42,7 +42,9 @@ export function makeReadLinkForDelete(deps: ActivityDeps) {
     }
     const row = await getLink(deps.pool, key, deps.cipher);
     if (!row) return { found: false };
-    const tokens: GrantTokens = { refreshToken: row.refreshToken, accessToken: row.accessToken };
+    // A journaled rotation not yet applied holds the grant's live tokens; the row's own are dead at a provider without grace.
+    const live = row.pendingRotation?.tokens ?? row;
+    const tokens: GrantTokens = { refreshToken: live.refreshToken, accessToken: live.accessToken };
     return { found: true, version: row.tokenVersion, sealedGrant: deps.sealer.seal(tokens, key) };
   };
 }

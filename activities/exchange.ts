@@ -3,7 +3,7 @@ import { ActivityFailure } from '../core/failures.js';
 import type { LinkKey, LinkSnapshot, SealedTokenSet, TokenSet } from '../core/types.js';
 import { classifyTokenAnswer, type ParsedTokens } from '../providers/classify.js';
 import type { ProviderConfig } from '../providers/config.js';
-import { getLink, markExchangeSent, restoreExchangeMarker, type ExchangeMarker, type LinkRow } from '../store/links.js';
+import { getLink, markExchangeSent, restoreExchangeMarker, writePendingRotation, type ExchangeMarker, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
@@ -12,6 +12,7 @@ import { sealTokenSet } from './sealed-tokens.js';
 import { callingRun, requireProvider } from './lookup.js';
 import { readCurrentRow } from './load.js';
 import { toSnapshot } from './snapshot.js';
+import { logJournalUsed } from './pending-rotation.js';
 import { refreshDueOnFirstStep, type FirstStepRequests } from '../workflows/link-state.js';
 
 export interface ExchangeInput extends LinkKey {
@@ -39,19 +40,26 @@ const MAX_HONOURED_RETRY_AFTER_MS = 60_000;
 export function makeExchangeRefreshToken(deps: ActivityDeps) {
   return async function exchangeRefreshToken(input: ExchangeInput): Promise<ExchangeResult> {
     const provider = requireProvider(deps, input.providerId);
+    const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
     let row: LinkRow | undefined;
     if (input.expectedVersion === undefined) {
       row = await readCurrentRow(deps, input);
       const link = toSnapshot(row, provider, deps);
-      if (!input.firstStep || !refreshDueOnFirstStep(input, input.firstStep, link, Date.now())) return { kind: 'current', link };
+      // A journaled answer makes the row's refresh token (and, at GitHub, its access token) dead: never served as current.
+      if (!row.pendingRotation && (!input.firstStep || !refreshDueOnFirstStep(input, input.firstStep, link, Date.now()))) return { kind: 'current', link };
     } else {
       row = (await getLink(deps.pool, input, deps.cipher)) ?? undefined;
       if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
       if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
     }
     const expectedVersion = row.tokenVersion;
+    // An earlier attempt (or run) got the provider's answer for this version and journaled it, and was killed before
+    // Temporal recorded it: that answer is this exchange's result. The provider is not asked again with a dead token.
+    if (row.pendingRotation) {
+      logJournalUsed(log, row.pendingRotation, 'returned');
+      return { kind: 'exchanged', tokens: sealTokenSet(deps.sealer, input, row.pendingRotation.tokens), version: expectedVersion };
+    }
 
-    const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'exchange', attempt: Context.current().info.attempt });
     // Set by an earlier request whose answer never got recorded: it may have rotated the token.
     const earlierUnanswered = row.exchangeUnansweredAt;
     const earlierMarker = { at: earlierUnanswered, runId: row.exchangeRunId };
@@ -85,10 +93,13 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
 
     const verdict = classifyTokenAnswer(answer.status, answer.headers, answer.body);
     switch (verdict.kind) {
-      case 'tokens':
+      case 'tokens': {
         record('exchanged');
         log.info({ outcome: 'exchanged', status: answer.status }, 'refresh token exchanged');
-        return { kind: 'exchanged', tokens: sealTokenSet(deps.sealer, input, toTokenSet(verdict.tokens, row)), version: expectedVersion };
+        const tokens = toTokenSet(verdict.tokens, row);
+        if ((await journal(deps, input, expectedVersion, tokens, log)) === 'row_changed') return { kind: 'link_changed' };
+        return { kind: 'exchanged', tokens: sealTokenSet(deps.sealer, input, tokens), version: expectedVersion };
+      }
       case 'permanent':
         record('rejected');
         log.warn({ outcome: 'permanent', status: verdict.status, error: verdict.code }, 'provider refused the refresh token');
@@ -152,6 +163,23 @@ function toTokenSet(tokens: ParsedTokens, previous: Pick<LinkRow, 'refreshToken'
       tokens.refreshToken === undefined ? (previous.refreshTokenExpiry?.toISOString() ?? null) : inSeconds(tokens.refreshTokenExpiresIn),
     extra: { ...tokens.extra, ...(tokens.expiresIn === undefined ? {} : { expires_in: tokens.expiresIn }) },
   };
+}
+
+/**
+ * The rotation journal's write, right after the provider answered: from here on a killed worker loses nothing (the
+ * retry, or the next run, finds the answer on the row). `row_changed`: someone rewrote the row since the exchange read
+ * it (a re-link, a delete); as persist would, the run adopts the stored row and these tokens are dropped. A failed
+ * write (Postgres unreachable) does not fail the exchange: its answer still goes to Temporal, as without the journal.
+ */
+async function journal(deps: ActivityDeps, key: LinkKey, version: number, tokens: TokenSet, log: ActivityDeps['logger']): Promise<'journaled' | 'row_changed' | 'not_journaled'> {
+  try {
+    if (await writePendingRotation(deps.pool, key, version, tokens, deps.cipher)) return 'journaled';
+  } catch (err) {
+    log.warn({ outcome: 'not_journaled', cause: (err as Error).message }, 'could not journal the exchange answer on the row; returning it to Temporal only');
+    return 'not_journaled';
+  }
+  log.warn({ outcome: 'link_changed', exchangedVersion: version }, 'the provider answered but the link was rewritten meanwhile (re-link?); adopting the stored tokens instead');
+  return 'row_changed';
 }
 
 /** Best effort: a marker left set only makes a later refusal's reason mention a possible rotation. */

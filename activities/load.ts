@@ -4,13 +4,19 @@ import type { LinkKey, LinkSnapshot } from '../core/types.js';
 import { getLink, type LinkRow } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { callingRun, requireProvider } from './lookup.js';
+import { applyPendingRotation } from './pending-rotation.js';
 import { recoverRotatedTokens } from './recover.js';
 import { toSnapshot } from './snapshot.js';
 
 export function makeLoadLink(deps: ActivityDeps) {
   return async function loadLink(key: LinkKey): Promise<LinkSnapshot> {
     const provider = requireProvider(deps, key.providerId);
-    return toSnapshot(await readCurrentRow(deps, key), provider, deps);
+    const row = await readCurrentRow(deps, key);
+    // A journaled rotation: the row's tokens are dead at a provider without grace; the journal's are the live ones.
+    const log = deps.logger.child({ provider: key.providerId, link: key.userId, step: 'load' });
+    const current = row.pendingRotation ? await applyPendingRotation(deps, key, row.pendingRotation, log) : row;
+    if (!current) throw ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
+    return toSnapshot(current, provider, deps);
   };
 }
 

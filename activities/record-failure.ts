@@ -2,6 +2,7 @@ import type { LinkKey, LinkSnapshot } from '../core/types.js';
 import { getLink, writeRefreshFailure } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
 import { requireProvider } from './lookup.js';
+import { applyPendingRotation } from './pending-rotation.js';
 import { toSnapshot } from './snapshot.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
@@ -35,6 +36,12 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
         const ours = row.refreshToken === '' && row.failureReason !== '';
         if (!ours) log.warn({ outcome: 'adopted', rowVersion: row.tokenVersion }, 'refresh was refused but the row changed meanwhile; adopting it');
         return { outcome: ours ? 'recorded' : 'adopted', link: toSnapshot(row, provider, deps) };
+      }
+      // A journaled answer for this very version: the refusal met the token that answer rotated. Apply it, not the failure.
+      if (row.pendingRotation) {
+        const applied = await applyPendingRotation(deps, input, row.pendingRotation, log);
+        if (!applied) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
+        return { outcome: 'adopted', link: toSnapshot(applied, provider, deps) };
       }
       const reason = describeFailure(provider.id, input.providerError, {
         unansweredAt: input.unansweredSince ? new Date(input.unansweredSince) : null,

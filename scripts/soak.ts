@@ -58,7 +58,9 @@ const PROVIDER_ID = 'soak-github';
 const minValidSeconds = (tokenLifetime: number) => Math.min(30, Math.floor(tokenLifetime / 3));
 /**
  * A rotation this close to a SIGKILL may belong to an exchange that was in flight on the killed worker: the
- * provider rotated, and the answer died with the process before Temporal recorded it.
+ * provider rotated, and the answer died with the process before the exchange journaled it on the row (one
+ * UPDATE right after the answer; docs/reliability.md). An answer journaled before the kill is recovered by the
+ * retry, so a loss further from a kill than this is a real loss.
  */
 const KILL_WINDOW_MS = 1_000;
 /** How long the final check waits for a link whose run is still saving a rotation it just made. */
@@ -473,9 +475,10 @@ async function main(): Promise<number> {
           link.permanent =
             undelivered > 0
               ? 'the provider rotated for a request whose worker was gone (SIGKILL while the exchange was in flight)'
-              : 'rotation minted within 1 s of a worker SIGKILL (the answer died with the process before Temporal recorded it)';
+              : 'rotation minted within 1 s of a worker SIGKILL (the answer died with the process before it was journaled)';
           killWindow++;
-          verdict = 'KILL-WINDOW LOSS';
+          const nearest = kills.map((k) => k - link.lastRotationAt).sort((a, b) => Math.abs(a) - Math.abs(b))[0];
+          verdict = `KILL-WINDOW LOSS (${undelivered > 0 ? `${undelivered} undelivered rotation(s)` : 'rotation near a kill'}; nearest kill ${nearest === undefined ? 'none' : `${(nearest / 1000).toFixed(2)}s after the last rotation`})`;
         } else {
           lost++;
           const nearest = kills.map((k) => k - link.lastRotationAt).sort((a, b) => Math.abs(a) - Math.abs(b))[0];

@@ -27,14 +27,32 @@ export interface LinkRow {
   extraKeyId: string | null;
   /** When the grant was refused, until the recovery after a re-link is announced (link.recovered); null otherwise. */
   reauthRequiredSince: Date | null;
+  /**
+   * The rotation journal: the provider's answer to the exchange of this version's refresh token, written before the
+   * exchange returned and not yet persisted. Set only while the row still holds that version (a journal left over from
+   * an older version is never read); the row's own refresh token is then dead at a provider without a grace window.
+   */
+  pendingRotation: PendingRotation | null;
+}
+
+/** An exchange's answer journaled on the row (writePendingRotation). */
+export interface PendingRotation {
+  tokens: TokenSet;
+  /** The token_version whose refresh token was exchanged. */
+  version: number;
+  at: Date;
 }
 
 const COLUMNS = `provider_id, user_id, oauth_access_token, oauth_refresh_token, oauth_expiry, oauth_extra,
   oauth_refresh_failure_reason, token_version, last_refreshed_at, exchange_unanswered_at, exchange_run_id, created_at, updated_at,
-  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id, reauth_required_since`;
+  oauth_access_token_key_id, oauth_refresh_token_key_id, oauth_refresh_token_expiry, oauth_extra_key_id, reauth_required_since,
+  pending_rotation, pending_rotation_key_id, pending_rotation_version, pending_rotation_at`;
+
+/** Every write that bumps token_version (or rewrites the tokens) clears the journal in the same statement. */
+const CLEAR_PENDING_ROTATION = 'pending_rotation = NULL, pending_rotation_key_id = NULL, pending_rotation_version = NULL, pending_rotation_at = NULL';
 
 /** The encrypted columns. oauth_extra holds the rest of the provider's answer, id_token included. */
-type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token' | 'oauth_extra';
+type TokenColumn = 'oauth_access_token' | 'oauth_refresh_token' | 'oauth_extra' | 'pending_rotation';
 
 /** Associated data of an encrypted column: binds the ciphertext to its row and column. */
 export function tokenContext(column: TokenColumn, key: LinkKey): string {
@@ -129,7 +147,22 @@ function toRow(r: Record<string, any>, cipher: TokenCipher | undefined): LinkRow
     refreshTokenKeyId: r.oauth_refresh_token_key_id,
     extraKeyId: r.oauth_extra_key_id,
     reauthRequiredSince: r.reauth_required_since ?? null,
+    pendingRotation: readPendingRotation(r, cipher),
   };
+}
+
+function pendingWhat(key: LinkKey): string {
+  return `the pending rotation (journaled exchange answer) of link ${key.providerId}/${key.userId}`;
+}
+
+/** The journal of the row's current version, decrypted; a journal of an older version is ignored (never read). */
+function readPendingRotation(r: Record<string, any>, cipher: TokenCipher | undefined): PendingRotation | null {
+  if (r.pending_rotation === null || r.pending_rotation === undefined || r.pending_rotation_version === null) return null;
+  const version = Number(r.pending_rotation_version);
+  if (version !== Number(r.token_version)) return null;
+  const key = { providerId: r.provider_id, userId: r.user_id };
+  const text = openStoredToken({ value: r.pending_rotation, keyId: r.pending_rotation_key_id }, tokenContext('pending_rotation', key), pendingWhat(key), cipher);
+  return { tokens: JSON.parse(text) as TokenSet, version, at: r.pending_rotation_at };
 }
 
 /**
@@ -155,7 +188,7 @@ export async function putLink(pool: Pool, key: LinkKey, tokens: TokenSet, cipher
        oauth_access_token_key_id = EXCLUDED.oauth_access_token_key_id, oauth_refresh_token_key_id = EXCLUDED.oauth_refresh_token_key_id,
        oauth_expiry = EXCLUDED.oauth_expiry, oauth_extra = EXCLUDED.oauth_extra, oauth_extra_key_id = EXCLUDED.oauth_extra_key_id,
        oauth_refresh_token_expiry = EXCLUDED.oauth_refresh_token_expiry,
-       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
+       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL, ${CLEAR_PENDING_ROTATION},
        token_version = l.token_version + 1, updated_at = now()
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, ...tokenColumnValues(key, tokens, cipher)],
@@ -175,7 +208,7 @@ export async function writeRotatedTokens(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_refresh_token = $5, oauth_expiry = $6, oauth_extra = $7::jsonb,
        oauth_access_token_key_id = $8, oauth_refresh_token_key_id = $9, oauth_refresh_token_expiry = $10, oauth_extra_key_id = $11,
-       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL,
+       oauth_refresh_failure_reason = '', exchange_unanswered_at = NULL, exchange_run_id = NULL, ${CLEAR_PENDING_ROTATION},
        token_version = token_version + 1, last_refreshed_at = now(), updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
@@ -196,12 +229,27 @@ export async function writeRefreshFailure(
     `UPDATE external_auth_links SET
        oauth_refresh_token = '', oauth_refresh_token_key_id = NULL, oauth_refresh_token_expiry = NULL, oauth_refresh_failure_reason = $4,
        reauth_required_since = COALESCE(reauth_required_since, date_trunc('milliseconds', now())),
-       exchange_unanswered_at = NULL, exchange_run_id = NULL, token_version = token_version + 1, updated_at = now()
+       exchange_unanswered_at = NULL, exchange_run_id = NULL, ${CLEAR_PENDING_ROTATION}, token_version = token_version + 1, updated_at = now()
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
      RETURNING ${COLUMNS}`,
     [key.providerId, key.userId, expectedVersion, reason],
   );
   return rows[0] ? toRow(rows[0], cipher) : undefined;
+}
+
+/**
+ * The rotation journal's one write: the provider's answer to the exchange of `exchangedVersion`'s refresh token, sealed
+ * like the token columns, compare-and-set on that version. False: the row moved on (a re-link, a delete) or is gone.
+ * The token version stays: the row's tokens are unchanged until persist (or a later read) applies the journal.
+ */
+export async function writePendingRotation(pool: Pool, key: LinkKey, exchangedVersion: number, tokens: TokenSet, cipher?: TokenCipher): Promise<boolean> {
+  const sealed = sealToken(JSON.stringify(tokens), tokenContext('pending_rotation', key), cipher);
+  const { rowCount } = await pool.query(
+    `UPDATE external_auth_links SET pending_rotation = $4, pending_rotation_key_id = $5, pending_rotation_version = $3, pending_rotation_at = now()
+     WHERE provider_id = $1 AND user_id = $2 AND token_version = $3`,
+    [key.providerId, key.userId, exchangedVersion, sealed.value, sealed.keyId],
+  );
+  return rowCount === 1;
 }
 
 /** The recovery announced (link.recovered): forgets when the link entered reauth_required, unless it entered again since. */
@@ -276,10 +324,12 @@ export interface StoredTokens extends LinkKey {
   access: StoredToken;
   refresh: StoredToken;
   extra: StoredExtra;
+  /** The rotation journal as stored (any version: an unread stale one is re-encrypted too); null when there is none. */
+  pending: StoredToken | null;
 }
 
 const STORED_COLUMNS = `provider_id, user_id, token_version, oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id,
-  oauth_extra, oauth_extra_key_id`;
+  oauth_extra, oauth_extra_key_id, pending_rotation, pending_rotation_key_id`;
 
 function toStoredTokens(r: Record<string, any>): StoredTokens {
   return {
@@ -289,6 +339,7 @@ function toStoredTokens(r: Record<string, any>): StoredTokens {
     access: { value: r.oauth_access_token, keyId: r.oauth_access_token_key_id },
     refresh: { value: r.oauth_refresh_token, keyId: r.oauth_refresh_token_key_id },
     extra: { json: r.oauth_extra, keyId: r.oauth_extra_key_id },
+    pending: r.pending_rotation === null || r.pending_rotation === undefined ? null : { value: r.pending_rotation, keyId: r.pending_rotation_key_id },
   };
 }
 
@@ -316,9 +367,10 @@ export async function getStoredTokens(pool: Pool, key: LinkKey): Promise<StoredT
 }
 
 /**
- * Replaces the stored form of both tokens and the extra (same values, other encryption) if the row is still exactly
- * as read: same token_version and same stored values. The version is not bumped: the tokens did not change, and a
- * worker holding this version must still be able to write the tokens it is rotating right now.
+ * Replaces the stored form of both tokens, the extra and the rotation journal (same values, other encryption) if the
+ * row is still exactly as read: same token_version and same stored values (the journal is written without a version
+ * bump, so it is compared too). The version is not bumped: the tokens did not change, and a worker holding this
+ * version must still be able to write the tokens it is rotating right now.
  */
 export async function rewriteStoredTokens(
   pool: Pool,
@@ -326,15 +378,17 @@ export async function rewriteStoredTokens(
   access: StoredToken,
   refresh: StoredToken,
   extra: StoredExtra,
+  pending: StoredToken | null = read.pending,
 ): Promise<boolean> {
   const { rowCount } = await pool.query(
     `UPDATE external_auth_links SET
        oauth_access_token = $4, oauth_access_token_key_id = $5, oauth_refresh_token = $6, oauth_refresh_token_key_id = $7,
-       oauth_extra = $12::jsonb, oauth_extra_key_id = $13
+       oauth_extra = $12::jsonb, oauth_extra_key_id = $13, pending_rotation = $16, pending_rotation_key_id = $17
      WHERE provider_id = $1 AND user_id = $2 AND token_version = $3
        AND oauth_access_token = $8 AND oauth_access_token_key_id IS NOT DISTINCT FROM $9
        AND oauth_refresh_token = $10 AND oauth_refresh_token_key_id IS NOT DISTINCT FROM $11
-       AND oauth_extra IS NOT DISTINCT FROM $14::jsonb AND oauth_extra_key_id IS NOT DISTINCT FROM $15`,
+       AND oauth_extra IS NOT DISTINCT FROM $14::jsonb AND oauth_extra_key_id IS NOT DISTINCT FROM $15
+       AND pending_rotation IS NOT DISTINCT FROM $18 AND pending_rotation_key_id IS NOT DISTINCT FROM $19`,
     [
       read.providerId,
       read.userId,
@@ -351,6 +405,10 @@ export async function rewriteStoredTokens(
       extra.keyId,
       jsonbParam(read.extra.json),
       read.extra.keyId,
+      pending?.value ?? null,
+      pending?.keyId ?? null,
+      read.pending?.value ?? null,
+      read.pending?.keyId ?? null,
     ],
   );
   return rowCount === 1;

@@ -62,6 +62,8 @@ async function reencryptRow(pool: Pool, cipher: TokenCipher, row: StoredTokens, 
   const columns = [
     { stored: row.access, context: tokenContext('oauth_access_token', row), what: `the access token of link ${row.providerId}/${row.userId}` },
     { stored: row.refresh, context: tokenContext('oauth_refresh_token', row), what: `the refresh token of link ${row.providerId}/${row.userId}` },
+    // The rotation journal: a token set, sealed like a token (a journal no longer read goes along: it is cleared on the next write).
+    { stored: row.pending ?? { value: '', keyId: null }, context: tokenContext('pending_rotation', row), what: `the pending rotation of link ${row.providerId}/${row.userId}` },
   ];
   const isCurrent = (s: StoredToken) => s.keyId === cipher.currentKeyId || (s.keyId === null && s.value === '');
   const extraIsCurrent = (e: StoredExtra) => e.keyId === cipher.currentKeyId || e.json === null;
@@ -87,6 +89,7 @@ async function reencryptRow(pool: Pool, cipher: TokenCipher, row: StoredTokens, 
     if (err instanceof TokenKeyError && err.keyId !== null) return { kind: 'unknown_key', keyId: err.keyId };
     throw err;
   }
-  if (!dryRun && !(await rewriteStoredTokens(pool, row, sealed[0]!, sealed[1]!, extra))) return { kind: 'conflict' };
+  const pending = row.pending === null ? null : sealed[2]!;
+  if (!dryRun && !(await rewriteStoredTokens(pool, row, sealed[0]!, sealed[1]!, extra, pending))) return { kind: 'conflict' };
   return { kind: plaintextFound ? 'encrypted' : 'reencrypted' };
 }

@@ -16,7 +16,7 @@ import { isSealed, TokenSealer } from '../codec/seal.js';
 import { createLogger } from '../config/logger.js';
 import { linkWorkflowId } from '../core/ids.js';
 import { createAgentKey } from '../store/agent-keys.js';
-import { getLink, getLinkVersion, putLink } from '../store/links.js';
+import { getLink, getLinkVersion, putLink, writePendingRotation } from '../store/links.js';
 import { TokenCipher } from '../store/token-cipher.js';
 import { ExtauthState } from '../workflows/search-attributes.js';
 import { decodedPayloads } from './replay/fixture.js';
@@ -273,6 +273,24 @@ describe('link delete --revoke', () => {
     expect(github.provider.stats.tokenCallsByFamily.get(user)).toBe(1);
     expect(github.provider.stats.revokedFamilies.has(user)).toBe(true);
     expect(github.provider.liveRefreshToken(user)).toBeUndefined();
+  }, LONG);
+
+  it('GitHub: a rotation journaled on the row and not yet applied (a worker killed after the exchange): the grant is revoked with the journal\'s live tokens', async () => {
+    const user = uniqueUser('gh-journal');
+    const seeded = await github.seedLink(user);
+    // The provider rotated (GitHub ends the old access token) and the answer is only in the journal: the row's tokens are dead.
+    const rotated = github.provider.issueGrant({ familyId: user });
+    github.provider.revokeAccessToken(seeded.accessToken);
+    const row = (await rowOf(github, user))!;
+    const answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, tokenType: 'bearer', expiresAt: new Date(Date.now() + 3_600_000).toISOString(), extra: {} };
+    await writePendingRotation(github.pool, github.key(user), row.tokenVersion, answer, github.cipher);
+    const result = await cli(github, ['link', 'delete', ...linkArgs(github, user), '--revoke', '--wait', '60s', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(jsonLine(result)).toMatchObject({ deleted: true, revocation: 'revoked' });
+    expect(github.provider.stats.revokedFamilies.has(user)).toBe(true);
+    // Revoked with the journal's access token at once: no renewal with the row's dead refresh token (which would be refused).
+    expect(github.provider.stats.tokenCallsByFamily.get(user) ?? 0).toBe(0);
+    expect(await rowOf(github, user)).toBeUndefined();
   }, LONG);
 
   it('GitHub: access and refresh token both dead (the grant revoked already): exit 4 with the reason, --json on one line, the link deleted', async () => {

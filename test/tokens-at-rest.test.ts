@@ -15,7 +15,8 @@ import { tokenCipherForProcess } from '../store/db-key.js';
 import { linkWorkflowId } from '../core/ids.js';
 import type { LinkKey, TokenSet } from '../core/types.js';
 import type { Grant } from '../dev/fake-provider.js';
-import { getLink, putLink } from '../store/links.js';
+import { getLink, putLink, writePendingRotation } from '../store/links.js';
+import { reencryptStoredTokens } from '../store/reencrypt.js';
 import { TokenCipher, TokenKeyError, tokenCipherFromEnv } from '../store/token-cipher.js';
 import { cliEnv as operatorEnv, runCli } from './support/cli.js';
 import { agentError } from './support/helpers.js';
@@ -343,6 +344,75 @@ function devDataDir(world: World): string {
   writeFileSync(file, JSON.stringify(published), { mode: 0o600 });
   return dir;
 }
+
+describe('the rotation journal at rest (pending_rotation)', () => {
+  /** The journal's columns exactly as Postgres stores them. */
+  const rawJournal = async (world: World, user: string) =>
+    (
+      await world.pool.query<{ pending_rotation: string | null; pending_rotation_key_id: string | null }>(
+        'SELECT pending_rotation, pending_rotation_key_id FROM external_auth_links WHERE provider_id = $1 AND user_id = $2',
+        [world.providerId, user],
+      )
+    ).rows[0]!;
+  /** An exchange's answer as the exchange journals it, with an id_token among the provider's other fields. */
+  async function journal(world: World, user: string, journalCipher: TokenCipher | undefined) {
+    await world.seedLink(user);
+    const answer = { ...asTokenSet(world.provider.issueGrant({ familyId: user }), 3600), extra: { id_token: `idt-${randomBytes(8).toString('hex')}` } };
+    expect(await writePendingRotation(world.pool, world.key(user), (await world.row(user)).tokenVersion, answer, journalCipher)).toBe(true);
+    return answer;
+  }
+  const secretsOf = (answer: TokenSet) => [answer.accessToken, answer.refreshToken, String(answer.extra.id_token)];
+
+  it('holds no token of the answer in the raw table, only ciphertext under the current key, bound to its row', async () => {
+    const user = uniqueUser('journal-enc');
+    const answer = await journal(encrypted, user, cipher);
+    const raw = await rawJournal(encrypted, user);
+    expect(secretsOf(answer).filter((secret) => raw.pending_rotation!.includes(secret))).toEqual([]);
+    expect(raw.pending_rotation_key_id).toBe('db-new');
+    expect(raw.pending_rotation).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    expect((await encrypted.row(user)).pendingRotation?.tokens).toEqual(answer); // the store decrypts it
+    // Bound to its row: copied into another row's journal it does not decrypt.
+    const other = uniqueUser('journal-enc');
+    await journal(encrypted, other, cipher);
+    await encrypted.pool.query(
+      `UPDATE external_auth_links t SET pending_rotation = s.pending_rotation FROM external_auth_links s
+       WHERE t.provider_id = $1 AND t.user_id = $2 AND s.provider_id = $1 AND s.user_id = $3`,
+      [encrypted.providerId, other, user],
+    );
+    await expect(encrypted.row(other)).rejects.toThrow(/pending rotation .* of link .* does not decrypt with database key "db-new"/);
+  });
+
+  it('`db encrypt-tokens` (reencryptStoredTokens) brings a journal under the current key, so the old key can go (control: before, only the old key reads it)', async () => {
+    const key: LinkKey = { providerId: `journal-reenc-${randomBytes(4).toString('hex')}`, userId: 'u1' };
+    const grant = encrypted.provider.issueGrant({ familyId: `${key.providerId}-grant` });
+    await putLink(encrypted.pool, key, asTokenSet(grant, 3600), oldCipher);
+    const answer = asTokenSet(encrypted.provider.issueGrant({ familyId: `${key.providerId}-answer` }), 3600);
+    await writePendingRotation(encrypted.pool, key, (await getLink(encrypted.pool, key, oldCipher))!.tokenVersion, answer, oldCipher);
+    const newKeyOnly = new TokenCipher(currentKey);
+    await expect(getLink(encrypted.pool, key, newKeyOnly)).rejects.toThrow(/database key "db-old", which is not configured/);
+
+    expect(await reencryptStoredTokens(encrypted.pool, cipher, { providerId: key.providerId })).toMatchObject({ scanned: 1, reencrypted: 1 });
+
+    const row = await getLink(encrypted.pool, key, newKeyOnly);
+    expect(row?.pendingRotation?.tokens).toEqual(answer);
+    const { rows } = await encrypted.pool.query('SELECT pending_rotation_key_id FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [key.providerId, key.userId]);
+    expect(rows[0].pending_rotation_key_id).toBe('db-new');
+  });
+
+  it('control: without a key the same raw check finds the answer\'s tokens and id_token; strict mode refuses such a journal', async () => {
+    const user = uniqueUser('journal-plain');
+    const answer = await journal(plaintext, user, undefined);
+    const raw = await rawJournal(plaintext, user);
+    expect(secretsOf(answer).filter((secret) => raw.pending_rotation!.includes(secret))).toEqual(secretsOf(answer));
+    expect(raw.pending_rotation_key_id).toBeNull();
+
+    const strictUser = uniqueUser('journal-strict');
+    await journal(strict, strictUser, undefined); // written by a process without the key
+    await expect(strict.row(strictUser)).rejects.toThrow(/pending rotation .* of link .* is stored in plaintext and EXTAUTH_DB_STRICT refuses plaintext rows/);
+    // Not left for the strict-mode tests below, whose `db encrypt-tokens` counts the plaintext rows of this provider.
+    await strict.pool.query('DELETE FROM external_auth_links WHERE provider_id = $1 AND user_id = $2', [strict.providerId, strictUser]);
+  });
+});
 
 describe('encrypted by default', () => {
   it('`link put --tokens-from` beside a running dev (key found through dev.json, no EXTAUTH_DB_KEY): the raw table holds no token and no id_token', async () => {

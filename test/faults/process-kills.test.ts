@@ -55,24 +55,40 @@ describe.sequential('worker process killed with SIGKILL at a step boundary', () 
     if (step === 'validate-answered') expect(calls(user).validate).toBeGreaterThanOrEqual(2);
   }, 90_000);
 
-  it('exchange-answered with a grace-window provider: the retried exchange gets the same tokens back, served', async () => {
+  it('exchange-answered-unjournaled with a grace-window provider: the retried exchange gets the same tokens back, served', async () => {
     const user = uniqueUser('kill-xgrace');
     cluster.provider.setReuseDetection(user, { graceMs: 60_000 });
     await cluster.seedLink(user, { expiresInSeconds: -10 });
     const replays = cluster.provider.stats.graceReplays;
-    const token = await killAt('exchange-answered', user);
+    const token = await killAt('exchange-answered-unjournaled', user);
     await expectFollowsProvider(cluster, user, token.accessToken);
     expect(calls(user).token).toBe(2);
     expect(cluster.provider.stats.graceReplays).toBe(replays + 1);
   }, 90_000);
 
-  it('exchange-answered with GitHub (no grace): the documented loss, reauth_required, nothing else touched', async () => {
-    // The provider rotated and its answer died with the process before Temporal recorded it: nobody can
+  it('exchange-answered with GitHub (no grace): the journaled answer is recovered, served, 1 rotation at the provider', async () => {
+    // The provider rotated and the answer was journaled on the row; the process died before Temporal recorded it.
+    // The retried exchange finds the journal and returns it without presenting the dead refresh token.
+    const user = uniqueUser('kill-xjournal');
+    cluster.provider.setReuseDetection(user, false);
+    const seeded = await cluster.seedLink(user, { expiresInSeconds: -10 });
+    const token = await killAt('exchange-answered', user);
+    expect(token.accessToken).not.toBe(seeded.accessToken);
+    await expectFollowsProvider(cluster, user, token.accessToken);
+    expect(calls(user).token).toBe(1);
+    const row = await cluster.row(user);
+    expect(row.pendingRotation).toBeNull(); // persist applied and cleared it
+    const journaled = cluster.workerLines.filter((l) => l.includes(user) && l.includes('"outcome":"journaled"'));
+    expect(journaled).toHaveLength(1);
+  }, 90_000);
+
+  it('exchange-answered-unjournaled with GitHub (no grace): the remaining window, the documented loss, reauth_required', async () => {
+    // The control of the test above: killed between the provider's answer and the journal's one UPDATE, nobody can
     // learn the new refresh token. This is the one window in which a crash still costs a rotation.
     const user = uniqueUser('kill-xgh');
     cluster.provider.setReuseDetection(user, false);
     const seeded = await cluster.seedLink(user, { expiresInSeconds: -10 });
-    const err = await agentError(killAt('exchange-answered', user));
+    const err = await agentError(killAt('exchange-answered-unjournaled', user));
     expect(err.code).toBe('reauth_required');
     expect(err.reason).toMatch(/bad_refresh_token/);
     // The killed attempt could note nothing, but its request was marked before it went out.

@@ -5,13 +5,16 @@
 //   EXTAUTH_TEST_PAUSE_FILE=/tmp/x/pause.json, holding {"step":"before-persist","user":"u1","marker":"/tmp/x/paused","release":"/tmp/x/go"}
 //
 // The file is read at each step, so a test arms running workers by writing it.
-// step: exchange-answered (the provider answered, Temporal has not recorded it), before-persist (the
+// step: exchange-answered-unjournaled (the provider answered, its answer is not yet journaled on the row: the
+// journal's UPDATE is held back, before it is sent), exchange-answered (the provider answered and the answer is
+// journaled, Temporal has not recorded it), before-persist (the
 // exchange is recorded, nothing written), after-persist (the row is written, the activity's result
 // is not recorded), validate-answered (validation answered, result not recorded). Only activities for
 // `user` pause, and only once across all processes: the first to create `marker` (O_EXCL) pauses, prints
 // `EXTAUTH_TEST_PAUSED <step>` on stdout, and waits forever or, with `release`, until that file exists.
 // EXTAUTH_TEST_WORKFLOW_BUNDLE: a prebuilt workflow bundle (saves bundling at every restart).
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createActivities } from '../../../activities/index.js';
@@ -27,7 +30,7 @@ import { ensureSearchAttributes } from '../../../worker/search-attributes.js';
 import { startWorkerSweep } from '../../../worker/launch.js';
 import { loadWebhookEndpoints } from '../../../config/webhooks.js';
 
-export type PauseStep = 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
+export type PauseStep = 'exchange-answered-unjournaled' | 'exchange-answered' | 'before-persist' | 'after-persist' | 'validate-answered';
 export interface PauseSpec {
   step: PauseStep;
   user: string;
@@ -61,11 +64,31 @@ async function maybePause(step: PauseStep, user: string): Promise<void> {
   }
 }
 
+/**
+ * The pool the activities get, with one pause: right before the rotation journal's UPDATE (store/links.ts
+ * writePendingRotation) for `user` is sent, i.e. inside the exchange activity between the provider's answer and
+ * the journal write. The pool is wrapped here so that nothing in activities/ knows about the hook.
+ */
+const JOURNAL_WRITE = /^UPDATE external_auth_links SET pending_rotation = \$4/;
+function pausingBeforeJournal(pool: Pool): Pool {
+  return new Proxy(pool, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop !== 'query') return typeof value === 'function' ? value.bind(target) : value;
+      return async (text: unknown, params?: unknown[]) => {
+        if (typeof text === 'string' && JOURNAL_WRITE.test(text) && typeof params?.[1] === 'string') await maybePause('exchange-answered-unjournaled', params[1]);
+        return target.query(text as string, params);
+      };
+    },
+  });
+}
+
 const endpoints = resolveEndpoints(readEnv());
 const providers = loadProvidersFile(endpoints.providersFile!);
 const logger = createLogger();
 installTemporalLogging(logger);
 const deps = createActivityDeps({ databaseUrl: endpoints.databaseUrl!, providers, logger, webhooks: loadWebhookEndpoints(process.env, endpoints.providersFile) });
+deps.pool = pausingBeforeJournal(deps.pool); // in place: the sweep sets deps.extauth on this object later
 const real = createActivities(deps);
 type A = typeof real;
 const activities: A = {
