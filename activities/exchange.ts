@@ -12,7 +12,7 @@ import { sealTokenSet } from './sealed-tokens.js';
 import { callingRun, requireProvider } from './lookup.js';
 import { readCurrentRow } from './load.js';
 import { toSnapshot } from './snapshot.js';
-import { logJournalUsed } from './pending-rotation.js';
+import { journalUsed } from './pending-rotation.js';
 import { refreshDueOnFirstStep, type FirstStepRequests } from '../workflows/link-state.js';
 
 export interface ExchangeInput extends LinkKey {
@@ -56,7 +56,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
     // An earlier attempt (or run) got the provider's answer for this version and journaled it, and was killed before
     // Temporal recorded it: that answer is this exchange's result. The provider is not asked again with a dead token.
     if (row.pendingRotation) {
-      logJournalUsed(log, row.pendingRotation, 'returned');
+      journalUsed(deps, input, log, row.pendingRotation, 'returned');
       return { kind: 'exchanged', tokens: sealTokenSet(deps.sealer, input, row.pendingRotation.tokens), version: expectedVersion };
     }
 
@@ -172,9 +172,14 @@ function toTokenSet(tokens: ParsedTokens, previous: Pick<LinkRow, 'refreshToken'
  * write (Postgres unreachable) does not fail the exchange: its answer still goes to Temporal, as without the journal.
  */
 async function journal(deps: ActivityDeps, key: LinkKey, version: number, tokens: TokenSet, log: ActivityDeps['logger']): Promise<'journaled' | 'row_changed' | 'not_journaled'> {
+  const count = (outcome: 'written' | 'not_written') => deps.metrics.rotationJournal.inc({ provider: key.providerId, outcome });
   try {
-    if (await writePendingRotation(deps.pool, key, version, tokens, deps.cipher)) return 'journaled';
+    if (await writePendingRotation(deps.pool, key, version, tokens, deps.cipher)) {
+      count('written');
+      return 'journaled';
+    }
   } catch (err) {
+    count('not_written');
     log.warn({ outcome: 'not_journaled', cause: (err as Error).message }, 'could not journal the exchange answer on the row; returning it to Temporal only');
     return 'not_journaled';
   }

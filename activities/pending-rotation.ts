@@ -7,8 +7,9 @@ import type { ActivityDeps } from './deps.js';
 
 type Logger = ActivityDeps['logger'];
 
-/** One structured line per use of a journal: when it was written and for which version; never a token. */
-export function logJournalUsed(log: Logger, pending: PendingRotation, use: 'returned' | 'applied'): void {
+/** One structured line and one count per use of a journal: when it was written and for which version; never a token. */
+export function journalUsed(deps: ActivityDeps, key: LinkKey, log: Logger, pending: PendingRotation, use: 'returned' | 'applied'): void {
+  deps.metrics.rotationJournal.inc({ provider: key.providerId, outcome: 'used' });
   log.warn(
     { outcome: 'journaled', use, journaledAt: pending.at.toISOString(), exchangedVersion: pending.version },
     use === 'returned'
@@ -24,7 +25,7 @@ export function logJournalUsed(log: Logger, pending: PendingRotation, use: 'retu
 export async function applyPendingRotation(deps: ActivityDeps, key: LinkKey, pending: PendingRotation, log: Logger): Promise<LinkRow | undefined> {
   const written = await writeRotatedTokens(deps.pool, key, pending.version, pending.tokens, deps.cipher);
   if (written) {
-    logJournalUsed(log, pending, 'applied');
+    journalUsed(deps, key, log, pending, 'applied');
     return written;
   }
   log.warn({ outcome: 'adopted', exchangedVersion: pending.version }, 'the row changed before its journaled rotation was applied (a re-link?); keeping the stored tokens');

@@ -112,6 +112,8 @@ describe('a journal found by the workflow', () => {
   const tokenCalls = (user: string) => world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
   const journaledLines = (user: string) => logLines.filter((line) => line.includes(user) && line.includes('"outcome":"journaled"'));
   const get = (user: string) => world.client.getToken({ provider: world.providerId, user, minValidSeconds: 60 });
+  const journalCount = async (outcome: string) =>
+    (await world.metrics.rotationJournal.get()).values.find((v) => v.labels.provider === world.providerId && v.labels.outcome === outcome)?.value ?? 0;
   /** What an exchange killed after its journal write leaves: the provider rotated, the answer is only on the row. */
   async function killedAfterJournal(user: string) {
     const row = await world.row(user);
@@ -124,10 +126,13 @@ describe('a journal found by the workflow', () => {
     const user = uniqueUser('journal-first');
     await world.seedLink(user, { expiresInSeconds: -10 });
     const answer = await killedAfterJournal(user);
+    const [usedBefore, writtenBefore] = [await journalCount('used'), await journalCount('written')];
 
     const token = await get(user);
 
     expect(token.accessToken).toBe(answer.accessToken);
+    expect(await journalCount('used')).toBe(usedBefore + 1);
+    expect(await journalCount('written')).toBe(writtenBefore); // no exchange: nothing new to journal
     expect(tokenCalls(user)).toBe(0);
     const row = await world.row(user);
     expect(row.refreshToken).toBe(world.provider.liveRefreshToken(user));
@@ -138,9 +143,12 @@ describe('a journal found by the workflow', () => {
 
     const control = uniqueUser('journal-first');
     await world.seedLink(control, { expiresInSeconds: -10 });
+    const usedBeforeControl = await journalCount('used');
     await get(control);
     expect(tokenCalls(control)).toBe(1);
     expect(journaledLines(control)).toEqual([]);
+    expect(await journalCount('used')).toBe(usedBeforeControl);
+    expect(await journalCount('written')).toBe(writtenBefore + 1); // its own exchange's answer, journaled before persist
   });
 
   it('loadLink (a relinked signal to an open run) applies a journal of the row it reads instead of serving its dead tokens', async () => {

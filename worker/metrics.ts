@@ -22,6 +22,8 @@ export interface ExtauthMetrics {
   recoveredRotations: Counter<'provider'>;
   /** One per webhook delivery attempt: delivered, retry (tried again later) or failed (refused, or out of retries). */
   webhookDeliveries: Counter<'event' | 'outcome'>;
+  /** The rotation journal: answers written to the row (written, not_written) and answers found there and used (used). */
+  rotationJournal: Counter<'provider' | 'outcome'>;
 }
 
 /** `providers`: their refreshTokenWarnSeconds decide which refresh tokens count as expiring soon. */
@@ -40,6 +42,12 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
     name: 'extauth_webhook_deliveries_total',
     help: 'Webhook delivery attempts by event type and outcome (delivered, retry, failed)',
     labelNames: ['event', 'outcome'],
+    registers: [registry],
+  });
+  const rotationJournal = new Counter({
+    name: 'extauth_rotation_journal_total',
+    help: "Exchange answers journaled on the row (written, not_written: Postgres refused the write) and journaled answers used after their exchange's result never reached Temporal (used)",
+    labelNames: ['provider', 'outcome'],
     registers: [registry],
   });
   const exchangeSeconds = new Histogram({ name: 'extauth_exchange_duration_seconds', help: 'Token endpoint call latency', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -76,7 +84,7 @@ export function createMetrics(pool: Pool, providers: Pick<ProviderConfig, 'id' |
       for (const row of rows) this.set({ provider: row.provider_id }, row.n);
     },
   });
-  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations, webhookDeliveries };
+  return { registry, exchanges, exchangeSeconds, validations, validateSeconds, retries, recoveredRotations, webhookDeliveries, rotationJournal };
 }
 
 /**
