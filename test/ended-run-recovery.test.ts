@@ -19,16 +19,22 @@ afterEach(async () => {
   locker = undefined;
 });
 
-/** The backend whose statement waits for the row lock `lockerPid` holds (persist, blocked by the test). */
-async function blockedBy(lockerPid: number): Promise<number | undefined> {
-  const { rows } = await world.pool.query('SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [lockerPid]);
-  if (rows.length > 1) throw new Error(`${rows.length} statements wait for the test's lock, expected one (persist)`);
-  return rows[0]?.pid;
+/** The backend whose statement (`writes`: a fragment of its SQL) waits for the row lock `lockerPid` holds. */
+async function blockedBy(lockerPid: number, writes: string): Promise<number | undefined> {
+  const { rows } = await world.pool.query('SELECT pid, query FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [lockerPid]);
+  if (rows.length > 1) throw new Error(`${rows.length} statements wait for the test's lock, expected one`);
+  return rows[0]?.query.includes(writes) ? rows[0].pid : undefined;
 }
 
+/** The exchange's journal write (the answer on the row) and persist's write of the rotated tokens. */
+const JOURNAL_WRITE = 'SET pending_rotation = $4';
+const PERSIST_WRITE = 'oauth_access_token = $4';
+
 /**
- * A refresh whose run ends after the provider answered and before persist wrote the answer: persist is held on a
- * row lock, the run is terminated, the held statement cancelled (the server retries nothing for a closed run).
+ * A refresh whose run ends after Temporal recorded the provider's answer and before persist wrote it, with no journal
+ * on the row (its write refused, as when Postgres fails it): the journal's write and then persist are held on a row
+ * lock; the first is cancelled (the exchange returns its answer to Temporal only), the run is terminated while persist
+ * waits, and persist's statement cancelled (the server retries nothing for a closed run).
  */
 async function strandRotation(user: string): Promise<{ endedRunId: string; rotated: string }> {
   const handle = world.temporal.workflow.getHandle(linkWorkflowId(world.key(user)));
@@ -42,7 +48,9 @@ async function strandRotation(user: string): Promise<{ endedRunId: string; rotat
   await locker.query('SELECT 1 FROM external_auth_links WHERE provider_id = $1 AND user_id = $2 FOR UPDATE', [world.providerId, user]);
   const lockerPid: number = (await locker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
   let pid: number | undefined;
-  await until(async () => (pid = await blockedBy(lockerPid)) !== undefined, 15_000, 'persist to wait for the row');
+  await until(async () => (pid = await blockedBy(lockerPid, JOURNAL_WRITE)) !== undefined, 15_000, 'the journal write to wait for the row');
+  await world.pool.query('SELECT pg_cancel_backend($1)', [pid]);
+  await until(async () => (pid = await blockedBy(lockerPid, PERSIST_WRITE)) !== undefined, 15_000, 'persist to wait for the row');
 
   const rotated = world.provider.liveRefreshToken(user)!; // the provider rotated: the stored refresh token is dead
   await handle.terminate('test: the run ends between the exchange and persist');
@@ -68,6 +76,7 @@ describe('rotated tokens of a run that ended before persisting them', () => {
     expect(stranded.refreshToken).toBe(before.refreshToken); // what the database would keep without recovery: a dead token
     expect(stranded.exchangeRunId).toBe(endedRunId);
     expect(stranded.exchangeUnansweredAt).not.toBeNull();
+    expect(stranded.pendingRotation).toBeNull(); // no journal: only the ended run's history holds the answer
     const exchangesBefore = world.provider.stats.tokenCallsByFamily.get(user) ?? 0;
     const recoveredBefore = await recoveredCount();
 
