@@ -9,7 +9,7 @@ import { callProvider, HttpCallError } from './http.js';
 import { callRecorder, statusFailureClass } from './instrument.js';
 import { graceRetryDelayMs } from './reuse-grace.js';
 import { sealTokenSet } from './sealed-tokens.js';
-import { callingRun, requireProvider } from './lookup.js';
+import { callingRun, linkNotFound, requireProvider } from './lookup.js';
 import { readCurrentRow } from './load.js';
 import { toSnapshot } from './snapshot.js';
 import { journalUsed } from './pending-rotation.js';
@@ -49,7 +49,7 @@ export function makeExchangeRefreshToken(deps: ActivityDeps) {
       if (!row.pendingRotation && (!input.firstStep || !refreshDueOnFirstStep(input, input.firstStep, link, Date.now()))) return { kind: 'current', link };
     } else {
       row = (await getLink(deps.pool, input, deps.cipher)) ?? undefined;
-      if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
+      if (!row) throw linkNotFound(input);
       if (row.tokenVersion !== input.expectedVersion || row.refreshToken === '') return { kind: 'link_changed' };
     }
     const expectedVersion = row.tokenVersion;

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure } from '../core/failures.js';
+import type { LinkKey } from '../core/types.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -19,4 +20,9 @@ export function callingRun(): { workflowId: string; runId: string } {
   const run = Context.current().info.workflowExecution;
   if (!run) throw ApplicationFailure.nonRetryable('extauth activities run only inside a link workflow', ActivityFailure.LinkNotFound);
   return run;
+}
+
+/** A link whose row is gone (deleted, or never stored): final, no retry. */
+export function linkNotFound(key: LinkKey): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`no link for ${key.providerId}/${key.userId}`, ActivityFailure.LinkNotFound);
 }

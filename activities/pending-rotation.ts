@@ -4,6 +4,7 @@
 import type { LinkKey } from '../core/types.js';
 import { getLink, writeRotatedTokens, type LinkRow, type PendingRotation } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
+import { linkNotFound } from './lookup.js';
 
 type Logger = ActivityDeps['logger'];
 
@@ -21,13 +22,16 @@ export function journalUsed(deps: ActivityDeps, key: LinkKey, log: Logger, pendi
 /**
  * Writes a row's journaled rotation as persist would (compare-and-set on the version it exchanged, which clears the
  * journal) and returns the row as written; the row as it now stands if another writer (a re-link) got there first.
+ * A row deleted meanwhile fails as link not found.
  */
-export async function applyPendingRotation(deps: ActivityDeps, key: LinkKey, pending: PendingRotation, log: Logger): Promise<LinkRow | undefined> {
+export async function applyPendingRotation(deps: ActivityDeps, key: LinkKey, pending: PendingRotation, log: Logger): Promise<LinkRow> {
   const written = await writeRotatedTokens(deps.pool, key, pending.version, pending.tokens, deps.cipher);
   if (written) {
     journalUsed(deps, key, log, pending, 'applied');
     return written;
   }
   log.warn({ outcome: 'adopted', exchangedVersion: pending.version }, 'the row changed before its journaled rotation was applied (a re-link?); keeping the stored tokens');
-  return getLink(deps.pool, key, deps.cipher);
+  const current = await getLink(deps.pool, key, deps.cipher);
+  if (!current) throw linkNotFound(key);
+  return current;
 }

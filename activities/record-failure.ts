@@ -1,11 +1,9 @@
 import type { LinkKey, LinkSnapshot } from '../core/types.js';
 import { getLink, writeRefreshFailure } from '../store/links.js';
 import type { ActivityDeps } from './deps.js';
-import { requireProvider } from './lookup.js';
+import { linkNotFound, requireProvider } from './lookup.js';
 import { applyPendingRotation } from './pending-rotation.js';
 import { toSnapshot } from './snapshot.js';
-import { ApplicationFailure } from '@temporalio/activity';
-import { ActivityFailure } from '../core/failures.js';
 
 export interface RecordFailureInput extends LinkKey {
   expectedVersion: number;
@@ -30,7 +28,7 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
     const log = deps.logger.child({ provider: input.providerId, link: input.userId, step: 'record-failure' });
     for (;;) {
       const row = await getLink(deps.pool, input, deps.cipher);
-      if (!row) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
+      if (!row) throw linkNotFound(input);
       if (row.tokenVersion !== input.expectedVersion) {
         // Either our own failure write from a lost earlier attempt, or a newer token from someone else.
         const ours = row.refreshToken === '' && row.failureReason !== '';
@@ -40,7 +38,6 @@ export function makeRecordRefreshFailure(deps: ActivityDeps) {
       // A journaled answer for this very version: the refusal met the token that answer rotated. Apply it, not the failure.
       if (row.pendingRotation) {
         const applied = await applyPendingRotation(deps, input, row.pendingRotation, log);
-        if (!applied) throw ApplicationFailure.nonRetryable(`no link for ${input.providerId}/${input.userId}`, ActivityFailure.LinkNotFound);
         return { outcome: 'adopted', link: toSnapshot(applied, provider, deps) };
       }
       const reason = describeFailure(provider.id, input.providerError, {
