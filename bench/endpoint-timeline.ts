@@ -2,16 +2,10 @@
 // pool that times its queries (a key lookup is found by the key's hash, an audit write by the key id) and the bench
 // times each request from send to answer; nothing in the endpoint changes.
 import { createHash } from 'node:crypto';
-import type { Pool, QueryResult } from 'pg';
+import type { Pool } from 'pg';
 import { agentKeyId } from '../store/agent-keys.js';
+import { timedQueries, type QueryTimes } from './io-timer.js';
 import { round, summarize, type Summary } from './stats.js';
-
-interface QueryTimes {
-  asked: number;
-  /** A pool connection was handed over (the time before it is the wait for one of the pool's 10). */
-  connected: number;
-  done: number;
-}
 
 interface AgentTimes {
   sent?: number;
@@ -75,24 +69,7 @@ export class EndpointTimeline {
 
   /** `pool` with its `query` timed: connect, then query, then release, which is what Pool.query does. */
   pool(pool: Pool): Pool {
-    const timeline = this;
-    return new Proxy(pool, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver);
-        return async (text: string, values?: unknown[]): Promise<QueryResult> => {
-          const times: QueryTimes = { asked: now(), connected: 0, done: 0 };
-          const client = await target.connect();
-          times.connected = now();
-          try {
-            return await client.query(text, values);
-          } finally {
-            client.release();
-            times.done = now();
-            timeline.record(text, values ?? [], times);
-          }
-        };
-      },
-    });
+    return timedQueries(pool, (text, values, times) => this.record(text, values, times));
   }
 
   private record(text: string, values: unknown[], times: QueryTimes): void {

@@ -4,6 +4,37 @@ import diagnostics from 'node:diagnostics_channel';
 import type { Pool, QueryResult } from 'pg';
 import { summarize, type Summary } from './stats.js';
 
+/** When a query was asked, got its connection and was done (wall-clock ms). */
+export interface QueryTimes {
+  asked: number;
+  /** A pool connection was handed over (the time before it is the wait for a free one). */
+  connected: number;
+  done: number;
+}
+
+const wallClockMs = () => performance.timeOrigin + performance.now();
+
+/** `pool` whose `query` connects, queries and releases, as Pool.query does, and reports each statement's times. */
+export function timedQueries(pool: Pool, report: (text: string, values: unknown[], times: QueryTimes) => void): Pool {
+  return new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver);
+      return async (text: string, values?: unknown[]): Promise<QueryResult> => {
+        const times: QueryTimes = { asked: wallClockMs(), connected: 0, done: 0 };
+        const client = await target.connect();
+        times.connected = wallClockMs();
+        try {
+          return await client.query(text, values);
+        } finally {
+          client.release();
+          times.done = wallClockMs();
+          report(text, values ?? [], times);
+        }
+      };
+    },
+  });
+}
+
 export class IoTimer {
   private samples = new Map<string, number[]>();
 
@@ -15,20 +46,7 @@ export class IoTimer {
 
   /** `pool` with `query` timed, pool wait included (what an activity waits for). */
   pool(pool: Pool): Pool {
-    const timer = this;
-    return new Proxy(pool, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver);
-        return async (text: string, values?: unknown[]): Promise<QueryResult> => {
-          const start = performance.now();
-          try {
-            return await target.query(text, values);
-          } finally {
-            timer.add(`sql ${text.trim().replace(/\s+/g, ' ').split(' ').slice(0, 3).join(' ')}`, performance.now() - start);
-          }
-        };
-      },
-    });
+    return timedQueries(pool, (text, _values, times) => this.add(`sql ${text.trim().replace(/\s+/g, ' ').split(' ').slice(0, 3).join(' ')}`, times.done - times.asked));
   }
 
   /** Every undici request of this process (the provider calls), by undici's diagnostics channels. */
