@@ -160,7 +160,9 @@ export async function runDev({ demo }: { demo: boolean }): Promise<number> {
     const agentUrl = agentEndpoint.url;
 
     if (fake) await seedDemoLinks(pool, fake, DEMO_PROVIDER_ID, cipher);
-    console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl, agentUrl })}`);
+    // stdout ends up in terminals and CI logs: the database password stays in dev.json (0600), where the CLI reads it.
+    const shownDatabaseUrl = withoutPassword(databaseUrl);
+    console.log(`extauth ready ${JSON.stringify({ temporalAddress, namespace: env.TEMPORAL_NAMESPACE, taskQueue, uiUrl, databaseUrl: shownDatabaseUrl, agentUrl })}`);
     say(`extauth: Prometheus metrics at http://127.0.0.1:${metricsPort}/metrics`);
     say(`extauth: codec server for the Web UI at ${codecEndpoint}/decode (tokens shown as fingerprints)`);
     say(`extauth: structured logs in ${logFile}; try \`npx extauth status --provider ${demo ? DEMO_PROVIDER_ID : '<id>'} --user ${demo ? DEMO_USERS[0] : '<user>'}\``);
@@ -216,4 +218,12 @@ async function demoWebhooks(stoppers: Stopper[]) {
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
+}
+
+/** `url` with its password replaced by "redacted" (a URL without one unchanged). */
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.password) return url;
+  parsed.password = 'redacted';
+  return parsed.toString();
 }

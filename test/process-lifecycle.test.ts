@@ -5,7 +5,7 @@
 // name the data dir (`postgres -D <dir>/postgres`, `temporal server start-dev --db-filename <dir>/temporal.db`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,6 +130,11 @@ describe.sequential('extauth dev stops cleanly and leaves nothing behind', () =>
       const services = await servicesOf(dir);
       // The lock names this process, readable by its owner only.
       expect(((await stat(join(dir, 'dev.lock'))).mode & 0o777).toString(8)).toBe('600');
+      // The database password is in dev.json (0600), never in the ready line (control: dev.json does hold one).
+      const { password } = new URL((JSON.parse(await readFile(join(dir, 'dev.json'), 'utf8')) as { databaseUrl: string }).databaseUrl);
+      expect(password.length).toBeGreaterThan(8);
+      expect(dev.output()).not.toContain(password);
+      expect(dev.output()).toMatch(/extauth ready .*"databaseUrl":"postgres:\/\/[^:"]+:redacted@/);
       dev.child.kill(signal);
       // A second signal (Ctrl-C reaching the whole group, `timeout`, an impatient process manager) waits for the same stop.
       await sleep(200);
